@@ -1,0 +1,54 @@
+package eventstore
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors. Every error the store returns for one of these conditions
+// matches the sentinel with [errors.Is], however it was wrapped.
+var (
+	// ErrWrongExpectedVersion reports that a stream's version did not match the
+	// [ExpectedVersion] of an Append or DeleteStream. The error is always a
+	// [*VersionConflictError] as well.
+	ErrWrongExpectedVersion = errors.New("eventstore: wrong expected version")
+
+	// ErrStreamNotFound reports that a stream does not exist, or was deleted.
+	ErrStreamNotFound = errors.New("eventstore: stream not found")
+
+	// ErrDuplicateEvent reports that an appended event's ID is already stored,
+	// other than as an earlier identical append of the same stream (which is a
+	// harmless retry, see [Store.Append]).
+	ErrDuplicateEvent = errors.New("eventstore: duplicate event ID")
+
+	// ErrInvalidArgument reports bad input: an invalid stream ID, an event
+	// without a type, a malformed filter. Nothing was written.
+	ErrInvalidArgument = errors.New("eventstore: invalid argument")
+
+	// ErrClosed reports a call on a [Store] or backend that has been closed.
+	ErrClosed = errors.New("eventstore: store closed")
+)
+
+// VersionConflictError is the error returned when an [ExpectedVersion] check
+// fails. It matches [ErrWrongExpectedVersion] with [errors.Is].
+type VersionConflictError struct {
+	Stream   string          // the stream whose version was checked
+	Expected ExpectedVersion // what the caller expected
+	Actual   int64           // the stream's last version; -1 when it does not exist
+}
+
+// Error implements the error interface.
+func (e *VersionConflictError) Error() string {
+	return fmt.Sprintf("eventstore: wrong expected version for stream %q: expected %s, actual %d",
+		e.Stream, e.Expected, e.Actual)
+}
+
+// Is reports whether target is [ErrWrongExpectedVersion].
+func (e *VersionConflictError) Is(target error) bool {
+	return target == ErrWrongExpectedVersion
+}
+
+// invalidf returns an error matching [ErrInvalidArgument] with a message.
+func invalidf(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrInvalidArgument, fmt.Sprintf(format, args...))
+}

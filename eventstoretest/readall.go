@@ -1,0 +1,212 @@
+package eventstoretest
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/edge-es/eventstore"
+)
+
+func testReadAll(t *testing.T, newBackend NewBackend) {
+	t.Run("Ranges", func(t *testing.T) {
+		b := setup(t, newBackend)
+		for i := range 6 {
+			b.appendOK(fmt.Sprintf("s-%d", i%2), eventstore.Any, ev("E"))
+		}
+		cases := []struct {
+			name string
+			opts eventstore.ReadOptions
+			want []int64
+		}{
+			{"All", eventstore.ReadOptions{}, []int64{1, 2, 3, 4, 5, 6}},
+			{"FromOne", eventstore.ReadOptions{From: 1}, []int64{1, 2, 3, 4, 5, 6}},
+			{"From", eventstore.ReadOptions{From: 4}, []int64{4, 5, 6}},
+			{"Limit", eventstore.ReadOptions{Limit: 2}, []int64{1, 2}},
+			{"FromLimit", eventstore.ReadOptions{From: 2, Limit: 3}, []int64{2, 3, 4}},
+			{"PastEnd", eventstore.ReadOptions{From: 7}, nil},
+			{"Backward", eventstore.ReadOptions{Backward: true}, []int64{6, 5, 4, 3, 2, 1}},
+			{"BackwardFrom", eventstore.ReadOptions{Backward: true, From: 3}, []int64{3, 2, 1}},
+			{"BackwardFromOne", eventstore.ReadOptions{Backward: true, From: 1}, []int64{1}},
+			{"BackwardLimit", eventstore.ReadOptions{Backward: true, Limit: 2}, []int64{6, 5}},
+			{"BackwardPastEnd", eventstore.ReadOptions{Backward: true, From: 100}, []int64{6, 5, 4, 3, 2, 1}},
+		}
+		for _, c := range cases {
+			got := all(b.is, b.store.ReadAll(b.ctx, c.opts, eventstore.Filter{}))
+			if !slices.Equal(positions(got), c.want) {
+				t.Errorf("%s: positions %v, want %v", c.name, positions(got), c.want)
+			}
+		}
+	})
+
+	t.Run("Empty", func(t *testing.T) {
+		b := setup(t, newBackend)
+		b.is.Equal(len(all(b.is, b.store.ReadAll(b.ctx, eventstore.ReadOptions{}, eventstore.Filter{}))), 0)
+		b.is.Equal(len(all(b.is, b.store.ReadAll(b.ctx, eventstore.ReadOptions{Backward: true}, eventstore.Filter{}))), 0)
+	})
+
+	t.Run("Filters", testFilters(newBackend))
+
+	t.Run("SparseFilterAcrossPages", func(t *testing.T) {
+		b := setup(t, newBackend)
+		for i := range 8 {
+			b.appendOK("bulk-1", eventstore.Any, numbered("Bulk", 300)...)
+			b.appendOK(fmt.Sprintf("rare-%d", i), eventstore.Any, ev("Rare", "i", i))
+		}
+		filters := map[string]eventstore.Filter{
+			"Categories": {Categories: []string{"rare"}},
+			"Types":      {Types: []string{"Rare"}},
+			"Glob":       {StreamGlob: "rare-*"},
+			"Payload":    {Payload: map[string]any{"i": 5}},
+			"Match":      {Match: func(e eventstore.RecordedEvent) bool { return e.Type == "Rare" }},
+		}
+		for name, f := range filters {
+			got := all(b.is, b.store.ReadAll(b.ctx, eventstore.ReadOptions{}, f))
+			want := 8
+			if name == "Payload" {
+				want = 1
+			}
+			if len(got) != want {
+				t.Errorf("%s: %d events, want %d", name, len(got), want)
+			}
+			back := all(b.is, b.store.ReadAll(b.ctx, eventstore.ReadOptions{Backward: true, Limit: 3}, f))
+			if len(back) != min(3, want) || (len(back) > 0 && back[0].Position != got[len(got)-1].Position) {
+				t.Errorf("%s backward: %v", name, streamsOf(back))
+			}
+		}
+	})
+
+	t.Run("IncludesDeletedStreams", func(t *testing.T) {
+		b := setup(t, newBackend)
+		b.appendOK("del-1", eventstore.Any, numbered("E", 2)...)
+		b.is.NoErr(b.store.DeleteStream(b.ctx, "del-1", eventstore.Any))
+		b.appendOK("del-1", eventstore.NoStream, ev("Again"))
+		got := all(b.is, b.store.ReadAll(b.ctx, eventstore.ReadOptions{}, eventstore.Filter{Streams: []string{"del-1"}}))
+		b.is.Equal(streamsOf(got), []string{"del-1@0", "del-1@1", "del-1@0"})
+	})
+
+	t.Run("EarlyBreakAndLoopBodyWrites", func(t *testing.T) {
+		b := setup(t, newBackend)
+		b.appendOK("x-1", eventstore.Any, numbered("E", 700)...)
+		n := 0
+		for _, err := range b.store.ReadAll(b.ctx, eventstore.ReadOptions{}, eventstore.Filter{Categories: []string{"x"}}) {
+			b.is.NoErr(err)
+			b.appendOK("y-1", eventstore.Any, ev("Copy"))
+			if n++; n == 400 {
+				break
+			}
+		}
+		b.is.Equal(n, 400)
+		v, err := b.store.StreamVersion(b.ctx, "y-1")
+		b.is.NoErr(err)
+		b.is.Equal(v, int64(399))
+	})
+
+	t.Run("ReadDuringAppendsHasNoGap", func(t *testing.T) {
+		b := setup(t, newBackend)
+		b.appendOK("grow-1", eventstore.Any, numbered("E", 300)...)
+		var got []int64
+		for e, err := range b.store.ReadAll(b.ctx, eventstore.ReadOptions{}, eventstore.Filter{}) {
+			b.is.NoErr(err)
+			if e.Position%100 == 1 && e.Position < 300 {
+				b.appendOK("grow-1", eventstore.Any, numbered("E", 100)...)
+			}
+			got = append(got, e.Position)
+		}
+		// Whether a read takes in events committed while it runs is up to
+		// the backend; what it yields must be the log from the start, in
+		// order, with no gap.
+		b.is.True(len(got) >= 300)
+		for i, p := range got {
+			b.is.Equal(p, int64(i+1))
+		}
+	})
+}
+
+func testFilters(newBackend NewBackend) func(t *testing.T) {
+	return func(t *testing.T) {
+		b := setup(t, newBackend)
+		// One event each, in this order (positions 1..n).
+		fixture := []struct {
+			stream string
+			event  eventstore.Event
+		}{
+			{"account-1", ev("Opened", "owner", "alice", "amount", 0)},
+			{"account-2+alice", ev("Opened", "owner", "bob", "amount", 0)},
+			{"accountLog-1", ev("Logged", "owner", "alice")},
+			{"account", ev("Opened", "owner", "carol")},
+			{"account-1", ev("Deposited", "amount", 5, "tags", []string{"a", "b"})},
+			{"order-9", ev("Placed", "amount", 5.5, "nested", map[string]any{"k": true})},
+			{"order-a/b", ev("Placed", "amount", 7)},
+			{"account2-1", ev("Opened", "owner", "dave")},
+			{"order-10", eventstore.Event{Type: "Raw", Data: []byte("not json")}},
+			{"account-1", ev("Deposited", "amount", 5.0, "note", nil)},
+		}
+		for _, f := range fixture {
+			b.appendOK(f.stream, eventstore.Any, f.event)
+		}
+		cases := []struct {
+			name   string
+			filter eventstore.Filter
+			opts   eventstore.ReadOptions
+			want   []int64 // positions
+		}{
+			{"Zero", eventstore.Filter{}, eventstore.ReadOptions{}, []int64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}},
+			{"Stream", eventstore.Filter{Streams: []string{"account-1"}}, eventstore.ReadOptions{}, []int64{1, 5, 10}},
+			{"Streams", eventstore.Filter{Streams: []string{"order-9", "account"}}, eventstore.ReadOptions{}, []int64{4, 6}},
+			{"StreamWithPlus", eventstore.Filter{Streams: []string{"account-2+alice"}}, eventstore.ReadOptions{}, []int64{2}},
+			{"Category", eventstore.Filter{Categories: []string{"account"}}, eventstore.ReadOptions{}, []int64{1, 2, 4, 5, 10}},
+			{"CategoryIsNotAPrefix", eventstore.Filter{Categories: []string{"accountLog"}}, eventstore.ReadOptions{}, []int64{3}},
+			{"Categories", eventstore.Filter{Categories: []string{"order", "account2"}}, eventstore.ReadOptions{}, []int64{6, 7, 8, 9}},
+			{"Glob", eventstore.Filter{StreamGlob: "order-*"}, eventstore.ReadOptions{}, []int64{6, 9}},
+			{"GlobClass", eventstore.Filter{StreamGlob: "account-[12]*"}, eventstore.ReadOptions{}, []int64{1, 2, 5, 10}},
+			{"GlobQuestion", eventstore.Filter{StreamGlob: "account?-?"}, eventstore.ReadOptions{}, []int64{8}},
+			{"GlobNoMeta", eventstore.Filter{StreamGlob: "order-9"}, eventstore.ReadOptions{}, []int64{6}},
+			{"Type", eventstore.Filter{Types: []string{"Deposited"}}, eventstore.ReadOptions{}, []int64{5, 10}},
+			{"Types", eventstore.Filter{Types: []string{"Placed", "Logged"}}, eventstore.ReadOptions{}, []int64{3, 6, 7}},
+			{"PayloadString", eventstore.Filter{Payload: map[string]any{"owner": "alice"}}, eventstore.ReadOptions{}, []int64{1, 3}},
+			{"PayloadNumber", eventstore.Filter{Payload: map[string]any{"amount": 5}}, eventstore.ReadOptions{}, []int64{5, 10}},
+			{"PayloadFloat", eventstore.Filter{Payload: map[string]any{"amount": 5.5}}, eventstore.ReadOptions{}, []int64{6}},
+			{"PayloadSlice", eventstore.Filter{Payload: map[string]any{"tags": []string{"a", "b"}}}, eventstore.ReadOptions{}, []int64{5}},
+			{"PayloadMap", eventstore.Filter{Payload: map[string]any{"nested": map[string]bool{"k": true}}}, eventstore.ReadOptions{}, []int64{6}},
+			{"PayloadNull", eventstore.Filter{Payload: map[string]any{"note": nil}}, eventstore.ReadOptions{}, []int64{10}},
+			{"PayloadAllKeys", eventstore.Filter{Payload: map[string]any{"owner": "alice", "amount": 0}}, eventstore.ReadOptions{}, []int64{1}},
+			{"PayloadNoMatch", eventstore.Filter{Payload: map[string]any{"owner": "zed"}}, eventstore.ReadOptions{}, nil},
+			{"Match", eventstore.Filter{Match: func(e eventstore.RecordedEvent) bool { return strings.HasSuffix(e.StreamID, "-1") }}, eventstore.ReadOptions{}, []int64{1, 3, 5, 8, 10}},
+			{"AndAcrossFields", eventstore.Filter{Categories: []string{"account"}, Types: []string{"Opened"}, Payload: map[string]any{"owner": "bob"}}, eventstore.ReadOptions{}, []int64{2}},
+			{"StreamsAndTypes", eventstore.Filter{Streams: []string{"account-1", "order-9"}, Types: []string{"Deposited", "Placed"}}, eventstore.ReadOptions{}, []int64{5, 6, 10}},
+			{"GlobAndCategory", eventstore.Filter{StreamGlob: "*-1", Categories: []string{"accountLog", "account2"}}, eventstore.ReadOptions{}, []int64{3, 8}},
+			{"MatchAfterOthers", eventstore.Filter{Types: []string{"Opened"}, Match: func(e eventstore.RecordedEvent) bool { return e.Position > 2 }}, eventstore.ReadOptions{}, []int64{4, 8}},
+			{"FromPosition", eventstore.Filter{Categories: []string{"account"}}, eventstore.ReadOptions{From: 3}, []int64{4, 5, 10}},
+			{"LimitCountsMatches", eventstore.Filter{Categories: []string{"account"}}, eventstore.ReadOptions{Limit: 2}, []int64{1, 2}},
+			{"Backward", eventstore.Filter{Types: []string{"Opened"}}, eventstore.ReadOptions{Backward: true}, []int64{8, 4, 2, 1}},
+			{"BackwardFromLimit", eventstore.Filter{Categories: []string{"account"}}, eventstore.ReadOptions{Backward: true, From: 9, Limit: 2}, []int64{5, 4}},
+			{"NothingMatches", eventstore.Filter{Streams: []string{"nobody-1"}}, eventstore.ReadOptions{}, nil},
+		}
+		for _, c := range cases {
+			got := all(b.is, b.store.ReadAll(b.ctx, c.opts, c.filter))
+			if !slices.Equal(positions(got), c.want) {
+				t.Errorf("%s: positions %v, want %v", c.name, positions(got), c.want)
+			}
+		}
+
+		t.Run("MalformedFilter", func(t *testing.T) {
+			bad := map[string]eventstore.Filter{
+				"EmptyStream":    {Streams: []string{""}},
+				"ControlStream":  {Streams: []string{"a\x00b"}},
+				"EmptyCategory":  {Categories: []string{""}},
+				"EmptyType":      {Types: []string{""}},
+				"BadGlob":        {StreamGlob: "order-["},
+				"UnencodableVal": {Payload: map[string]any{"f": func() {}}},
+			}
+			for name, f := range bad {
+				got, err := collect(b.store.ReadAll(b.ctx, eventstore.ReadOptions{}, f))
+				if !errors.Is(err, eventstore.ErrInvalidArgument) || len(got) != 0 {
+					t.Errorf("%s: got %d events and %v, want ErrInvalidArgument", name, len(got), err)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,136 @@
+// Package eventstoretest is the conformance suite of the
+// [eventstore.Backend] contract. Every backend runs it, the way
+// testing/fstest checks a file system:
+//
+//	func TestConformance(t *testing.T) {
+//		eventstoretest.Run(t, func(t *testing.T) eventstore.Backend {
+//			return mybackend.New()
+//		})
+//	}
+//
+// The suite drives each backend through an [eventstore.Store], so it
+// checks what users see. Each area of the contract has a file of its own.
+package eventstoretest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"iter"
+	"testing"
+
+	"github.com/edge-es/eventstore"
+	"github.com/matryer/is"
+)
+
+// NewBackend returns a fresh, empty backend for one test. The suite closes
+// it (through the Store) when the test ends, unless the test closed it.
+type NewBackend func(t *testing.T) eventstore.Backend
+
+// Run runs the whole conformance suite against the backends that
+// newBackend returns, one per subtest. Subtests run in parallel.
+func Run(t *testing.T, newBackend NewBackend) {
+	t.Run("Append", func(t *testing.T) { testAppend(t, newBackend) })
+	t.Run("ReadStream", func(t *testing.T) { testReadStream(t, newBackend) })
+	t.Run("ReadAll", func(t *testing.T) { testReadAll(t, newBackend) })
+	t.Run("ListStreams", func(t *testing.T) { testListStreams(t, newBackend) })
+	t.Run("DeleteStream", func(t *testing.T) { testDeleteStream(t, newBackend) })
+	t.Run("Concurrency", func(t *testing.T) { testConcurrency(t, newBackend) })
+	t.Run("Validation", func(t *testing.T) { testValidation(t, newBackend) })
+	t.Run("Lifecycle", func(t *testing.T) { testLifecycle(t, newBackend) })
+}
+
+// bundle is what a test works with.
+type bundle struct {
+	is    *is.I
+	ctx   context.Context
+	store *eventstore.Store
+}
+
+// setup returns a store on a fresh backend, closed when the test ends.
+func setup(t *testing.T, newBackend NewBackend) *bundle {
+	t.Helper()
+	t.Parallel()
+	s := eventstore.New(newBackend(t), nil)
+	t.Cleanup(func() { _ = s.Close() })
+	return &bundle{is: is.New(t), ctx: t.Context(), store: s}
+}
+
+// ev returns an event of type typ with a JSON object built from kv pairs
+// as its data.
+func ev(typ string, kv ...any) eventstore.Event {
+	m := make(map[string]any, len(kv)/2)
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i].(string)] = kv[i+1]
+	}
+	data, err := json.Marshal(m)
+	if err != nil {
+		panic(err)
+	}
+	return eventstore.Event{Type: typ, Data: data}
+}
+
+// numbered returns n events of type typ whose data is {"n": i}.
+func numbered(typ string, n int) []eventstore.Event {
+	events := make([]eventstore.Event, n)
+	for i := range events {
+		events[i] = ev(typ, "n", i)
+	}
+	return events
+}
+
+// appendOK appends and fails the test on error.
+func (b *bundle) appendOK(stream string, expected eventstore.ExpectedVersion, events ...eventstore.Event) eventstore.AppendResult {
+	b.is.Helper()
+	res, err := b.store.Append(b.ctx, stream, expected, events...)
+	b.is.NoErr(err) // append
+	return res
+}
+
+// collect drains seq; it returns the elements before the first error and
+// that error.
+func collect[T any](seq iter.Seq2[T, error]) ([]T, error) {
+	var out []T
+	for v, err := range seq {
+		if err != nil {
+			return out, err
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// all drains seq and fails the test on error.
+func all[T any](is *is.I, seq iter.Seq2[T, error]) []T {
+	is.Helper()
+	out, err := collect(seq)
+	is.NoErr(err) // reading the sequence
+	return out
+}
+
+// versions returns the versions of events, in order.
+func versions(events []eventstore.RecordedEvent) []int64 {
+	out := make([]int64, len(events))
+	for i, e := range events {
+		out[i] = e.Version
+	}
+	return out
+}
+
+// positions returns the global positions of events, in order.
+func positions(events []eventstore.RecordedEvent) []int64 {
+	out := make([]int64, len(events))
+	for i, e := range events {
+		out[i] = e.Position
+	}
+	return out
+}
+
+// streamsOf returns "stream@version" for each event, in order.
+func streamsOf(events []eventstore.RecordedEvent) []string {
+	out := make([]string, len(events))
+	for i, e := range events {
+		out[i] = fmt.Sprintf("%s@%d", e.StreamID, e.Version)
+	}
+	return out
+}

@@ -1,0 +1,213 @@
+package eventstore
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"iter"
+	"path"
+	"slices"
+	"strconv"
+)
+
+// Filter selects events of the global log, for ReadAll and subscriptions.
+// Its fields combine with AND, the values within one field with OR, and an
+// empty field matches every event, so the zero Filter matches everything.
+type Filter struct {
+	// Streams are exact stream IDs.
+	Streams []string
+	// Categories are stream categories, see [Category].
+	Categories []string
+	// StreamGlob is a [path.Match] pattern on the stream ID, e.g. "order-*".
+	// As in path.Match, '*' and '?' do not match '/'.
+	StreamGlob string
+	// Types are event types.
+	Types []string
+	// Payload requires that the event's data is a JSON object in which every
+	// key of Payload is present and equal to its value. Values are compared
+	// as JSON: 5, int64(5) and 5.0 equal the JSON number 5, and maps and
+	// slices compare element by element. Events whose data is not a JSON
+	// object never match a non-empty Payload.
+	Payload map[string]any
+	// Match is an arbitrary predicate, applied after every other field.
+	Match func(RecordedEvent) bool
+}
+
+// IsZero reports whether f matches every event.
+func (f Filter) IsZero() bool {
+	return len(f.Streams) == 0 && len(f.Categories) == 0 && f.StreamGlob == "" &&
+		len(f.Types) == 0 && len(f.Payload) == 0 && f.Match == nil
+}
+
+// Matcher checks f and returns a function that reports whether an event
+// matches it, with the payload values encoded once. A malformed filter (an
+// invalid stream ID, an empty category or type, a bad glob, a payload value
+// that cannot be encoded as JSON) is an error matching [ErrInvalidArgument].
+func (f Filter) Matcher() (func(RecordedEvent) bool, error) {
+	for _, s := range f.Streams {
+		if err := ValidateStreamID(s); err != nil {
+			return nil, fmt.Errorf("filter: %w", err)
+		}
+	}
+	for _, c := range f.Categories {
+		if c == "" {
+			return nil, fmt.Errorf("filter: %w", invalidf("empty category"))
+		}
+	}
+	for _, t := range f.Types {
+		if err := validateType(t); err != nil {
+			return nil, fmt.Errorf("filter: %w", err)
+		}
+	}
+	if f.StreamGlob != "" {
+		if _, err := path.Match(f.StreamGlob, ""); err != nil {
+			return nil, fmt.Errorf("filter: %w", invalidf("stream glob %q: %v", f.StreamGlob, err))
+		}
+	}
+	payload := make(map[string]any, len(f.Payload))
+	for k, v := range f.Payload {
+		want, err := normalizeJSON(v)
+		if err != nil {
+			return nil, fmt.Errorf("filter: %w", invalidf("payload field %q: %v", k, err))
+		}
+		payload[k] = want
+	}
+	f.Payload = payload
+	return f.match, nil
+}
+
+func (f Filter) match(e RecordedEvent) bool {
+	if len(f.Streams) > 0 && !slices.Contains(f.Streams, e.StreamID) {
+		return false
+	}
+	if len(f.Categories) > 0 && !slices.Contains(f.Categories, Category(e.StreamID)) {
+		return false
+	}
+	if f.StreamGlob != "" {
+		if ok, _ := path.Match(f.StreamGlob, e.StreamID); !ok {
+			return false
+		}
+	}
+	if len(f.Types) > 0 && !slices.Contains(f.Types, e.Type) {
+		return false
+	}
+	if len(f.Payload) > 0 && !payloadMatches(f.Payload, e.Data) {
+		return false
+	}
+	if f.Match != nil && !f.Match(e) {
+		return false
+	}
+	return true
+}
+
+// payloadMatches reports whether data is a JSON object holding every field
+// of want (already normalized) with an equal value.
+func payloadMatches(want map[string]any, data []byte) bool {
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(data, &obj); err != nil {
+		return false
+	}
+	for k, w := range want {
+		raw, ok := obj[k]
+		if !ok {
+			return false
+		}
+		got, err := decodeJSON(raw)
+		if err != nil || !jsonEqual(w, got) {
+			return false
+		}
+	}
+	return true
+}
+
+// normalizeJSON turns a Go value into the form decodeJSON gives: nil, bool,
+// string, json.Number, []any or map[string]any.
+func normalizeJSON(v any) (any, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return decodeJSON(b)
+}
+
+func decodeJSON(b []byte) (any, error) {
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.UseNumber()
+	var v any
+	if err := d.Decode(&v); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// numbersEqual compares two JSON numbers by value: exactly when both are
+// integers that fit in 64 bits, as float64 otherwise. (Exact arbitrary
+// precision would let one event with a number like 1e999999999 cost
+// gigabytes.)
+func numbersEqual(a, b json.Number) bool {
+	x, errX := strconv.ParseInt(string(a), 10, 64)
+	y, errY := strconv.ParseInt(string(b), 10, 64)
+	if errX == nil && errY == nil {
+		return x == y
+	}
+	f, errF := strconv.ParseFloat(string(a), 64)
+	g, errG := strconv.ParseFloat(string(b), 64)
+	return errF == nil && errG == nil && f == g
+}
+
+// jsonEqual compares two decoded JSON values; numbers compare by value, so
+// 5 equals 5.0.
+func jsonEqual(a, b any) bool {
+	switch a := a.(type) {
+	case json.Number:
+		b, ok := b.(json.Number)
+		if !ok {
+			return false
+		}
+		if a == b {
+			return true
+		}
+		return numbersEqual(a, b)
+	case []any:
+		b, ok := b.([]any)
+		return ok && slices.EqualFunc(a, b, jsonEqual)
+	case map[string]any:
+		b, ok := b.(map[string]any)
+		if !ok || len(a) != len(b) {
+			return false
+		}
+		for k, av := range a {
+			bv, ok := b[k]
+			if !ok || !jsonEqual(av, bv) {
+				return false
+			}
+		}
+		return true
+	default: // nil, bool, string
+		return a == b
+	}
+}
+
+// ReadAll yields the events of the global log that match filter, in
+// position order (or reverse order with Backward), starting at position
+// opts.From, inclusive. opts.Limit counts matching events. Events of deleted
+// streams are included: the global log never forgets.
+//
+// A malformed filter yields an error matching [ErrInvalidArgument] as the
+// only element. The sequence reads in pages like [Store.ReadStream], holds
+// nothing while the loop body runs, stops at the first error, and can be
+// ranged more than once.
+func (s *Store) ReadAll(ctx context.Context, opts ReadOptions, filter Filter) iter.Seq2[RecordedEvent, error] {
+	err := s.checkOpen()
+	if err == nil {
+		err = opts.validate()
+	}
+	if err == nil {
+		_, err = filter.Matcher()
+	}
+	if err != nil {
+		return errSeq[RecordedEvent](fmt.Errorf("read all: %w", err))
+	}
+	return s.guard(ctx, s.backend.ReadAll(ctx, opts, filter))
+}

@@ -1,0 +1,368 @@
+// Package memory is the in-memory [eventstore.Backend]: the reference
+// implementation of the backend contract, for unit tests and ephemeral
+// stores. It passes the same conformance suite as the SQLite backend.
+// Nothing survives the process.
+package memory
+
+import (
+	"bytes"
+	"context"
+	"iter"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/edge-es/eventstore"
+	"github.com/google/uuid"
+)
+
+// pageSize is how many events or streams a sequence copies under the lock
+// before it releases the lock and yields them.
+const pageSize = 256
+
+// Backend keeps the store in memory. Create it with [New]. It is safe for
+// concurrent use.
+type Backend struct {
+	mu      sync.RWMutex
+	closed  bool
+	log     []eventstore.RecordedEvent // the global log; log[i].Position == i+1
+	ids     map[uuid.UUID]int64        // event ID -> position
+	streams map[string]*stream         // live streams only
+}
+
+// stream is the current life of a stream.
+type stream struct {
+	positions []int64 // positions[v] is the global position of version v
+	createdAt time.Time
+	updatedAt time.Time
+}
+
+var _ eventstore.Backend = (*Backend)(nil)
+
+// New returns an empty in-memory backend.
+func New() *Backend {
+	return &Backend{
+		ids:     make(map[uuid.UUID]int64),
+		streams: make(map[string]*stream),
+	}
+}
+
+// Close drops the data. Calls after Close fail with [eventstore.ErrClosed].
+func (b *Backend) Close() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return eventstore.ErrClosed
+	}
+	b.closed = true
+	b.log, b.ids, b.streams = nil, nil, nil
+	return nil
+}
+
+// Append implements [eventstore.Backend].
+func (b *Backend) Append(ctx context.Context, req eventstore.AppendRequest) (eventstore.AppendResult, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return eventstore.AppendResult{}, eventstore.ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return eventstore.AppendResult{}, err
+	}
+	s := b.streams[req.Stream]
+	if res, retry, err := b.retried(s, req.Events); retry || err != nil {
+		return res, err
+	}
+	actual := int64(-1)
+	if s != nil {
+		actual = int64(len(s.positions)) - 1
+	}
+	if err := req.Expected.Check(req.Stream, actual); err != nil {
+		return eventstore.AppendResult{}, err
+	}
+	if s == nil {
+		s = &stream{createdAt: req.Time}
+		b.streams[req.Stream] = s
+	}
+	s.updatedAt = req.Time
+	for _, e := range req.Events {
+		rec := eventstore.RecordedEvent{
+			ID:         e.ID,
+			StreamID:   req.Stream,
+			Version:    int64(len(s.positions)),
+			Position:   int64(len(b.log)) + 1,
+			Type:       e.Type,
+			Data:       clone(e.Data),
+			Metadata:   clone(e.Metadata),
+			RecordedAt: req.Time,
+		}
+		b.log = append(b.log, rec)
+		b.ids[e.ID] = rec.Position
+		s.positions = append(s.positions, rec.Position)
+	}
+	last := b.log[len(b.log)-1]
+	return eventstore.AppendResult{Version: last.Version, Position: last.Position}, nil
+}
+
+// retried reports whether events are a retry of an earlier append to s (all
+// stored, in order, at consecutive versions of its current life), and what
+// that append returned. Any other stored ID is ErrDuplicateEvent.
+func (b *Backend) retried(s *stream, events []eventstore.Event) (eventstore.AppendResult, bool, error) {
+	var found []int64
+	for _, e := range events {
+		if p, ok := b.ids[e.ID]; ok {
+			found = append(found, p)
+		}
+	}
+	if len(found) == 0 {
+		return eventstore.AppendResult{}, false, nil
+	}
+	if len(found) == len(events) && s != nil {
+		first := b.log[found[0]-1]
+		v := first.Version
+		if v+int64(len(found)) <= int64(len(s.positions)) &&
+			slices.Equal(s.positions[v:v+int64(len(found))], found) {
+			last := b.log[found[len(found)-1]-1]
+			return eventstore.AppendResult{Version: last.Version, Position: last.Position}, true, nil
+		}
+	}
+	return eventstore.AppendResult{}, false, eventstore.ErrDuplicateEvent
+}
+
+// ReadStream implements [eventstore.Backend].
+func (b *Backend) ReadStream(ctx context.Context, streamID string, opts eventstore.ReadOptions) iter.Seq2[eventstore.RecordedEvent, error] {
+	return func(yield func(eventstore.RecordedEvent, error) bool) {
+		// Hold on to the life being read: a delete and re-create meanwhile
+		// does not switch the read to the new life.
+		b.mu.RLock()
+		if b.closed {
+			b.mu.RUnlock()
+			yield(eventstore.RecordedEvent{}, eventstore.ErrClosed)
+			return
+		}
+		s := b.streams[streamID]
+		b.mu.RUnlock()
+		if s == nil {
+			yield(eventstore.RecordedEvent{}, eventstore.ErrStreamNotFound)
+			return
+		}
+		start := opts.From
+		if opts.Backward && start == 0 {
+			start = -1
+		}
+		versions := indexRange(func() int64 { return int64(len(s.positions)) }, start, opts.Backward, opts.Limit)
+		b.page(ctx, yield, func(yield func(eventstore.RecordedEvent) bool) {
+			for v := range versions {
+				if !yield(b.log[s.positions[v]-1]) {
+					return
+				}
+			}
+		})
+	}
+}
+
+// indexRange yields the indexes in [0, n()) from start on, up or down, at
+// most limit of them when limit > 0; a backward range with start -1 starts
+// at the end. It runs under the read lock. A forward range asks n() as it
+// goes, so it takes in what is appended meanwhile, as a paged SQL read does;
+// a backward one starts from the end as it was when it began.
+func indexRange(n func() int64, start int64, backward bool, limit int) iter.Seq[int64] {
+	return func(yield func(int64) bool) {
+		count := 0
+		if backward {
+			if end := n() - 1; start < 0 || start > end {
+				start = end
+			}
+			for i := start; i >= 0; i-- {
+				if !yield(i) {
+					return
+				}
+				if count++; count == limit {
+					return
+				}
+			}
+			return
+		}
+		for i := start; i < n(); i++ {
+			if !yield(i) {
+				return
+			}
+			if count++; count == limit {
+				return
+			}
+		}
+	}
+}
+
+// ReadAll implements [eventstore.Backend].
+func (b *Backend) ReadAll(ctx context.Context, opts eventstore.ReadOptions, filter eventstore.Filter) iter.Seq2[eventstore.RecordedEvent, error] {
+	return func(yield func(eventstore.RecordedEvent, error) bool) {
+		match, err := filter.Matcher()
+		if err != nil {
+			yield(eventstore.RecordedEvent{}, err)
+			return
+		}
+		start := opts.From - 1 // positions are 1-based, the log 0-based
+		if opts.From == 0 && !opts.Backward {
+			start = 0
+		}
+		// The limit counts matches, so the index range has none.
+		n := func() int64 { return int64(len(b.log)) }
+		indexes := indexRange(n, start, opts.Backward, 0)
+		count := 0
+		b.page(ctx, yield, func(yield func(eventstore.RecordedEvent) bool) {
+			for i := range indexes {
+				e := b.log[i]
+				if !match(e) {
+					continue
+				}
+				if !yield(e) {
+					return
+				}
+				if count++; count == opts.Limit {
+					return
+				}
+			}
+		})
+	}
+}
+
+// page runs events under the read lock, copies what it yields in pages of
+// pageSize, and passes each page on to yield with the lock released.
+func (b *Backend) page(ctx context.Context, yield func(eventstore.RecordedEvent, error) bool, events iter.Seq[eventstore.RecordedEvent]) {
+	next, stop := iter.Pull(events)
+	defer stop()
+	buf := make([]eventstore.RecordedEvent, 0, pageSize)
+	for {
+		if err := ctx.Err(); err != nil {
+			yield(eventstore.RecordedEvent{}, err)
+			return
+		}
+		buf = buf[:0]
+		b.mu.RLock()
+		if b.closed {
+			b.mu.RUnlock()
+			yield(eventstore.RecordedEvent{}, eventstore.ErrClosed)
+			return
+		}
+		more := true
+		for len(buf) < pageSize {
+			e, ok := next()
+			if !ok {
+				more = false
+				break
+			}
+			e.Data, e.Metadata = clone(e.Data), clone(e.Metadata)
+			buf = append(buf, e)
+		}
+		b.mu.RUnlock()
+		for _, e := range buf {
+			if !yield(e, nil) {
+				return
+			}
+		}
+		if !more {
+			return
+		}
+	}
+}
+
+// StreamVersion implements [eventstore.Backend].
+func (b *Backend) StreamVersion(ctx context.Context, streamID string) (int64, error) {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	if b.closed {
+		return 0, eventstore.ErrClosed
+	}
+	if s := b.streams[streamID]; s != nil {
+		return int64(len(s.positions)) - 1, nil
+	}
+	return -1, nil
+}
+
+// ListStreams implements [eventstore.Backend].
+func (b *Backend) ListStreams(ctx context.Context, opts eventstore.ListOptions) iter.Seq2[eventstore.StreamInfo, error] {
+	return func(yield func(eventstore.StreamInfo, error) bool) {
+		after, count := opts.After, 0
+		for {
+			if err := ctx.Err(); err != nil {
+				yield(eventstore.StreamInfo{}, err)
+				return
+			}
+			b.mu.RLock()
+			if b.closed {
+				b.mu.RUnlock()
+				yield(eventstore.StreamInfo{}, eventstore.ErrClosed)
+				return
+			}
+			var ids []string
+			for id := range b.streams {
+				if id > after && strings.HasPrefix(id, opts.Prefix) &&
+					(opts.Category == "" || eventstore.Category(id) == opts.Category) {
+					ids = append(ids, id)
+				}
+			}
+			sort.Strings(ids)
+			ids = ids[:min(len(ids), pageSize)]
+			page := make([]eventstore.StreamInfo, len(ids))
+			for i, id := range ids {
+				s := b.streams[id]
+				page[i] = eventstore.StreamInfo{
+					ID:        id,
+					Version:   int64(len(s.positions)) - 1,
+					CreatedAt: s.createdAt,
+					UpdatedAt: s.updatedAt,
+				}
+			}
+			b.mu.RUnlock()
+			for _, info := range page {
+				if !yield(info, nil) {
+					return
+				}
+				if count++; count == opts.Limit {
+					return
+				}
+			}
+			if len(page) < pageSize {
+				return
+			}
+			after = page[len(page)-1].ID
+		}
+	}
+}
+
+// DeleteStream implements [eventstore.Backend].
+func (b *Backend) DeleteStream(ctx context.Context, streamID string, expected eventstore.ExpectedVersion) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return eventstore.ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s := b.streams[streamID]
+	actual := int64(-1)
+	if s != nil {
+		actual = int64(len(s.positions)) - 1
+	}
+	if err := expected.Check(streamID, actual); err != nil {
+		return err
+	}
+	if s == nil {
+		return eventstore.ErrStreamNotFound
+	}
+	delete(b.streams, streamID)
+	return nil
+}
+
+// clone copies b, returning nil for an empty slice so that both backends
+// read empty data the same way.
+func clone(b []byte) []byte {
+	if len(b) == 0 {
+		return nil
+	}
+	return bytes.Clone(b)
+}

@@ -1,0 +1,245 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/edge-es/eventstore"
+	"github.com/google/uuid"
+	"github.com/jmoiron/sqlx"
+)
+
+const (
+	sqlStreamState = `SELECT life, version FROM streams WHERE id = ?`
+
+	sqlInsertEvent = `INSERT INTO events
+	(id, stream_id, life, version, category, type, data, metadata, recorded_at)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+	// A stream row outlives DeleteStream (version -1), so an upsert: the
+	// first append of a new life also sets its creation time.
+	sqlUpsertStream = `INSERT INTO streams (id, category, life, version, created_at, updated_at)
+	VALUES (?, ?, ?, ?, ?, ?)
+	ON CONFLICT (id) DO UPDATE SET
+		version = excluded.version,
+		updated_at = excluded.updated_at,
+		created_at = CASE WHEN streams.version < 0 THEN excluded.created_at ELSE streams.created_at END`
+
+	sqlDeleteStream = `UPDATE streams SET version = -1, life = life + 1 WHERE id = ?`
+)
+
+// Append implements [eventstore.Backend].
+func (b *Backend) Append(ctx context.Context, req eventstore.AppendRequest) (eventstore.AppendResult, error) {
+	if err := b.checkOpen(); err != nil {
+		return eventstore.AppendResult{}, err
+	}
+	res, err := b.appendTx(ctx, req)
+	// The happy path never looks the IDs up: a stored ID shows up as a
+	// unique violation, and a retry usually as a version conflict (the
+	// stream has moved on). Only then is it worth asking which it is.
+	if errors.Is(err, eventstore.ErrDuplicateEvent) || errors.Is(err, eventstore.ErrWrongExpectedVersion) {
+		prev, retry, rerr := b.retried(ctx, req)
+		switch {
+		case rerr != nil:
+			return eventstore.AppendResult{}, rerr
+		case retry:
+			return prev, nil
+		}
+	}
+	return res, err
+}
+
+// appendTx runs one append in its own write transaction.
+func (b *Backend) appendTx(ctx context.Context, req eventstore.AppendRequest) (res eventstore.AppendResult, err error) {
+	tx, err := b.writer.BeginTxx(ctx, nil)
+	if err != nil {
+		return res, fail(ctx, err)
+	}
+	defer func() {
+		if err != nil {
+			tx.Rollback()
+		}
+	}()
+
+	life, version, err := b.streamState(ctx, tx, req.Stream)
+	if err != nil {
+		return res, err
+	}
+	if err := req.Expected.Check(req.Stream, version); err != nil {
+		return res, err
+	}
+	insert := tx.StmtxContext(ctx, b.insertEvent)
+	category := eventstore.Category(req.Stream)
+	at := req.Time.UnixNano()
+	for _, e := range req.Events {
+		version++
+		r, err := b.execStmt(ctx, insert, sqlInsertEvent,
+			e.ID[:], req.Stream, life, version, category, e.Type, nullIfEmpty(e.Data), nullIfEmpty(e.Metadata), at)
+		if err != nil {
+			return res, err
+		}
+		if res.Position, err = r.LastInsertId(); err != nil {
+			return res, fail(ctx, err)
+		}
+	}
+	res.Version = version
+	if _, err := b.exec(ctx, tx, sqlUpsertStream, req.Stream, category, life, version, at, at); err != nil {
+		return res, err
+	}
+	if err := tx.Commit(); err != nil {
+		return res, fail(ctx, err)
+	}
+	return res, nil
+}
+
+// streamState returns a stream's current life and last version (-1 when
+// it does not exist).
+func (b *Backend) streamState(ctx context.Context, q sqlx.QueryerContext, stream string) (life, version int64, err error) {
+	start := b.logStart()
+	err = q.QueryRowxContext(ctx, sqlStreamState, stream).Scan(&life, &version)
+	b.logSQL(ctx, sqlStreamState, []any{stream}, start, err)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, -1, nil
+	}
+	return life, version, fail(ctx, err)
+}
+
+// retried reports whether req repeats an earlier append of the stream's
+// current life: every ID stored, in order, at consecutive versions. It
+// returns that append's result. IDs that are stored but do not form such a
+// retry are [eventstore.ErrDuplicateEvent].
+func (b *Backend) retried(ctx context.Context, req eventstore.AppendRequest) (eventstore.AppendResult, bool, error) {
+	query, args := retryQuery(req)
+	start := b.logStart()
+	rows, err := b.reader.QueryContext(ctx, query, args...)
+	b.logSQL(ctx, query, args, start, err)
+	if err != nil {
+		return eventstore.AppendResult{}, false, fail(ctx, err)
+	}
+	defer rows.Close()
+	type found struct {
+		stream        string
+		life, version int64
+		position      int64
+		current       bool
+	}
+	byID := make(map[uuid.UUID]found, len(req.Events))
+	for rows.Next() {
+		var (
+			id          []byte
+			f           found
+			currentLife sql.NullInt64
+			streamVer   sql.NullInt64
+		)
+		if err := rows.Scan(&id, &f.stream, &f.life, &f.version, &f.position, &currentLife, &streamVer); err != nil {
+			return eventstore.AppendResult{}, false, fail(ctx, err)
+		}
+		f.current = currentLife.Valid && currentLife.Int64 == f.life && streamVer.Int64 >= 0
+		key, err := uuid.FromBytes(id)
+		if err != nil {
+			return eventstore.AppendResult{}, false, err
+		}
+		byID[key] = f
+	}
+	if err := rows.Err(); err != nil {
+		return eventstore.AppendResult{}, false, fail(ctx, err)
+	}
+	if len(byID) == 0 {
+		return eventstore.AppendResult{}, false, nil
+	}
+	var first, last found
+	for i, e := range req.Events {
+		f, ok := byID[e.ID]
+		if !ok || f.stream != req.Stream || !f.current || (i > 0 && f.version != first.version+int64(i)) {
+			return eventstore.AppendResult{}, false, eventstore.ErrDuplicateEvent
+		}
+		if i == 0 {
+			first = f
+		}
+		last = f
+	}
+	return eventstore.AppendResult{Version: last.version, Position: last.position}, true, nil
+}
+
+func retryQuery(req eventstore.AppendRequest) (string, []any) {
+	args := make([]any, len(req.Events))
+	for i, e := range req.Events {
+		args[i] = e.ID[:]
+	}
+	query := `SELECT e.id, e.stream_id, e.life, e.version, e.position, s.life, s.version
+	FROM events e LEFT JOIN streams s ON s.id = e.stream_id
+	WHERE e.id IN (?` + strings.Repeat(", ?", len(args)-1) + `)`
+	return query, args
+}
+
+// DeleteStream implements [eventstore.Backend].
+func (b *Backend) DeleteStream(ctx context.Context, stream string, expected eventstore.ExpectedVersion) (err error) {
+	if err := b.checkOpen(); err != nil {
+		return err
+	}
+	tx, err := b.writer.BeginTxx(ctx, nil)
+	if err != nil {
+		return fail(ctx, err)
+	}
+	defer func() {
+		if err != nil {
+			tx.Rollback()
+		}
+	}()
+	_, version, err := b.streamState(ctx, tx, stream)
+	if err != nil {
+		return err
+	}
+	if err := expected.Check(stream, version); err != nil {
+		return err
+	}
+	if version < 0 {
+		return eventstore.ErrStreamNotFound
+	}
+	if _, err := b.exec(ctx, tx, sqlDeleteStream, stream); err != nil {
+		return err
+	}
+	return fail(ctx, tx.Commit())
+}
+
+// StreamVersion implements [eventstore.Backend].
+func (b *Backend) StreamVersion(ctx context.Context, stream string) (int64, error) {
+	if err := b.checkOpen(); err != nil {
+		return 0, err
+	}
+	_, version, err := b.streamState(ctx, b.reader, stream)
+	return version, err
+}
+
+func (b *Backend) exec(ctx context.Context, ex sqlx.ExecerContext, query string, args ...any) (sql.Result, error) {
+	start := b.logStart()
+	r, err := ex.ExecContext(ctx, query, args...)
+	b.logSQL(ctx, query, args, start, err)
+	return r, fail(ctx, err)
+}
+
+func (b *Backend) execStmt(ctx context.Context, st *sqlx.Stmt, query string, args ...any) (sql.Result, error) {
+	start := b.logStart()
+	r, err := st.ExecContext(ctx, args...)
+	b.logSQL(ctx, query, args, start, err)
+	return r, fail(ctx, err)
+}
+
+// logStart returns the start time of a statement when statements are
+// logged, and the zero time (at no cost) otherwise.
+func (b *Backend) logStart() time.Time {
+	if b.opts.LogSQL == nil {
+		return time.Time{}
+	}
+	return time.Now()
+}
+
+func nullIfEmpty(b []byte) []byte {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
+}

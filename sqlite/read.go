@@ -1,0 +1,429 @@
+package sqlite
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"fmt"
+	"iter"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/edge-es/eventstore"
+	"github.com/google/uuid"
+)
+
+// pageSize is how many rows one query of a read sequence fetches. Every
+// page is a query of its own: no connection, cursor or read transaction is
+// held while the caller's loop body runs, however long the read, so the
+// body may write to the store and a long read never pins the WAL.
+const pageSize = 512
+
+// maxUnion is the most values of one filter field that a ReadAll query
+// turns into one index walk each (merged in position order). Beyond it,
+// the query walks the log in position order and filters.
+const maxUnion = 16
+
+const eventCols = `e.position, e.id, e.stream_id, e.life, e.version, e.type, e.data, e.metadata, e.recorded_at`
+
+const (
+	sqlReadStreamFirst = `SELECT ` + eventCols + `
+	FROM streams s JOIN events e ON e.stream_id = s.id AND e.life = s.life
+	WHERE s.id = ? AND s.version >= 0 AND e.version >= ?
+	ORDER BY e.version LIMIT ?`
+	sqlReadStreamFirstBack = `SELECT ` + eventCols + `
+	FROM streams s JOIN events e ON e.stream_id = s.id AND e.life = s.life
+	WHERE s.id = ? AND s.version >= 0 AND e.version <= ?
+	ORDER BY e.version DESC LIMIT ?`
+	sqlReadStreamNext = `SELECT ` + eventCols + `
+	FROM events e WHERE e.stream_id = ? AND e.life = ? AND e.version > ?
+	ORDER BY e.version LIMIT ?`
+	sqlReadStreamNextBack = `SELECT ` + eventCols + `
+	FROM events e WHERE e.stream_id = ? AND e.life = ? AND e.version < ?
+	ORDER BY e.version DESC LIMIT ?`
+)
+
+// row is an event as read, with the life of its stream.
+type row struct {
+	eventstore.RecordedEvent
+	life int64
+}
+
+// ReadStream implements [eventstore.Backend].
+func (b *Backend) ReadStream(ctx context.Context, stream string, opts eventstore.ReadOptions) iter.Seq2[eventstore.RecordedEvent, error] {
+	return func(yield func(eventstore.RecordedEvent, error) bool) {
+		if err := b.checkOpen(); err != nil {
+			yield(eventstore.RecordedEvent{}, err)
+			return
+		}
+		remaining := opts.Limit
+		query, from := sqlReadStreamFirst, opts.From
+		if opts.Backward {
+			query = sqlReadStreamFirstBack
+			if from == 0 {
+				from = math.MaxInt64
+			}
+		}
+		page, err := b.queryEvents(ctx, nil, query, stream, from, pageLimit(remaining, false))
+		if err != nil {
+			yield(eventstore.RecordedEvent{}, err)
+			return
+		}
+		if len(page) == 0 {
+			// Past the end, or no such stream: only the latter is an error.
+			v, err := b.StreamVersion(ctx, stream)
+			if err == nil && v < 0 {
+				err = eventstore.ErrStreamNotFound
+			}
+			if err != nil {
+				yield(eventstore.RecordedEvent{}, err)
+			}
+			return
+		}
+		// Later pages stay on the life the first one found.
+		life := page[0].life
+		query = sqlReadStreamNext
+		if opts.Backward {
+			query = sqlReadStreamNextBack
+		}
+		for {
+			full := len(page) == pageLimit(remaining, false)
+			for i := range page {
+				if !yield(page[i].RecordedEvent, nil) {
+					return
+				}
+			}
+			if remaining > 0 {
+				if remaining -= len(page); remaining == 0 {
+					return
+				}
+			}
+			if !full {
+				return
+			}
+			last := page[len(page)-1].Version
+			page, err = b.queryEvents(ctx, page, query, stream, life, last, pageLimit(remaining, false))
+			if err != nil {
+				yield(eventstore.RecordedEvent{}, err)
+				return
+			}
+		}
+	}
+}
+
+// pageLimit is the LIMIT of the next page for a read with remaining events
+// to go (0: no limit). When rows are filtered in Go the limit counts
+// matches, not rows, so every page is full size.
+func pageLimit(remaining int, filtered bool) int {
+	if remaining > 0 && remaining < pageSize && !filtered {
+		return remaining
+	}
+	return pageSize
+}
+
+// ReadAll implements [eventstore.Backend].
+func (b *Backend) ReadAll(ctx context.Context, opts eventstore.ReadOptions, filter eventstore.Filter) iter.Seq2[eventstore.RecordedEvent, error] {
+	return func(yield func(eventstore.RecordedEvent, error) bool) {
+		if err := b.checkOpen(); err != nil {
+			yield(eventstore.RecordedEvent{}, err)
+			return
+		}
+		match, err := filter.Matcher()
+		if err != nil {
+			yield(eventstore.RecordedEvent{}, err)
+			return
+		}
+		q := buildAllQuery(filter, opts.Backward)
+		// The bound is exclusive: one past From, towards where the read
+		// comes from.
+		bound := opts.From - 1
+		if opts.Backward {
+			bound = opts.From + 1
+			if opts.From == 0 {
+				bound = math.MaxInt64
+			}
+		}
+		remaining := opts.Limit
+		var page []row
+		for {
+			limit := pageLimit(remaining, q.residual)
+			page, err = b.queryEvents(ctx, page, q.sql, q.args(bound, limit)...)
+			if err != nil {
+				yield(eventstore.RecordedEvent{}, err)
+				return
+			}
+			for i := range page {
+				if q.residual && !match(page[i].RecordedEvent) {
+					continue
+				}
+				if !yield(page[i].RecordedEvent, nil) {
+					return
+				}
+				if remaining > 0 {
+					if remaining--; remaining == 0 {
+						return
+					}
+				}
+			}
+			if len(page) < limit {
+				return
+			}
+			bound = page[len(page)-1].Position
+		}
+	}
+}
+
+// allQuery is the SQL of a filtered ReadAll page.
+type allQuery struct {
+	sql string
+	// args returns the arguments for a page after (forward) or before
+	// (backward) position bound, of at most limit rows.
+	args func(bound int64, limit int) []any
+	// residual is set when some of the filter is left for Go to check.
+	residual bool
+}
+
+// buildAllQuery pushes what it can of f into SQL. One field "drives" the
+// query: its values become one index walk each (stream, category or type
+// index, all in position order), merged by a UNION ALL; the other fields
+// become plain conditions, marked with a unary + so that SQLite does not
+// walk their index instead and sort. The literal prefix of StreamGlob
+// narrows the stream ID range, and when that prefix holds a '-' it fixes
+// the category too, so "order-*" walks the category index. What SQL cannot
+// say (the rest of the glob, Payload, Match) is checked in Go.
+func buildAllQuery(f eventstore.Filter, backward bool) allQuery {
+	streams, categories, types := dedup(f.Streams), dedup(f.Categories), dedup(f.Types)
+	prefix := globPrefix(f.StreamGlob)
+	if i := strings.IndexByte(prefix, '-'); i >= 0 && len(categories) == 0 {
+		categories = []string{prefix[:i]}
+	}
+
+	var (
+		driveCol  string
+		driveVals []string
+		conds     []string
+		condArgs  []any
+	)
+	cond := func(col string, vals []string) {
+		if len(vals) == 0 {
+			return
+		}
+		if driveCol == "" && len(vals) <= maxUnion {
+			driveCol, driveVals = col, vals
+			return
+		}
+		conds = append(conds, "+"+col+" IN (?"+strings.Repeat(", ?", len(vals)-1)+")")
+		for _, v := range vals {
+			condArgs = append(condArgs, v)
+		}
+	}
+	cond("e.stream_id", streams)
+	cond("e.category", categories)
+	cond("e.type", types)
+	if prefix != "" {
+		conds = append(conds, "+e.stream_id >= ?")
+		condArgs = append(condArgs, prefix)
+		if upper, ok := prefixEnd(prefix); ok {
+			conds = append(conds, "+e.stream_id < ?")
+			condArgs = append(condArgs, upper)
+		}
+	}
+
+	cmp, order := ">", "ASC"
+	if backward {
+		cmp, order = "<", "DESC"
+	}
+	var where strings.Builder
+	if driveCol != "" {
+		where.WriteString(driveCol + " = ? AND ")
+	}
+	where.WriteString("e.position " + cmp + " ?")
+	for _, c := range conds {
+		where.WriteString(" AND " + c)
+	}
+	one := "SELECT " + eventCols + " FROM events e WHERE " + where.String() +
+		" ORDER BY e.position " + order + " LIMIT ?"
+
+	q := allQuery{residual: f.StreamGlob != "" || len(f.Payload) > 0 || f.Match != nil}
+	subArgs := func(drive *string, bound int64, limit int) []any {
+		args := make([]any, 0, len(condArgs)+3)
+		if drive != nil {
+			args = append(args, *drive)
+		}
+		args = append(args, bound)
+		args = append(args, condArgs...)
+		return append(args, limit)
+	}
+	if len(driveVals) <= 1 {
+		q.sql = one
+		q.args = func(bound int64, limit int) []any {
+			if len(driveVals) == 1 {
+				return subArgs(&driveVals[0], bound, limit)
+			}
+			return subArgs(nil, bound, limit)
+		}
+		return q
+	}
+	parts := make([]string, len(driveVals))
+	for i := range parts {
+		parts[i] = "SELECT * FROM (" + one + ")"
+	}
+	q.sql = strings.Join(parts, " UNION ALL ") + " ORDER BY 1 " + order + " LIMIT ?"
+	q.args = func(bound int64, limit int) []any {
+		var args []any
+		for i := range driveVals {
+			args = append(args, subArgs(&driveVals[i], bound, limit)...)
+		}
+		return append(args, limit)
+	}
+	return q
+}
+
+// globPrefix returns the literal start of a path.Match pattern: everything
+// before its first metacharacter.
+func globPrefix(pattern string) string {
+	if i := strings.IndexAny(pattern, `*?[\`); i >= 0 {
+		return pattern[:i]
+	}
+	return pattern
+}
+
+// prefixEnd returns the smallest string greater than every string that
+// starts with prefix, in SQLite's byte order; ok is false when there is
+// none (a prefix of only 0xFF bytes).
+func prefixEnd(prefix string) (string, bool) {
+	p := []byte(prefix)
+	for len(p) > 0 && p[len(p)-1] == 0xFF {
+		p = p[:len(p)-1]
+	}
+	if len(p) == 0 {
+		return "", false
+	}
+	p[len(p)-1]++
+	return string(p), true
+}
+
+func dedup(vals []string) []string {
+	if len(vals) < 2 {
+		return vals
+	}
+	out := slices.Clone(vals)
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// queryEvents runs a page query on the reader pool and returns its rows in
+// buf (reused). The rows are closed before it returns.
+func (b *Backend) queryEvents(ctx context.Context, buf []row, query string, args ...any) ([]row, error) {
+	buf = buf[:0]
+	start := b.logStart()
+	rows, err := b.reader.QueryContext(ctx, query, args...)
+	if err != nil {
+		b.logSQL(ctx, query, args, start, err)
+		return buf, fail(ctx, err)
+	}
+	defer rows.Close()
+	var id, data, meta sql.RawBytes
+	for rows.Next() {
+		var r row
+		var at int64
+		if err := rows.Scan(&r.Position, &id, &r.StreamID, &r.life, &r.Version, &r.Type, &data, &meta, &at); err != nil {
+			return buf, fail(ctx, err)
+		}
+		if r.ID, err = uuid.FromBytes(id); err != nil {
+			return buf, fmt.Errorf("event at position %d: id: %w", r.Position, err)
+		}
+		r.Data, r.Metadata = clone(data), clone(meta)
+		r.RecordedAt = time.Unix(0, at).UTC()
+		buf = append(buf, r)
+	}
+	err = rows.Err()
+	b.logSQL(ctx, query, args, start, err)
+	return buf, fail(ctx, err)
+}
+
+// clone copies bytes the driver owns; empty is nil, as in every backend.
+func clone(b []byte) []byte {
+	if len(b) == 0 {
+		return nil
+	}
+	return bytes.Clone(b)
+}
+
+const sqlListStreams = `SELECT id, version, created_at, updated_at FROM streams
+	WHERE version >= 0 AND id > ?`
+
+// ListStreams implements [eventstore.Backend].
+func (b *Backend) ListStreams(ctx context.Context, opts eventstore.ListOptions) iter.Seq2[eventstore.StreamInfo, error] {
+	return func(yield func(eventstore.StreamInfo, error) bool) {
+		if err := b.checkOpen(); err != nil {
+			yield(eventstore.StreamInfo{}, err)
+			return
+		}
+		query := sqlListStreams
+		var extra []any
+		if opts.Category != "" {
+			query += " AND category = ?"
+			extra = append(extra, opts.Category)
+		}
+		if opts.Prefix != "" {
+			query += " AND id >= ?"
+			extra = append(extra, opts.Prefix)
+			if upper, ok := prefixEnd(opts.Prefix); ok {
+				query += " AND id < ?"
+				extra = append(extra, upper)
+			}
+		}
+		query += " ORDER BY id LIMIT ?"
+		after, remaining := opts.After, opts.Limit
+		page := make([]eventstore.StreamInfo, 0, pageSize)
+		for {
+			limit := pageLimit(remaining, false)
+			args := append(append([]any{after}, extra...), limit)
+			var err error
+			page, err = b.queryStreams(ctx, page[:0], query, args)
+			if err != nil {
+				yield(eventstore.StreamInfo{}, err)
+				return
+			}
+			for _, info := range page {
+				if !yield(info, nil) {
+					return
+				}
+			}
+			if remaining > 0 {
+				if remaining -= len(page); remaining == 0 {
+					return
+				}
+			}
+			if len(page) < limit {
+				return
+			}
+			after = page[len(page)-1].ID
+		}
+	}
+}
+
+func (b *Backend) queryStreams(ctx context.Context, buf []eventstore.StreamInfo, query string, args []any) ([]eventstore.StreamInfo, error) {
+	start := b.logStart()
+	rows, err := b.reader.QueryContext(ctx, query, args...)
+	if err != nil {
+		b.logSQL(ctx, query, args, start, err)
+		return buf, fail(ctx, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var info eventstore.StreamInfo
+		var created, updated int64
+		if err := rows.Scan(&info.ID, &info.Version, &created, &updated); err != nil {
+			return buf, fail(ctx, err)
+		}
+		info.CreatedAt, info.UpdatedAt = time.Unix(0, created).UTC(), time.Unix(0, updated).UTC()
+		buf = append(buf, info)
+	}
+	err = rows.Err()
+	b.logSQL(ctx, query, args, start, err)
+	return buf, fail(ctx, err)
+}

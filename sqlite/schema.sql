@@ -1,0 +1,45 @@
+-- The eventstore SQLite schema: the one source of truth, embedded in the
+-- sqlite package. Each "-- migration N" section below is applied once, in
+-- order, inside a transaction, and PRAGMA user_version records the last one
+-- applied. Never edit a section that has shipped: add the next one.
+
+-- migration 1
+-- streams holds one row per stream ID that ever had events. DeleteStream
+-- sets version to -1 and starts the next life; the events of earlier lives
+-- stay in events (the global log never forgets).
+CREATE TABLE streams (
+    id         TEXT    NOT NULL PRIMARY KEY,
+    category   TEXT    NOT NULL,
+    life       INTEGER NOT NULL DEFAULT 0, -- bumped by each DeleteStream
+    version    INTEGER NOT NULL,           -- last version; -1 while deleted
+    created_at INTEGER NOT NULL,           -- Unix nanoseconds, UTC
+    updated_at INTEGER NOT NULL
+) WITHOUT ROWID;
+-- ListStreams by category.
+CREATE INDEX streams_category ON streams (category, id) WHERE version >= 0;
+
+-- events is the global log. AUTOINCREMENT, unlike a plain rowid, never
+-- hands out a position again, even once the highest one has been purged: a
+-- consumer that has seen position p must never be given a new event at p.
+-- Positions are assigned inside the single write transaction, so commit
+-- order is position order.
+CREATE TABLE events (
+    position    INTEGER PRIMARY KEY AUTOINCREMENT,
+    id          BLOB    NOT NULL UNIQUE,   -- 16-byte UUID
+    stream_id   TEXT    NOT NULL,
+    life        INTEGER NOT NULL,
+    version     INTEGER NOT NULL,
+    category    TEXT    NOT NULL,
+    type        TEXT    NOT NULL,
+    data        BLOB,
+    metadata    BLOB,
+    recorded_at INTEGER NOT NULL           -- Unix nanoseconds, UTC
+);
+-- ReadStream: a seek to (stream, life, version). Within one stream ID the
+-- index order is also position order.
+CREATE UNIQUE INDEX events_stream_version ON events (stream_id, life, version);
+-- ReadAll filtered by stream, by category, by type: each walks its index in
+-- position order.
+CREATE INDEX events_stream_position ON events (stream_id, position);
+CREATE INDEX events_category_position ON events (category, position);
+CREATE INDEX events_type_position ON events (type, position);

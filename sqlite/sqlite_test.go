@@ -1,0 +1,24 @@
+package sqlite_test
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/edge-es/eventstore"
+	"github.com/edge-es/eventstore/eventstoretest"
+	"github.com/edge-es/eventstore/sqlite"
+)
+
+// open returns a backend on a new file in t's temporary directory.
+func open(t testing.TB, opts *sqlite.Options) *sqlite.Backend {
+	t.Helper()
+	b, err := sqlite.Open(filepath.Join(t.TempDir(), "events.db"), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestConformance(t *testing.T) {
+	eventstoretest.Run(t, func(t *testing.T) eventstore.Backend { return open(t, nil) })
+}
