@@ -51,11 +51,23 @@ func testValidation(t *testing.T, newBackend NewBackend) {
 		b.is.True(errors.Is(err, eventstore.ErrInvalidArgument))
 
 		reads := map[string]func() error{
-			"ReadStreamBadID":     func() error { _, err := collect(b.store.ReadStream(b.ctx, "", eventstore.ReadOptions{})); return err },
-			"ReadStreamNegFrom":   func() error { _, err := collect(b.store.ReadStream(b.ctx, "ok-1", eventstore.ReadOptions{From: -1})); return err },
-			"ReadStreamNegLimit":  func() error { _, err := collect(b.store.ReadStream(b.ctx, "ok-1", eventstore.ReadOptions{Limit: -1})); return err },
-			"ReadAllNegFrom":      func() error { _, err := collect(b.store.ReadAll(b.ctx, eventstore.ReadOptions{From: -1}, eventstore.Filter{})); return err },
-			"ListStreamsNegLimit": func() error { _, err := collect(b.store.ListStreams(b.ctx, eventstore.ListOptions{Limit: -1})); return err },
+			"ReadStreamBadID": func() error { _, err := collect(b.store.ReadStream(b.ctx, "", eventstore.ReadOptions{})); return err },
+			"ReadStreamNegFrom": func() error {
+				_, err := collect(b.store.ReadStream(b.ctx, "ok-1", eventstore.ReadOptions{From: -1}))
+				return err
+			},
+			"ReadStreamNegLimit": func() error {
+				_, err := collect(b.store.ReadStream(b.ctx, "ok-1", eventstore.ReadOptions{Limit: -1}))
+				return err
+			},
+			"ReadAllNegFrom": func() error {
+				_, err := collect(b.store.ReadAll(b.ctx, eventstore.ReadOptions{From: -1}, eventstore.Filter{}))
+				return err
+			},
+			"ListStreamsNegLimit": func() error {
+				_, err := collect(b.store.ListStreams(b.ctx, eventstore.ListOptions{Limit: -1}))
+				return err
+			},
 		}
 		for name, read := range reads {
 			if err := read(); !errors.Is(err, eventstore.ErrInvalidArgument) {
