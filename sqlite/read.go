@@ -202,16 +202,17 @@ func buildAllQuery(f eventstore.Filter, backward bool) allQuery {
 
 	var (
 		driveCol  string
+		driveIdx  string
 		driveVals []string
 		conds     []string
 		condArgs  []any
 	)
-	cond := func(col string, vals []string) {
+	cond := func(col, index string, vals []string) {
 		if len(vals) == 0 {
 			return
 		}
 		if driveCol == "" && len(vals) <= maxUnion {
-			driveCol, driveVals = col, vals
+			driveCol, driveIdx, driveVals = col, index, vals
 			return
 		}
 		conds = append(conds, "+"+col+" IN (?"+strings.Repeat(", ?", len(vals)-1)+")")
@@ -219,9 +220,9 @@ func buildAllQuery(f eventstore.Filter, backward bool) allQuery {
 			condArgs = append(condArgs, v)
 		}
 	}
-	cond("e.stream_id", streams)
-	cond("e.category", categories)
-	cond("e.type", types)
+	cond("e.stream_id", "events_stream_position", streams)
+	cond("e.category", "events_category_position", categories)
+	cond("e.type", "events_type_position", types)
 	if prefix != "" {
 		conds = append(conds, "+e.stream_id >= ?")
 		condArgs = append(condArgs, prefix)
@@ -235,15 +236,19 @@ func buildAllQuery(f eventstore.Filter, backward bool) allQuery {
 	if backward {
 		cmp, order = "<", "DESC"
 	}
+	// INDEXED BY, because the planner, seeing the position range, may
+	// prefer walking the whole log by primary key over the driving index.
+	from := "events e"
 	var where strings.Builder
 	if driveCol != "" {
+		from += " INDEXED BY " + driveIdx
 		where.WriteString(driveCol + " = ? AND ")
 	}
 	where.WriteString("e.position " + cmp + " ?")
 	for _, c := range conds {
 		where.WriteString(" AND " + c)
 	}
-	one := "SELECT " + eventCols + " FROM events e WHERE " + where.String() +
+	one := "SELECT " + eventCols + " FROM " + from + " WHERE " + where.String() +
 		" ORDER BY e.position " + order + " LIMIT ?"
 
 	q := allQuery{residual: f.StreamGlob != "" || len(f.Payload) > 0 || f.Match != nil}
