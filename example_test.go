@@ -1,0 +1,99 @@
+package eventstore_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+
+	"github.com/edge-es/eventstore"
+	"github.com/edge-es/eventstore/memory"
+)
+
+// Append events to a stream and read them back.
+func Example() {
+	ctx := context.Background()
+	store := eventstore.New(memory.New(), nil)
+	defer store.Close()
+
+	res, err := store.Append(ctx, "account-42", eventstore.NoStream,
+		eventstore.Event{Type: "Opened", Data: []byte(`{"owner":"ada"}`)},
+		eventstore.Event{Type: "Deposited", Data: []byte(`{"amount":100}`)},
+	)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("appended up to version", res.Version)
+
+	for e, err := range store.ReadStream(ctx, "account-42", eventstore.ReadOptions{}) {
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Printf("%d %s %s\n", e.Version, e.Type, e.Data)
+	}
+	// Output:
+	// appended up to version 1
+	// 0 Opened {"owner":"ada"}
+	// 1 Deposited {"amount":100}
+}
+
+// Two writers load the same stream version; the second append is refused,
+// so it reloads and decides again instead of overwriting the first.
+func Example_versionConflict() {
+	ctx := context.Background()
+	store := eventstore.New(memory.New(), nil)
+	defer store.Close()
+
+	if _, err := store.Append(ctx, "seat-12A", eventstore.NoStream, eventstore.Event{Type: "Listed"}); err != nil {
+		log.Fatal(err)
+	}
+	// Both writers read version 0.
+	seen, _ := store.StreamVersion(ctx, "seat-12A")
+
+	if _, err := store.Append(ctx, "seat-12A", eventstore.Exact(seen), eventstore.Event{Type: "Booked", Data: []byte(`{"by":"ann"}`)}); err != nil {
+		log.Fatal(err)
+	}
+	_, err := store.Append(ctx, "seat-12A", eventstore.Exact(seen), eventstore.Event{Type: "Booked", Data: []byte(`{"by":"bob"}`)})
+
+	var conflict *eventstore.VersionConflictError
+	if errors.As(err, &conflict) {
+		fmt.Printf("bob lost: expected %s, stream is at %d\n", conflict.Expected, conflict.Actual)
+	}
+	fmt.Println(errors.Is(err, eventstore.ErrWrongExpectedVersion))
+	// Output:
+	// bob lost: expected 0, stream is at 1
+	// true
+}
+
+// Read the global log across streams, keeping only some events.
+func Example_readAllWithFilter() {
+	ctx := context.Background()
+	store := eventstore.New(memory.New(), nil)
+	defer store.Close()
+
+	appendOne := func(stream, typ, data string) {
+		if _, err := store.Append(ctx, stream, eventstore.Any, eventstore.Event{Type: typ, Data: []byte(data)}); err != nil {
+			log.Fatal(err)
+		}
+	}
+	appendOne("order-1", "Placed", `{"total":30,"country":"NO"}`)
+	appendOne("user-7", "SignedUp", `{}`)
+	appendOne("order-2", "Placed", `{"total":12,"country":"SE"}`)
+	appendOne("order-1", "Shipped", `{"country":"NO"}`)
+	appendOne("order-3", "Placed", `{"total":99,"country":"NO"}`)
+
+	filter := eventstore.Filter{
+		Categories: []string{"order"},               // streams "order-..."
+		Types:      []string{"Placed"},              // of this type
+		Payload:    map[string]any{"country": "NO"}, // whose JSON has this field
+	}
+	for e, err := range store.ReadAll(ctx, eventstore.ReadOptions{}, filter) {
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Printf("#%d %s %s\n", e.Position, e.StreamID, e.Data)
+	}
+	// Output:
+	// #1 order-1 {"total":30,"country":"NO"}
+	// #5 order-3 {"total":99,"country":"NO"}
+}
