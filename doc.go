@@ -1,0 +1,77 @@
+// Package eventstore is an embedded event store for Go: streams of events
+// with optimistic concurrency and a global ordered log, linked into your
+// program, with no server to run. It is pure Go, so the same code runs on a
+// laptop, in a service and on a Raspberry Pi.
+//
+// A [Store] sits on a [Backend]: package sqlite stores events durably in a
+// SQLite file, and package memory keeps them in memory for tests. Both pass
+// the same conformance suite, package eventstoretest.
+//
+//	backend, err := sqlite.Open("events.db", nil)
+//	if err != nil { ... }
+//	store := eventstore.New(backend, nil)
+//	defer store.Close()
+//
+// # Streams and events
+//
+// An event belongs to a stream, named by a stream ID such as "account-42":
+// non-empty UTF-8, at most [MaxStreamIDLen] bytes, no control characters.
+// The part before the first '-' is the stream's [Category] ("account"),
+// and the part after it up to a '+' its [CardinalID] ("42"), as in Message
+// DB. Each event has a 0-based version in its stream and a global position
+// in the log of all streams: positions start at 1, increase strictly in
+// commit order, and are never reused.
+//
+// # Appending
+//
+// [Store.Append] writes events to a stream atomically, after an
+// optimistic concurrency check given as an [ExpectedVersion]: [Any],
+// [NoStream], [StreamExists] or [Exact]. A failed check writes nothing and
+// returns a [*VersionConflictError], which matches
+// [ErrWrongExpectedVersion]:
+//
+//	v, _ := store.StreamVersion(ctx, "account-42")   // -1 if new
+//	_, err := store.Append(ctx, "account-42", eventstore.Exact(v), event)
+//	if errors.Is(err, eventstore.ErrWrongExpectedVersion) {
+//		// someone else wrote first: reload and decide again
+//	}
+//
+// Appends are idempotent by event ID. Give events your own IDs and an
+// Append that repeats an earlier one (after a timeout, say) returns the
+// earlier result and writes nothing; an ID stored anywhere else is
+// [ErrDuplicateEvent]. Events without an ID get a UUIDv7.
+//
+// # Reading
+//
+// [Store.ReadStream] reads one stream and [Store.ReadAll] the global log,
+// forward or backward, from a version or position, with a limit. ReadAll
+// takes a [Filter] on stream IDs, categories, a stream glob, event types,
+// top-level JSON payload fields and an arbitrary predicate. Reads are
+// iterators:
+//
+//	for e, err := range store.ReadStream(ctx, "account-42", eventstore.ReadOptions{}) {
+//		if err != nil { ... } // ErrStreamNotFound, ctx.Err(), ...
+//		fmt.Println(e.Version, e.Type)
+//	}
+//
+// They fetch in pages, so memory stays flat however long the stream, and
+// they hold no lock or connection while your loop body runs: breaking out
+// early is safe, and the body may append to the store. A reader that has
+// seen position p will never later find a new event below p, so a reader
+// that resumes after p misses nothing, however many writers run at once.
+//
+// # Streams as a whole
+//
+// [Store.StreamVersion] and [Store.StreamExists] tell where a stream is,
+// [Store.ListStreams] lists streams by prefix or category in ID order, in
+// pages, and [Store.DeleteStream] deletes a stream: it no longer reads or
+// lists, and a later Append starts it again at version 0, while its events
+// stay in the global log for the consumers that saw them.
+//
+// # Errors
+//
+// Bad input (an invalid stream ID, an event without a type, a malformed
+// filter) fails with an error that matches [ErrInvalidArgument] and writes
+// nothing. Every error that has a sentinel in this package matches it with
+// [errors.Is]; calls on a closed store fail with [ErrClosed].
+package eventstore

@@ -1,0 +1,185 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/edge-es/eventstore"
+	"github.com/google/uuid"
+)
+
+// The workload: events of about 200 bytes of JSON data, spread over 1,000
+// streams, each Append with expected version Any. The Raw benchmarks do the
+// same inserts (same schema, same columns, same indexes) straight through
+// database/sql on the writer connection, so their ratio is the library's
+// own overhead.
+
+const benchStreams = 1000
+
+var benchData = []byte(`{"id":"` + strings.Repeat("0", 36) + `","kind":"reading","sensor":"temp-01","value":21.5,"unit":"C","note":"` + strings.Repeat("x", 90) + `"}`)
+
+func benchStore(b *testing.B) (*eventstore.Store, *Backend) {
+	b.Helper()
+	be, err := Open(filepath.Join(b.TempDir(), "bench.db"), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := eventstore.New(be, nil)
+	b.Cleanup(func() { s.Close() })
+	return s, be
+}
+
+func benchEvents(n int) []eventstore.Event {
+	events := make([]eventstore.Event, n)
+	for i := range events {
+		events[i] = eventstore.Event{Type: "Reading", Data: benchData}
+	}
+	return events
+}
+
+func BenchmarkAppend(b *testing.B) {
+	for _, size := range []int{1, 100} {
+		b.Run(fmt.Sprintf("events=%d", size), func(b *testing.B) {
+			s, _ := benchStore(b)
+			ctx := context.Background()
+			events := benchEvents(size)
+			i := 0
+			for b.Loop() {
+				if _, err := s.Append(ctx, fmt.Sprintf("bench-%d", i%benchStreams), eventstore.Any, events...); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+			b.ReportMetric(float64(b.N*size)/b.Elapsed().Seconds(), "events/s")
+		})
+	}
+}
+
+// BenchmarkRawInsert is the baseline of BenchmarkAppend: the same rows in
+// one transaction per batch, with a prepared statement, and the stream row
+// upserted as the store does.
+func BenchmarkRawInsert(b *testing.B) {
+	for _, size := range []int{1, 100} {
+		b.Run(fmt.Sprintf("events=%d", size), func(b *testing.B) {
+			_, be := benchStore(b)
+			ctx := context.Background()
+			version := make([]int64, benchStreams)
+			at := time.Now().UnixNano()
+			i := 0
+			for b.Loop() {
+				stream := fmt.Sprintf("bench-%d", i%benchStreams)
+				tx, err := be.writer.BeginTx(ctx, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				st := tx.StmtContext(ctx, be.insertEvent.Stmt)
+				for range size {
+					id := uuid.Must(uuid.NewV7())
+					v := version[i%benchStreams]
+					version[i%benchStreams]++
+					if _, err := st.ExecContext(ctx, id[:], stream, 0, v, "bench", "Reading", benchData, nil, at); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if _, err := tx.ExecContext(ctx, sqlUpsertStream, stream, "bench", 0, version[i%benchStreams]-1, at, at); err != nil {
+					b.Fatal(err)
+				}
+				if err := tx.Commit(); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+			b.ReportMetric(float64(b.N*size)/b.Elapsed().Seconds(), "events/s")
+		})
+	}
+}
+
+// fillBench writes n events over benchStreams streams, 100 per Append.
+func fillBench(b *testing.B, s *eventstore.Store, n int) {
+	b.Helper()
+	events := benchEvents(100)
+	for i := 0; i < n/100; i++ {
+		if _, err := s.Append(context.Background(), fmt.Sprintf("bench-%d", i%benchStreams), eventstore.Any, events...); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+const benchScan = 100_000
+
+func BenchmarkReadAll(b *testing.B) {
+	s, _ := benchStore(b)
+	fillBench(b, s, benchScan)
+	ctx := context.Background()
+	for b.Loop() {
+		n := 0
+		for _, err := range s.ReadAll(ctx, eventstore.ReadOptions{}, eventstore.Filter{}) {
+			if err != nil {
+				b.Fatal(err)
+			}
+			n++
+		}
+		if n != benchScan {
+			b.Fatalf("read %d events", n)
+		}
+	}
+	b.ReportMetric(float64(b.N*benchScan)/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchmarkRawScan is the baseline of BenchmarkReadAll: one SELECT of
+// every column in position order, scanned into Go values.
+func BenchmarkRawScan(b *testing.B) {
+	s, be := benchStore(b)
+	fillBench(b, s, benchScan)
+	for b.Loop() {
+		rows, err := be.reader.Query(`SELECT position, id, stream_id, life, version, type, data, metadata, recorded_at FROM events ORDER BY position`)
+		if err != nil {
+			b.Fatal(err)
+		}
+		n := 0
+		for rows.Next() {
+			var e eventstore.RecordedEvent
+			var id []byte
+			var life, at int64
+			if err := rows.Scan(&e.Position, &id, &e.StreamID, &life, &e.Version, &e.Type, &e.Data, &e.Metadata, &at); err != nil {
+				b.Fatal(err)
+			}
+			e.ID = uuid.UUID(id)
+			e.RecordedAt = time.Unix(0, at).UTC()
+			n++
+		}
+		if err := rows.Close(); err != nil || n != benchScan {
+			b.Fatal(err, n)
+		}
+	}
+	b.ReportMetric(float64(b.N*benchScan)/b.Elapsed().Seconds(), "events/s")
+}
+
+func BenchmarkReadStream(b *testing.B) {
+	s, _ := benchStore(b)
+	ctx := context.Background()
+	events := benchEvents(100)
+	for range 10 {
+		if _, err := s.Append(ctx, "long-1", eventstore.Any, events...); err != nil {
+			b.Fatal(err)
+		}
+	}
+	fillBench(b, s, 10_000)
+	for b.Loop() {
+		n := 0
+		for _, err := range s.ReadStream(ctx, "long-1", eventstore.ReadOptions{}) {
+			if err != nil {
+				b.Fatal(err)
+			}
+			n++
+		}
+		if n != 1000 {
+			b.Fatalf("read %d", n)
+		}
+	}
+	b.ReportMetric(float64(b.N*1000)/b.Elapsed().Seconds(), "events/s")
+}
