@@ -248,17 +248,24 @@ func (s *Store) Append(ctx context.Context, stream string, expected ExpectedVers
 		return AppendResult{}, fmt.Errorf("append %s: %w", stream, invalidf("no events"))
 	}
 	prepared := make([]Event, len(events))
+	var seen map[uuid.UUID]struct{}
+	if len(events) > 1 {
+		seen = make(map[uuid.UUID]struct{}, len(events))
+	}
 	for i, e := range events {
 		if err := validateType(e.Type); err != nil {
 			return AppendResult{}, fmt.Errorf("append %s: event %d: %w", stream, i, err)
 		}
 		if e.ID == uuid.Nil {
-			e.ID = s.newID()
+			if e.ID = s.newID(); e.ID == uuid.Nil {
+				return AppendResult{}, fmt.Errorf("append %s: %w", stream, invalidf("Options.NewEventID returned the zero UUID"))
+			}
 		}
-		for _, prev := range prepared[:i] {
-			if prev.ID == e.ID {
+		if seen != nil {
+			if _, dup := seen[e.ID]; dup {
 				return AppendResult{}, fmt.Errorf("append %s: %w", stream, invalidf("event ID %s given twice", e.ID))
 			}
+			seen[e.ID] = struct{}{}
 		}
 		prepared[i] = e
 	}

@@ -94,3 +94,15 @@ func TestDefaultIDsAreV7(t *testing.T) {
 		is.Equal(e.ID.Version(), uuid.Version(7))
 	}
 }
+
+func TestOptions_ZeroIDFromGenerator(t *testing.T) {
+	t.Parallel()
+	is := is.New(t)
+	s := eventstore.New(memory.New(), &eventstore.Options{NewEventID: func() uuid.UUID { return uuid.Nil }})
+	defer s.Close()
+	_, err := s.Append(context.Background(), "z-1", eventstore.Any, eventstore.Event{Type: "A"})
+	is.True(errors.Is(err, eventstore.ErrInvalidArgument))
+	v, err := s.StreamVersion(context.Background(), "z-1")
+	is.NoErr(err)
+	is.Equal(v, int64(-1))
+}

@@ -100,10 +100,20 @@ func testAppend(t *testing.T, newBackend NewBackend) {
 		log := all(b.is, b.store.ReadAll(b.ctx, eventstore.ReadOptions{}, eventstore.Filter{}))
 		b.is.Equal(len(log), 5)
 
+		// A retry of a large append, more IDs than one query takes.
+		large := withIDs(numbered("Bulk", 1200))
+		want = b.appendOK("retry-big", eventstore.NoStream, large...)
+		res, err := b.store.Append(b.ctx, "retry-big", eventstore.NoStream, large...)
+		b.is.NoErr(err)
+		b.is.Equal(res, want)
+		large[1100].ID = uuid.New() // no longer the same append
+		_, err = b.store.Append(b.ctx, "retry-big", eventstore.Any, large...)
+		b.is.True(errors.Is(err, eventstore.ErrDuplicateEvent))
+
 		// A single-event retry too.
 		one := withIDs(numbered("E", 1))
 		want = b.appendOK("retry-2", eventstore.Any, one...)
-		res, err := b.store.Append(b.ctx, "retry-2", eventstore.Any, one...)
+		res, err = b.store.Append(b.ctx, "retry-2", eventstore.Any, one...)
 		b.is.NoErr(err)
 		b.is.Equal(res, want)
 	})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"slices"
 	"strings"
 	"time"
 
@@ -112,40 +113,42 @@ func (b *Backend) streamState(ctx context.Context, q sqlx.QueryerContext, stream
 // returns that append's result. IDs that are stored but do not form such a
 // retry are [eventstore.ErrDuplicateEvent].
 func (b *Backend) retried(ctx context.Context, req eventstore.AppendRequest) (eventstore.AppendResult, bool, error) {
-	query, args := retryQuery(req)
-	start := b.logStart()
-	rows, err := b.reader.QueryContext(ctx, query, args...)
-	b.logSQL(ctx, query, args, start, err)
-	if err != nil {
-		return eventstore.AppendResult{}, false, fail(ctx, err)
-	}
-	defer rows.Close()
 	type found struct {
 		stream        string
 		life, version int64
 		position      int64
-		current       bool
+		current       bool // in the stream's current life
 	}
 	byID := make(map[uuid.UUID]found, len(req.Events))
-	for rows.Next() {
-		var (
-			id          []byte
-			f           found
-			currentLife sql.NullInt64
-			streamVer   sql.NullInt64
-		)
-		if err := rows.Scan(&id, &f.stream, &f.life, &f.version, &f.position, &currentLife, &streamVer); err != nil {
+	for chunk := range slices.Chunk(req.Events, maxIDsPerQuery) {
+		query, args := retryQuery(chunk)
+		start := b.logStart()
+		rows, err := b.reader.QueryContext(ctx, query, args...)
+		b.logSQL(ctx, query, args, start, err)
+		if err != nil {
 			return eventstore.AppendResult{}, false, fail(ctx, err)
 		}
-		f.current = currentLife.Valid && currentLife.Int64 == f.life && streamVer.Int64 >= 0
-		key, err := uuid.FromBytes(id)
-		if err != nil {
-			return eventstore.AppendResult{}, false, err
+		for rows.Next() {
+			var (
+				id                     []byte
+				f                      found
+				streamLife, streamVers sql.NullInt64
+			)
+			if err := rows.Scan(&id, &f.stream, &f.life, &f.version, &f.position, &streamLife, &streamVers); err != nil {
+				rows.Close()
+				return eventstore.AppendResult{}, false, fail(ctx, err)
+			}
+			f.current = streamLife.Valid && streamLife.Int64 == f.life && streamVers.Int64 >= 0
+			key, err := uuid.FromBytes(id)
+			if err != nil {
+				rows.Close()
+				return eventstore.AppendResult{}, false, err
+			}
+			byID[key] = f
 		}
-		byID[key] = f
-	}
-	if err := rows.Err(); err != nil {
-		return eventstore.AppendResult{}, false, fail(ctx, err)
+		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+			return eventstore.AppendResult{}, false, fail(ctx, err)
+		}
 	}
 	if len(byID) == 0 {
 		return eventstore.AppendResult{}, false, nil
@@ -164,9 +167,13 @@ func (b *Backend) retried(ctx context.Context, req eventstore.AppendRequest) (ev
 	return eventstore.AppendResult{Version: last.version, Position: last.position}, true, nil
 }
 
-func retryQuery(req eventstore.AppendRequest) (string, []any) {
-	args := make([]any, len(req.Events))
-	for i, e := range req.Events {
+// maxIDsPerQuery keeps a lookup by event IDs well under SQLite's limit on
+// bound parameters, however many events one Append carries.
+const maxIDsPerQuery = 500
+
+func retryQuery(events []eventstore.Event) (string, []any) {
+	args := make([]any, len(events))
+	for i, e := range events {
 		args[i] = e.ID[:]
 	}
 	query := `SELECT e.id, e.stream_id, e.life, e.version, e.position, s.life, s.version
