@@ -319,9 +319,10 @@ func dedup(vals []string) []string {
 	return slices.Compact(out)
 }
 
-// queryEvents runs a page query on the reader pool and returns its rows in
-// buf (reused). The rows are closed before it returns.
-func (b *Backend) queryEvents(ctx context.Context, buf []row, query string, args ...any) ([]row, error) {
+// queryPage runs a page query on the reader pool, appends each row that
+// scan makes of it to buf[:0] and returns buf. The rows are closed before
+// it returns, so nothing is held while the caller yields the page.
+func queryPage[T any](ctx context.Context, b *Backend, buf []T, scan func(*sql.Rows) (T, error), query string, args ...any) ([]T, error) {
 	buf = buf[:0]
 	start := b.logStart()
 	rows, err := b.reader.QueryContext(ctx, query, args...)
@@ -330,23 +331,39 @@ func (b *Backend) queryEvents(ctx context.Context, buf []row, query string, args
 		return buf, fail(ctx, err)
 	}
 	defer rows.Close()
-	var id, data, meta sql.RawBytes
 	for rows.Next() {
-		var r row
-		var at int64
-		if err := rows.Scan(&r.Position, &id, &r.StreamID, &r.life, &r.Version, &r.Type, &data, &meta, &at); err != nil {
+		v, err := scan(rows)
+		if err != nil {
 			return buf, fail(ctx, err)
 		}
-		if r.ID, err = uuid.FromBytes(id); err != nil {
-			return buf, fmt.Errorf("event at position %d: id: %w", r.Position, err)
-		}
-		r.Data, r.Metadata = clone(data), clone(meta)
-		r.RecordedAt = time.Unix(0, at).UTC()
-		buf = append(buf, r)
+		buf = append(buf, v)
 	}
 	err = rows.Err()
 	b.logSQL(ctx, query, args, start, err)
 	return buf, fail(ctx, err)
+}
+
+// queryEvents runs a page query for events (columns eventCols).
+func (b *Backend) queryEvents(ctx context.Context, buf []row, query string, args ...any) ([]row, error) {
+	return queryPage(ctx, b, buf, scanEvent, query, args...)
+}
+
+func scanEvent(rows *sql.Rows) (row, error) {
+	var (
+		r              row
+		at             int64
+		id, data, meta sql.RawBytes
+	)
+	if err := rows.Scan(&r.Position, &id, &r.StreamID, &r.life, &r.Version, &r.Type, &data, &meta, &at); err != nil {
+		return r, err
+	}
+	var err error
+	if r.ID, err = uuid.FromBytes(id); err != nil {
+		return r, fmt.Errorf("event at position %d: id: %w", r.Position, err)
+	}
+	r.Data, r.Metadata = clone(data), clone(meta)
+	r.RecordedAt = time.Unix(0, at).UTC()
+	return r, nil
 }
 
 // clone copies bytes the driver owns; empty is nil, as in every backend.
@@ -388,7 +405,7 @@ func (b *Backend) ListStreams(ctx context.Context, opts eventstore.ListOptions) 
 			limit := pageLimit(remaining, false)
 			args := append(append([]any{after}, extra...), limit)
 			var err error
-			page, err = b.queryStreams(ctx, page[:0], query, args)
+			page, err = queryPage(ctx, b, page, scanStream, query, args...)
 			if err != nil {
 				yield(eventstore.StreamInfo{}, err)
 				return
@@ -411,24 +428,12 @@ func (b *Backend) ListStreams(ctx context.Context, opts eventstore.ListOptions) 
 	}
 }
 
-func (b *Backend) queryStreams(ctx context.Context, buf []eventstore.StreamInfo, query string, args []any) ([]eventstore.StreamInfo, error) {
-	start := b.logStart()
-	rows, err := b.reader.QueryContext(ctx, query, args...)
-	if err != nil {
-		b.logSQL(ctx, query, args, start, err)
-		return buf, fail(ctx, err)
+func scanStream(rows *sql.Rows) (eventstore.StreamInfo, error) {
+	var info eventstore.StreamInfo
+	var created, updated int64
+	if err := rows.Scan(&info.ID, &info.Version, &created, &updated); err != nil {
+		return info, err
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var info eventstore.StreamInfo
-		var created, updated int64
-		if err := rows.Scan(&info.ID, &info.Version, &created, &updated); err != nil {
-			return buf, fail(ctx, err)
-		}
-		info.CreatedAt, info.UpdatedAt = time.Unix(0, created).UTC(), time.Unix(0, updated).UTC()
-		buf = append(buf, info)
-	}
-	err = rows.Err()
-	b.logSQL(ctx, query, args, start, err)
-	return buf, fail(ctx, err)
+	info.CreatedAt, info.UpdatedAt = time.Unix(0, created).UTC(), time.Unix(0, updated).UTC()
+	return info, nil
 }
