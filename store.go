@@ -130,6 +130,7 @@ type Store struct {
 	backend Backend
 	opts    Options
 	closed  atomic.Bool
+	hub     hub
 }
 
 // New returns a Store on backend. A nil opts gives the defaults. The Store
@@ -138,12 +139,14 @@ func New(backend Backend, opts *Options) *Store {
 	return &Store{backend: backend, opts: opts.withDefaults()}
 }
 
-// Close closes the store and its backend. Calls after Close, including a
-// second Close, fail with [ErrClosed].
+// Close ends every subscription (their Err is [ErrClosed]), then closes
+// the backend. Calls after Close, including a second Close, fail with
+// [ErrClosed].
 func (s *Store) Close() error {
 	if s.closed.Swap(true) {
 		return ErrClosed
 	}
+	s.hub.close()
 	if err := s.backend.Close(); err != nil {
 		return fmt.Errorf("close: %w", err)
 	}

@@ -278,6 +278,7 @@ func (s *Store) Append(ctx context.Context, stream string, expected ExpectedVers
 	if err != nil {
 		return AppendResult{}, fmt.Errorf("append %s: %w", stream, err)
 	}
+	s.hub.notify(res.Position)
 	return res, nil
 }
 

@@ -38,6 +38,7 @@ func Run(t *testing.T, newBackend NewBackend) {
 	t.Run("Concurrency", func(t *testing.T) { testConcurrency(t, newBackend) })
 	t.Run("Validation", func(t *testing.T) { testValidation(t, newBackend) })
 	t.Run("Lifecycle", func(t *testing.T) { testLifecycle(t, newBackend) })
+	t.Run("Subscribe", func(t *testing.T) { testSubscribe(t, newBackend) })
 }
 
 // bundle is what a test works with.

@@ -1,0 +1,310 @@
+package eventstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+)
+
+// FromNow is a [SubscribeOptions.From] that skips the events already stored:
+// the subscription delivers only events committed after Subscribe returns.
+const FromNow int64 = -1
+
+// SubscribeOptions configure [Store.Subscribe]. The zero value subscribes
+// to every event from the start of the log.
+type SubscribeOptions struct {
+	// From is the global position of the first event to deliver, inclusive:
+	// 0 or 1 is the start of the log, a consumer resuming after position p
+	// passes p+1, and [FromNow] skips what is already stored.
+	From int64
+	// Filter selects the events to deliver; the zero Filter delivers all.
+	Filter Filter
+	// Buffer is the capacity of the Events channel: how far the
+	// subscription may read ahead of its receiver. Default: 128.
+	Buffer int
+}
+
+// Subscription delivers events of the global log on a channel: first the
+// stored ones (catch-up), then each new one as it is committed (live),
+// in position order, with no gap and no duplicate. Create it with
+// [Store.Subscribe].
+//
+// A subscription never slows down writers. Live delivery is pushed from
+// each commit, but as a wake-up, not as data: the subscription then reads
+// the new events from storage. A receiver that falls behind simply leaves
+// the subscription reading from storage until it has caught up again, so
+// its memory is bounded by Buffer and a page of reads.
+type Subscription struct {
+	events chan RecordedEvent
+	wake   chan struct{} // capacity 1: a pending "there may be more"
+	stop   chan struct{} // closed to stop the goroutine
+	done   chan struct{} // closed when the goroutine has exited
+	err    error         // why it ended; written before done is closed
+
+	stopOnce      sync.Once
+	closedByStore atomic.Bool
+}
+
+// Events returns the channel of events. It is closed when the subscription
+// ends: after Close, when its context is done, when the store is closed, or
+// on a read error; [Subscription.Err] then says which.
+func (sub *Subscription) Events() <-chan RecordedEvent { return sub.events }
+
+// Err returns why the subscription ended: nil while it runs and after
+// [Subscription.Close], the context's error when its context ended,
+// [ErrClosed] when the store was closed, or the error that stopped it.
+func (sub *Subscription) Err() error {
+	select {
+	case <-sub.done:
+		return sub.err
+	default:
+		return nil
+	}
+}
+
+// Close ends the subscription and returns once its goroutine has exited
+// and the Events channel is closed. Events not yet received are dropped.
+// Close is safe to call more than once and from any goroutine.
+func (sub *Subscription) Close() error {
+	sub.stopOnce.Do(func() { close(sub.stop) })
+	<-sub.done
+	return nil
+}
+
+// Subscribe starts a subscription to the events that match opts.Filter,
+// from opts.From on. It catches up from storage and then delivers new
+// events as they are committed, on the channel of [Subscription.Events].
+// The subscription runs until Close is called, ctx is done, or the store
+// is closed.
+//
+// When another process writes to the same store (the SQLite backend), its
+// events are delivered too, after the short delay of the backend's change
+// watcher (see [ChangeWatcher]).
+//
+// A malformed filter, a From below [FromNow] or a negative Buffer is
+// [ErrInvalidArgument].
+func (s *Store) Subscribe(ctx context.Context, opts SubscribeOptions) (*Subscription, error) {
+	if err := s.checkOpen(); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if _, err := opts.Filter.Matcher(); err != nil {
+		return nil, fmt.Errorf("subscribe: %w", err)
+	}
+	if opts.From < FromNow {
+		return nil, fmt.Errorf("subscribe: %w", invalidf("from %d", opts.From))
+	}
+	if opts.Buffer < 0 {
+		return nil, fmt.Errorf("subscribe: %w", invalidf("buffer %d", opts.Buffer))
+	}
+	if opts.Buffer == 0 {
+		opts.Buffer = 128
+	}
+	cursor := max(opts.From-1, 0) // the last position passed over
+	if opts.From == FromNow {
+		last, err := s.lastPosition(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("subscribe: %w", err)
+		}
+		cursor = last
+	}
+	sub := &Subscription{
+		events: make(chan RecordedEvent, opts.Buffer),
+		wake:   make(chan struct{}, 1),
+		stop:   make(chan struct{}),
+		done:   make(chan struct{}),
+	}
+	if err := s.hub.add(s, sub); err != nil {
+		return nil, err
+	}
+	go s.run(ctx, sub, cursor, opts.Filter)
+	return sub, nil
+}
+
+// lastPosition returns the position of the last event in the log, 0 when
+// it is empty.
+func (s *Store) lastPosition(ctx context.Context) (int64, error) {
+	for e, err := range s.backend.ReadAll(ctx, ReadOptions{Backward: true, Limit: 1}, Filter{}) {
+		return e.Position, err
+	}
+	return 0, nil
+}
+
+// run is the subscription's goroutine: read from storage past cursor, send,
+// then wait for a wake-up, until stopped.
+func (s *Store) run(ctx context.Context, sub *Subscription, cursor int64, filter Filter) {
+	defer func() {
+		s.hub.remove(sub)
+		close(sub.events)
+		close(sub.done)
+	}()
+	for {
+		// Every position up to head was committed before this read starts,
+		// and commits happen in position order, so once the read has run
+		// to the end the subscription has passed over all of them, matching
+		// or not: the next read can start after head.
+		head := s.hub.head.Load()
+		var err error
+		cursor, err = s.catchUp(ctx, sub, cursor, filter)
+		if err == errStopped {
+			sub.err = sub.stopReason()
+			return
+		}
+		if err != nil {
+			sub.err = err
+			return
+		}
+		cursor = max(cursor, head)
+		select {
+		case <-sub.wake:
+		case <-ctx.Done():
+			sub.err = ctx.Err()
+			return
+		case <-sub.stop:
+			sub.err = sub.stopReason()
+			return
+		}
+	}
+}
+
+// errStopped is how catchUp reports that the subscription was stopped.
+var errStopped = errors.New("eventstore: subscription stopped")
+
+// catchUp sends the matching events after cursor that storage holds now,
+// and returns the new cursor.
+func (s *Store) catchUp(ctx context.Context, sub *Subscription, cursor int64, filter Filter) (int64, error) {
+	for e, err := range s.backend.ReadAll(ctx, ReadOptions{From: cursor + 1}, filter) {
+		if err != nil {
+			if ctx.Err() != nil {
+				return cursor, ctx.Err()
+			}
+			return cursor, fmt.Errorf("subscription: %w", err)
+		}
+		select {
+		case sub.events <- e:
+			cursor = e.Position
+		case <-ctx.Done():
+			return cursor, ctx.Err()
+		case <-sub.stop:
+			return cursor, errStopped
+		}
+	}
+	return cursor, nil
+}
+
+// stopReason is the Err of a stopped subscription: nil after its own
+// Close, ErrClosed when the store closed it.
+func (sub *Subscription) stopReason() error {
+	if sub.closedByStore.Load() {
+		return ErrClosed
+	}
+	return nil
+}
+
+// ChangeWatcher is an optional [Backend] capability. A backend whose store
+// other processes can write to implements it, so that subscriptions
+// deliver their events too; the [Store] runs it while it has subscriptions.
+// Appends through the Store itself wake subscriptions directly and need no
+// watcher.
+type ChangeWatcher interface {
+	// WatchChanges calls changed, from one goroutine, whenever events may
+	// have been committed by another connection or process, until ctx is
+	// done; then it returns ctx's error. Spurious calls are harmless.
+	WatchChanges(ctx context.Context, changed func()) error
+}
+
+// hub connects commits to subscriptions.
+type hub struct {
+	// head is the highest position an Append through this Store has
+	// committed.
+	head atomic.Int64
+
+	mu     sync.Mutex
+	subs   map[*Subscription]struct{}
+	closed bool
+	// The change watcher runs while subs is not empty.
+	stopWatch func()
+	watchDone chan struct{}
+}
+
+// notify records a commit up to position and wakes every subscription.
+// It never blocks.
+func (h *hub) notify(position int64) {
+	for {
+		old := h.head.Load()
+		if position <= old || h.head.CompareAndSwap(old, position) {
+			break
+		}
+	}
+	h.wakeAll()
+}
+
+func (h *hub) wakeAll() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for sub := range h.subs {
+		select {
+		case sub.wake <- struct{}{}:
+		default: // a wake-up is already pending
+		}
+	}
+}
+
+func (h *hub) add(s *Store, sub *Subscription) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return ErrClosed
+	}
+	if h.subs == nil {
+		h.subs = make(map[*Subscription]struct{})
+	}
+	h.subs[sub] = struct{}{}
+	if w, ok := s.backend.(ChangeWatcher); ok && h.stopWatch == nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		h.stopWatch, h.watchDone = cancel, done
+		go func() {
+			defer close(done)
+			_ = w.WatchChanges(ctx, h.wakeAll)
+		}()
+	}
+	return nil
+}
+
+// remove forgets sub, and stops the change watcher with the last
+// subscription, waiting for it to exit.
+func (h *hub) remove(sub *Subscription) {
+	h.mu.Lock()
+	delete(h.subs, sub)
+	var stop func()
+	var done chan struct{}
+	if len(h.subs) == 0 && h.stopWatch != nil {
+		stop, done = h.stopWatch, h.watchDone
+		h.stopWatch, h.watchDone = nil, nil
+	}
+	h.mu.Unlock()
+	if stop != nil {
+		stop()
+		<-done
+	}
+}
+
+// close ends every subscription with ErrClosed and waits for them.
+func (h *hub) close() {
+	h.mu.Lock()
+	h.closed = true
+	subs := make([]*Subscription, 0, len(h.subs))
+	for sub := range h.subs {
+		subs = append(subs, sub)
+	}
+	h.mu.Unlock()
+	for _, sub := range subs {
+		sub.closedByStore.Store(true)
+		sub.Close()
+	}
+}
