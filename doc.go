@@ -60,6 +60,31 @@
 // seen position p will never later find a new event below p, so a reader
 // that resumes after p misses nothing, however many writers run at once.
 //
+// # Subscriptions
+//
+// [Store.Subscribe] delivers events of the global log on a channel: the
+// stored ones first, then each new one as it is committed, in position
+// order with no gap and no duplicate, filtered like ReadAll:
+//
+//	sub, err := store.Subscribe(ctx, eventstore.SubscribeOptions{
+//		From:   lastSeen + 1, // or 0 for the start, or eventstore.FromNow
+//		Filter: eventstore.Filter{Categories: []string{"order"}},
+//	})
+//	if err != nil { ... }
+//	defer sub.Close()
+//	for e := range sub.Events() {
+//		...
+//	}
+//	// sub.Err() says why the channel closed
+//
+// Every commit wakes the subscriptions, which then read the new events from
+// storage: no polling interval in process, and a slow receiver never slows
+// down writers, it just reads from further back. Events that another
+// process writes to the same SQLite file arrive too, within the backend's
+// watch interval (50ms by default). Close, the context and Store.Close each
+// end a subscription, and every goroutine it started has exited when Close
+// returns.
+//
 // # Streams as a whole
 //
 // [Store.StreamVersion] and [Store.StreamExists] tell where a stream is,

@@ -97,3 +97,40 @@ func Example_readAllWithFilter() {
 	// #1 order-1 {"total":30,"country":"NO"}
 	// #5 order-3 {"total":99,"country":"NO"}
 }
+
+// Subscribe to a category: stored events first, then new ones as they are
+// committed.
+func ExampleStore_Subscribe() {
+	ctx := context.Background()
+	store := eventstore.New(memory.New(), nil)
+	defer store.Close()
+
+	if _, err := store.Append(ctx, "order-1", eventstore.NoStream, eventstore.Event{Type: "Placed"}); err != nil {
+		log.Fatal(err)
+	}
+	sub, err := store.Subscribe(ctx, eventstore.SubscribeOptions{
+		Filter: eventstore.Filter{Categories: []string{"order"}},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer sub.Close()
+
+	// Written after Subscribe: delivered live. The user event is filtered out.
+	go func() {
+		store.Append(ctx, "user-9", eventstore.Any, eventstore.Event{Type: "SignedUp"})
+		store.Append(ctx, "order-2", eventstore.NoStream, eventstore.Event{Type: "Placed"})
+		store.Append(ctx, "order-1", eventstore.Exact(0), eventstore.Event{Type: "Shipped"})
+	}()
+
+	for e := range sub.Events() {
+		fmt.Printf("#%d %s %s\n", e.Position, e.StreamID, e.Type)
+		if e.Type == "Shipped" {
+			break
+		}
+	}
+	// Output:
+	// #1 order-1 Placed
+	// #3 order-2 Placed
+	// #4 order-1 Shipped
+}

@@ -213,7 +213,9 @@ func (sub *Subscription) stopReason() error {
 type ChangeWatcher interface {
 	// WatchChanges calls changed, from one goroutine, whenever events may
 	// have been committed by another connection or process, until ctx is
-	// done; then it returns ctx's error. Spurious calls are harmless.
+	// done; then it returns ctx's error. It calls changed once as soon as
+	// it watches, since it cannot tell what was committed before that.
+	// Spurious calls are harmless.
 	WatchChanges(ctx context.Context, changed func()) error
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -182,4 +183,78 @@ func BenchmarkReadStream(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N*1000)/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchmarkSubscribeLatency measures the time from the start of an Append
+// of one event to its arrival at a live subscriber: append, commit, wake,
+// read from storage, channel send.
+func BenchmarkSubscribeLatency(b *testing.B) {
+	s, _ := benchStore(b)
+	ctx := context.Background()
+	sub, err := s.Subscribe(ctx, eventstore.SubscribeOptions{From: eventstore.FromNow})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer sub.Close()
+	events := benchEvents(1)
+	var lat []time.Duration
+	i := 0
+	for b.Loop() {
+		start := time.Now()
+		if _, err := s.Append(ctx, fmt.Sprintf("bench-%d", i%benchStreams), eventstore.Any, events...); err != nil {
+			b.Fatal(err)
+		}
+		<-sub.Events()
+		lat = append(lat, time.Since(start))
+		i++
+	}
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+}
+
+// BenchmarkSubscribeDelivery isolates the delivery: the time from the
+// end of an Append (committed) to the arrival at a live subscriber.
+func BenchmarkSubscribeDelivery(b *testing.B) {
+	s, _ := benchStore(b)
+	ctx := context.Background()
+	sub, err := s.Subscribe(ctx, eventstore.SubscribeOptions{From: eventstore.FromNow})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer sub.Close()
+	events := benchEvents(1)
+	var lat []time.Duration
+	i := 0
+	for b.Loop() {
+		if _, err := s.Append(ctx, fmt.Sprintf("bench-%d", i%benchStreams), eventstore.Any, events...); err != nil {
+			b.Fatal(err)
+		}
+		start := time.Now()
+		<-sub.Events()
+		lat = append(lat, time.Since(start))
+		i++
+	}
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+}
+
+// BenchmarkSubscribeCatchUp measures a subscription from the start of a
+// 100,000-event log.
+func BenchmarkSubscribeCatchUp(b *testing.B) {
+	s, _ := benchStore(b)
+	fillBench(b, s, benchScan)
+	ctx := context.Background()
+	for b.Loop() {
+		sub, err := s.Subscribe(ctx, eventstore.SubscribeOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for range benchScan {
+			<-sub.Events()
+		}
+		sub.Close()
+	}
+	b.ReportMetric(float64(b.N*benchScan)/b.Elapsed().Seconds(), "events/s")
 }

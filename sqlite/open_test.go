@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/edge-es/eventstore"
 	"github.com/matryer/is"
@@ -228,5 +229,40 @@ func TestTwoOpensOfOneFile(t *testing.T) {
 			n++
 		}
 		is.Equal(n, wins[0]+wins[1]) // both see every winning append, once
+	}
+}
+
+// TestSubscribe_SeesOtherProcesses appends through one Backend and
+// receives through a subscription on another Backend of the same file, as
+// with two processes.
+func TestSubscribe_SeesOtherProcesses(t *testing.T) {
+	t.Parallel()
+	is := is.New(t)
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "shared.db")
+	b1, err := Open(path, &Options{WatchInterval: 10 * time.Millisecond})
+	is.NoErr(err)
+	b2, err := Open(path, nil)
+	is.NoErr(err)
+	reader, writer := eventstore.New(b1, nil), eventstore.New(b2, nil)
+	defer reader.Close()
+	defer writer.Close()
+
+	_, err = writer.Append(ctx, "remote-1", eventstore.Any, eventstore.Event{Type: "Before"})
+	is.NoErr(err)
+	sub, err := reader.Subscribe(ctx, eventstore.SubscribeOptions{})
+	is.NoErr(err)
+	defer sub.Close()
+	for i := range 3 {
+		if i > 0 {
+			_, err = writer.Append(ctx, "remote-1", eventstore.Any, eventstore.Event{Type: "After"})
+			is.NoErr(err)
+		}
+		select {
+		case e := <-sub.Events():
+			is.Equal(e.Position, int64(i+1))
+		case <-time.After(30 * time.Second): // a hang detector, not a speed test
+			t.Fatalf("event %d from the other backend never arrived", i+1)
+		}
 	}
 }

@@ -84,6 +84,11 @@ type Options struct {
 	// ReadConns is the size of the reader connection pool. Default: the
 	// number of CPUs, at least 2.
 	ReadConns int
+	// WatchInterval is how often a store with subscriptions checks the file
+	// for commits made by other processes, which is the most their events
+	// wait before subscribers see them. Commits through the same Store reach
+	// its subscribers at once, without waiting for this. Default: 50ms.
+	WatchInterval time.Duration
 	// LogSQL, when set, receives every SQL statement the backend runs, at
 	// Info level, with its arguments, duration and error. For debugging: it
 	// costs time on every call.
@@ -107,6 +112,12 @@ func (o *Options) withDefaults() (Options, error) {
 	if out.BusyTimeout < 0 {
 		return out, fmt.Errorf("%w: busy timeout %v", eventstore.ErrInvalidArgument, out.BusyTimeout)
 	}
+	if out.WatchInterval == 0 {
+		out.WatchInterval = 50 * time.Millisecond
+	}
+	if out.WatchInterval < 0 {
+		return out, fmt.Errorf("%w: watch interval %v", eventstore.ErrInvalidArgument, out.WatchInterval)
+	}
 	if out.ReadConns == 0 {
 		out.ReadConns = max(2, runtime.NumCPU())
 	}
@@ -121,6 +132,7 @@ func (o *Options) withDefaults() (Options, error) {
 type Backend struct {
 	writer *sqlx.DB // one connection: every write goes through it
 	reader *sqlx.DB // a pool of query_only connections
+	path   string
 	opts   Options
 	closed atomic.Bool
 
@@ -146,7 +158,7 @@ func Open(path string, opts *Options) (*Backend, error) {
 	if path == "" || path == ":memory:" || strings.HasPrefix(path, "file:") {
 		return nil, fmt.Errorf("open %q: %w: want a file name (for an in-memory store use package memory)", path, eventstore.ErrInvalidArgument)
 	}
-	b := &Backend{opts: o}
+	b := &Backend{path: path, opts: o}
 	busy := strconv.FormatInt(o.BusyTimeout.Milliseconds(), 10)
 
 	b.writer, err = sqlx.Open("sqlite", dsn(path,
