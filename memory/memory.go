@@ -30,6 +30,8 @@ type Backend struct {
 	log     []eventstore.RecordedEvent // the global log; log[i].Position == i+1
 	ids     map[uuid.UUID]int64        // event ID -> position
 	streams map[string]*stream         // live streams only
+
+	consumers map[string]*consumerState // by consumer key
 }
 
 // stream is the current life of a stream.
@@ -57,7 +59,7 @@ func (b *Backend) Close() error {
 		return eventstore.ErrClosed
 	}
 	b.closed = true
-	b.log, b.ids, b.streams = nil, nil, nil
+	b.log, b.ids, b.streams, b.consumers = nil, nil, nil, nil
 	return nil
 }
 

@@ -34,9 +34,6 @@ const (
 
 // Append implements [eventstore.Backend].
 func (b *Backend) Append(ctx context.Context, req eventstore.AppendRequest) (eventstore.AppendResult, error) {
-	if err := b.checkOpen(); err != nil {
-		return eventstore.AppendResult{}, err
-	}
 	res, err := b.appendTx(ctx, req)
 	// The happy path never looks the IDs up: a stored ID shows up as a
 	// unique violation, and a retry usually as a version conflict (the
@@ -55,43 +52,34 @@ func (b *Backend) Append(ctx context.Context, req eventstore.AppendRequest) (eve
 
 // appendTx runs one append in its own write transaction.
 func (b *Backend) appendTx(ctx context.Context, req eventstore.AppendRequest) (res eventstore.AppendResult, err error) {
-	tx, err := b.writer.BeginTxx(ctx, nil)
-	if err != nil {
-		return res, fail(ctx, err)
-	}
-	defer func() {
+	err = b.write(ctx, func(tx *sqlx.Tx) error {
+		life, version, err := b.streamState(ctx, tx, req.Stream)
 		if err != nil {
-			tx.Rollback()
+			return err
 		}
-	}()
-
-	life, version, err := b.streamState(ctx, tx, req.Stream)
+		if err := req.Expected.Check(req.Stream, version); err != nil {
+			return err
+		}
+		insert := tx.StmtxContext(ctx, b.insertEvent)
+		category := eventstore.Category(req.Stream)
+		at := req.Time.UnixNano()
+		for _, e := range req.Events {
+			version++
+			r, err := b.execStmt(ctx, insert, sqlInsertEvent,
+				e.ID[:], req.Stream, life, version, category, e.Type, nullIfEmpty(e.Data), nullIfEmpty(e.Metadata), at)
+			if err != nil {
+				return err
+			}
+			if res.Position, err = r.LastInsertId(); err != nil {
+				return fail(ctx, err)
+			}
+		}
+		res.Version = version
+		_, err = b.exec(ctx, tx, sqlUpsertStream, req.Stream, category, life, version, at, at)
+		return err
+	})
 	if err != nil {
-		return res, err
-	}
-	if err := req.Expected.Check(req.Stream, version); err != nil {
-		return res, err
-	}
-	insert := tx.StmtxContext(ctx, b.insertEvent)
-	category := eventstore.Category(req.Stream)
-	at := req.Time.UnixNano()
-	for _, e := range req.Events {
-		version++
-		r, err := b.execStmt(ctx, insert, sqlInsertEvent,
-			e.ID[:], req.Stream, life, version, category, e.Type, nullIfEmpty(e.Data), nullIfEmpty(e.Metadata), at)
-		if err != nil {
-			return res, err
-		}
-		if res.Position, err = r.LastInsertId(); err != nil {
-			return res, fail(ctx, err)
-		}
-	}
-	res.Version = version
-	if _, err := b.exec(ctx, tx, sqlUpsertStream, req.Stream, category, life, version, at, at); err != nil {
-		return res, err
-	}
-	if err := tx.Commit(); err != nil {
-		return res, fail(ctx, err)
+		return eventstore.AppendResult{}, err
 	}
 	return res, nil
 }
@@ -183,33 +171,21 @@ func retryQuery(events []eventstore.Event) (string, []any) {
 }
 
 // DeleteStream implements [eventstore.Backend].
-func (b *Backend) DeleteStream(ctx context.Context, stream string, expected eventstore.ExpectedVersion) (err error) {
-	if err := b.checkOpen(); err != nil {
-		return err
-	}
-	tx, err := b.writer.BeginTxx(ctx, nil)
-	if err != nil {
-		return fail(ctx, err)
-	}
-	defer func() {
+func (b *Backend) DeleteStream(ctx context.Context, stream string, expected eventstore.ExpectedVersion) error {
+	return b.write(ctx, func(tx *sqlx.Tx) error {
+		_, version, err := b.streamState(ctx, tx, stream)
 		if err != nil {
-			tx.Rollback()
+			return err
 		}
-	}()
-	_, version, err := b.streamState(ctx, tx, stream)
-	if err != nil {
+		if err := expected.Check(stream, version); err != nil {
+			return err
+		}
+		if version < 0 {
+			return eventstore.ErrStreamNotFound
+		}
+		_, err = b.exec(ctx, tx, sqlDeleteStream, stream)
 		return err
-	}
-	if err := expected.Check(stream, version); err != nil {
-		return err
-	}
-	if version < 0 {
-		return eventstore.ErrStreamNotFound
-	}
-	if _, err := b.exec(ctx, tx, sqlDeleteStream, stream); err != nil {
-		return err
-	}
-	return fail(ctx, tx.Commit())
+	})
 }
 
 // StreamVersion implements [eventstore.Backend].

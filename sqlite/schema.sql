@@ -43,3 +43,32 @@ CREATE UNIQUE INDEX events_stream_version ON events (stream_id, life, version);
 CREATE INDEX events_stream_position ON events (stream_id, position);
 CREATE INDEX events_category_position ON events (category, position);
 CREATE INDEX events_type_position ON events (type, position);
+
+-- migration 2
+-- Durable consumers: one checkpoint per consumer key (a name, or a name
+-- with its group member), the IDs of events handled past the checkpoint
+-- (pruned as the checkpoint moves), and the events a consumer gave up on.
+CREATE TABLE checkpoints (
+    consumer   TEXT    NOT NULL PRIMARY KEY,
+    position   INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL            -- Unix nanoseconds, UTC
+) WITHOUT ROWID;
+
+CREATE TABLE processed (
+    consumer TEXT    NOT NULL,
+    event_id BLOB    NOT NULL,
+    position INTEGER NOT NULL,
+    PRIMARY KEY (consumer, event_id)
+) WITHOUT ROWID;
+CREATE INDEX processed_position ON processed (consumer, position);
+
+CREATE TABLE parked (
+    consumer  TEXT    NOT NULL,
+    position  INTEGER NOT NULL,
+    event_id  BLOB    NOT NULL,
+    stream_id TEXT    NOT NULL,
+    error     TEXT    NOT NULL,
+    attempts  INTEGER NOT NULL,
+    parked_at INTEGER NOT NULL,
+    PRIMARY KEY (consumer, position)
+) WITHOUT ROWID;

@@ -1,0 +1,493 @@
+package eventstore
+
+import (
+	"context"
+	"crypto/md5"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// ErrHandlerPanic matches the error a consumer reports when its handler
+// panicked; the consumer recovers and treats it like any handler error.
+var ErrHandlerPanic = errors.New("eventstore: handler panicked")
+
+// Checkpointer is the [Backend] capability that durable consumers need:
+// storage for their checkpoints, processed-event marks and parked events.
+// Both bundled backends implement it; [Store.Consume] fails with
+// [errors.ErrUnsupported] on a backend that does not.
+//
+// A consumer key names one checkpoint: a consumer's name, or for a member
+// of a consumer group, its name with the member, as [ConsumerKey] makes
+// it.
+type Checkpointer interface {
+	// LoadCheckpoint returns the last position the consumer has processed,
+	// and false when it has no checkpoint yet.
+	LoadCheckpoint(ctx context.Context, key string) (int64, bool, error)
+	// SaveCheckpoint records that the consumer has processed everything up
+	// to position, and forgets its processed marks at or below it.
+	SaveCheckpoint(ctx context.Context, key string, position int64) error
+	// ResetCheckpoint sets the checkpoint to position, forward or back, and
+	// forgets every processed mark of the consumer.
+	ResetCheckpoint(ctx context.Context, key string, position int64) error
+	// Checkpoints lists every checkpoint, in key order.
+	Checkpoints(ctx context.Context) ([]Checkpoint, error)
+	// MarkProcessed records that the consumer has handled the event.
+	MarkProcessed(ctx context.Context, key string, id uuid.UUID, position int64) error
+	// Processed reports whether the consumer has a mark for the event.
+	Processed(ctx context.Context, key string, id uuid.UUID) (bool, error)
+	// Park records an event the consumer gave up on.
+	Park(ctx context.Context, key string, p ParkedEvent) error
+	// Parked lists the consumer's parked events in position order.
+	Parked(ctx context.Context, key string) ([]ParkedEvent, error)
+}
+
+// TxCheckpointer is an optional [Backend] capability for exactly-once
+// consumers: it runs a handler inside the write transaction that saves the
+// checkpoint, so the handler's own writes and the checkpoint commit
+// together or not at all. The SQLite backend implements it; the handler
+// finds the transaction in its context (see sqlite.Tx).
+type TxCheckpointer interface {
+	// WithCheckpoint begins a write transaction, calls fn with a context
+	// that carries it, saves the checkpoint of key at position in the same
+	// transaction, and commits; when fn fails it rolls back and returns
+	// fn's error.
+	WithCheckpoint(ctx context.Context, key string, position int64, fn func(ctx context.Context) error) error
+}
+
+// Checkpoint is a consumer's stored progress.
+type Checkpoint struct {
+	Key       string // consumer key, see [ConsumerKey]
+	Position  int64  // last position processed
+	UpdatedAt time.Time
+}
+
+// ParkedEvent is an event a consumer gave up on after
+// [ConsumerOptions.ParkAfter] failed attempts.
+type ParkedEvent struct {
+	Position int64
+	EventID  uuid.UUID
+	StreamID string
+	Error    string // the last handler error
+	Attempts int
+	ParkedAt time.Time
+}
+
+// ConsumerInfo describes a consumer for [Store.Consumers].
+type ConsumerInfo struct {
+	Checkpoint
+	// Lag is how many positions of the global log lie past the checkpoint.
+	// The events there may not all match the consumer's filter.
+	Lag int64
+}
+
+// Group makes a consumer one member of a consumer group: the members
+// share out the streams, each event going to exactly one of them.
+type Group struct {
+	Member int // this member, 0 <= Member < Size
+	Size   int // how many members the group has
+}
+
+// GroupMember returns which member of a group of size members owns a
+// stream: Message DB's hash of the stream's cardinal ID (the first 8 bytes
+// of its MD5 as a big-endian int64, absolute value, modulo size). So
+// "account-1+a" and "account-1+b" go to the same member. A stream ID
+// without a cardinal ID is hashed whole.
+func GroupMember(stream string, size int) int {
+	if size <= 1 {
+		return 0
+	}
+	id := CardinalID(stream)
+	if id == "" {
+		id = stream
+	}
+	sum := md5.Sum([]byte(id))
+	h := int64(binary.BigEndian.Uint64(sum[:8]))
+	u := uint64(h)
+	if h < 0 {
+		u = uint64(-h) // wraps for MinInt64 to 1<<63, its true absolute value
+	}
+	return int(u % uint64(size))
+}
+
+// ConsumerKey returns the checkpoint key of a consumer: its name, or
+// "name[member/size]" for a member of a group.
+func ConsumerKey(name string, g Group) string {
+	if g.Size <= 1 {
+		return name
+	}
+	return fmt.Sprintf("%s[%d/%d]", name, g.Member, g.Size)
+}
+
+// ConsumerOptions configure [Store.Consume]. Name and Handler are
+// required; every other field has a default.
+type ConsumerOptions struct {
+	// Name identifies the consumer and its checkpoint across restarts.
+	Name string
+	// Filter selects the events to handle. Default: all.
+	Filter Filter
+	// Handler processes one event. An error (or a panic) is retried with
+	// backoff. Exactly one of Handler and TxHandler is set.
+	Handler func(ctx context.Context, e RecordedEvent) error
+	// TxHandler, instead of Handler, makes the consumer exactly-once on a
+	// backend that implements [TxCheckpointer]: each call runs inside the
+	// transaction that saves the checkpoint, found in ctx (sqlite.Tx), and
+	// its writes commit with the checkpoint or not at all. It must not
+	// append through the Store: the transaction holds the only writer.
+	TxHandler func(ctx context.Context, e RecordedEvent) error
+	// Group makes the consumer one member of a consumer group. Default:
+	// no group, the consumer handles every event.
+	Group Group
+	// From is where a consumer without a checkpoint starts, as in
+	// [SubscribeOptions.From]. Default: the start of the log.
+	From int64
+	// CheckpointEvery saves the checkpoint after this many events.
+	// Default: 1, after every event. A larger value writes less, and after
+	// a crash redelivers up to that many events, unless Deduplicate is set.
+	CheckpointEvery int
+	// CheckpointInterval, when positive, also saves the checkpoint when it
+	// is this old and has moved. Default: 0, by count only.
+	CheckpointInterval time.Duration
+	// Deduplicate records each handled event's ID, so that an event
+	// redelivered after a crash (between handler and checkpoint) is skipped.
+	// It costs a write per event. Default: false.
+	Deduplicate bool
+	// MinBackoff is the first wait after a handler error. Default: 100ms.
+	MinBackoff time.Duration
+	// MaxBackoff caps the wait, which doubles after each failed attempt,
+	// with jitter. Default: 30s.
+	MaxBackoff time.Duration
+	// ParkAfter, when positive, parks an event after this many failed
+	// attempts and goes on with the next one; [Store.Parked] lists them.
+	// Default: 0, retry until it succeeds or ctx ends.
+	ParkAfter int
+	// OnError is called after every failed attempt, with the attempt
+	// number (from 1) and whether the event was parked. Default: none.
+	OnError func(e RecordedEvent, err error, attempt int, parked bool)
+	// Buffer is the read-ahead of the underlying subscription. Default: 128.
+	Buffer int
+}
+
+func (o *ConsumerOptions) validate(tx bool) error {
+	if err := validateName("consumer name", o.Name, MaxStreamIDLen); err != nil {
+		return err
+	}
+	if strings.ContainsAny(o.Name, "[]") {
+		return invalidf("consumer name %q: '[' and ']' are reserved for group members", o.Name)
+	}
+	if (o.Handler == nil) == (o.TxHandler == nil) {
+		return invalidf("consumer %s: set exactly one of Handler and TxHandler", o.Name)
+	}
+	if o.TxHandler != nil && !tx {
+		return fmt.Errorf("consumer %s: TxHandler: the backend cannot run a handler in its transaction: %w", o.Name, errors.ErrUnsupported)
+	}
+	if o.Group.Size < 0 || (o.Group.Size > 0 && (o.Group.Member < 0 || o.Group.Member >= o.Group.Size)) ||
+		(o.Group.Size == 0 && o.Group.Member != 0) {
+		return invalidf("consumer %s: group member %d of %d", o.Name, o.Group.Member, o.Group.Size)
+	}
+	if o.From < FromNow || o.CheckpointEvery < 0 || o.CheckpointInterval < 0 ||
+		o.MinBackoff < 0 || o.MaxBackoff < 0 || o.ParkAfter < 0 || o.Buffer < 0 {
+		return invalidf("consumer %s: negative option", o.Name)
+	}
+	if _, err := o.Filter.Matcher(); err != nil {
+		return err
+	}
+	if o.CheckpointEvery == 0 {
+		o.CheckpointEvery = 1
+	}
+	if o.MinBackoff == 0 {
+		o.MinBackoff = 100 * time.Millisecond
+	}
+	if o.MaxBackoff == 0 {
+		o.MaxBackoff = 30 * time.Second
+	}
+	o.MaxBackoff = max(o.MaxBackoff, o.MinBackoff)
+	return nil
+}
+
+// Consume runs a durable consumer until ctx ends, then returns ctx's
+// error (or the error that stopped it: an invalid option, a closed store, a
+// storage failure). Run it in a goroutine of its own.
+//
+// The consumer resumes after its stored checkpoint, or starts at
+// opts.From, and hands each matching event to the handler in position
+// order: catch-up, then live, as a subscription. Delivery is at least
+// once: the checkpoint moves only after the handler returns nil, so after a
+// crash the events past the checkpoint are handled again, unless
+// Deduplicate skips them, or the TxHandler commits with the checkpoint
+// (exactly once). A failing or panicking handler is retried with
+// exponential backoff and jitter; with ParkAfter the event is parked after
+// that many attempts and the consumer goes on. A member of a consumer group
+// handles only the events of the streams it owns ([GroupMember]), but its
+// checkpoint moves past the others too, so no member stalls.
+//
+// Two consumers with the same name and group member must not run at once.
+func (s *Store) Consume(ctx context.Context, opts ConsumerOptions) error {
+	if err := s.checkOpen(); err != nil {
+		return err
+	}
+	cp, ok := s.backend.(Checkpointer)
+	if !ok {
+		return fmt.Errorf("consume: the backend has no checkpoints: %w", errors.ErrUnsupported)
+	}
+	txcp, tx := s.backend.(TxCheckpointer)
+	if err := opts.validate(tx); err != nil {
+		return fmt.Errorf("consume: %w", err)
+	}
+	key := ConsumerKey(opts.Name, opts.Group)
+	c := &consumer{store: s, cp: cp, txcp: txcp, opts: opts, key: key}
+	return c.run(ctx)
+}
+
+type consumer struct {
+	store *Store
+	cp    Checkpointer
+	txcp  TxCheckpointer
+	opts  ConsumerOptions
+	key   string
+
+	position  int64 // last position passed (handled, skipped or parked)
+	saved     int64 // last position saved as the checkpoint
+	pending   int   // events passed since the last save
+	savedTime time.Time
+}
+
+func (c *consumer) run(ctx context.Context) (err error) {
+	pos, ok, err := c.cp.LoadCheckpoint(ctx, c.key)
+	if err != nil {
+		return fmt.Errorf("consume %s: load checkpoint: %w", c.key, err)
+	}
+	from := pos + 1
+	if !ok {
+		from = c.opts.From
+	}
+	sub, err := c.store.Subscribe(ctx, SubscribeOptions{From: from, Filter: c.opts.Filter, Buffer: c.opts.Buffer})
+	if err != nil {
+		return fmt.Errorf("consume %s: %w", c.key, err)
+	}
+	defer sub.Close()
+	c.position, c.saved, c.savedTime = pos, pos, time.Now()
+	defer func() {
+		// Keep what was done: the last checkpoint is saved even when ctx
+		// has ended, with a deadline of its own.
+		if c.position > c.saved {
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			if serr := c.cp.SaveCheckpoint(sctx, c.key, c.position); serr != nil && err == nil {
+				err = fmt.Errorf("consume %s: save checkpoint: %w", c.key, serr)
+			}
+		}
+	}()
+
+	var tick <-chan time.Time
+	if c.opts.CheckpointInterval > 0 {
+		t := time.NewTicker(c.opts.CheckpointInterval)
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		select {
+		case e, ok := <-sub.Events():
+			if !ok {
+				if err := sub.Err(); err != nil {
+					return fmt.Errorf("consume %s: %w", c.key, err)
+				}
+				return ctx.Err()
+			}
+			if err := c.handle(ctx, e); err != nil {
+				return err
+			}
+		case <-tick:
+			if err := c.maybeSave(ctx, true); err != nil {
+				return err
+			}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// handle processes one delivered event and moves the position past it.
+func (c *consumer) handle(ctx context.Context, e RecordedEvent) error {
+	mine := c.opts.Group.Size <= 1 || GroupMember(e.StreamID, c.opts.Group.Size) == c.opts.Group.Member
+	if mine && c.opts.Deduplicate {
+		done, err := c.cp.Processed(ctx, c.key, e.ID)
+		if err != nil {
+			return fmt.Errorf("consume %s: %w", c.key, err)
+		}
+		mine = !done
+	}
+	if mine {
+		committed, err := c.attempt(ctx, e)
+		if err != nil {
+			return err
+		}
+		if committed { // the TxHandler's transaction saved the checkpoint
+			c.position, c.saved, c.pending, c.savedTime = e.Position, e.Position, 0, time.Now()
+			return nil
+		}
+		if c.opts.Deduplicate {
+			if err := c.cp.MarkProcessed(ctx, c.key, e.ID, e.Position); err != nil {
+				return fmt.Errorf("consume %s: %w", c.key, err)
+			}
+		}
+	}
+	c.position = e.Position
+	c.pending++
+	return c.maybeSave(ctx, false)
+}
+
+// attempt runs the handler until it succeeds, the event is parked, or ctx
+// ends. committed reports that a TxHandler's transaction saved the
+// checkpoint.
+func (c *consumer) attempt(ctx context.Context, e RecordedEvent) (committed bool, err error) {
+	for attempt := 1; ; attempt++ {
+		herr := c.call(ctx, e)
+		if herr == nil {
+			return c.opts.TxHandler != nil, nil
+		}
+		if ctx.Err() != nil {
+			return false, ctx.Err()
+		}
+		park := c.opts.ParkAfter > 0 && attempt >= c.opts.ParkAfter
+		if c.opts.OnError != nil {
+			c.opts.OnError(e, herr, attempt, park)
+		}
+		if park {
+			p := ParkedEvent{Position: e.Position, EventID: e.ID, StreamID: e.StreamID, Error: herr.Error(), Attempts: attempt, ParkedAt: c.store.now()}
+			if err := c.cp.Park(ctx, c.key, p); err != nil {
+				return false, fmt.Errorf("consume %s: park: %w", c.key, err)
+			}
+			return false, nil
+		}
+		select {
+		case <-time.After(c.backoff(attempt)):
+		case <-ctx.Done():
+			return false, ctx.Err()
+		}
+	}
+}
+
+// call runs the handler once, turning a panic into an error.
+func (c *consumer) call(ctx context.Context, e RecordedEvent) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: %v", ErrHandlerPanic, r)
+		}
+	}()
+	if c.opts.TxHandler != nil {
+		return c.txcp.WithCheckpoint(ctx, c.key, e.Position, func(ctx context.Context) error {
+			return c.opts.TxHandler(ctx, e)
+		})
+	}
+	return c.opts.Handler(ctx, e)
+}
+
+// backoff is the wait after the given failed attempt: MinBackoff doubled
+// per attempt, capped at MaxBackoff, with up to 25% jitter off.
+func (c *consumer) backoff(attempt int) time.Duration {
+	d := c.opts.MinBackoff
+	for i := 1; i < attempt && d < c.opts.MaxBackoff; i++ {
+		d *= 2
+	}
+	d = min(d, c.opts.MaxBackoff)
+	return d - time.Duration(rand.Int64N(int64(d)/4+1))
+}
+
+func (c *consumer) maybeSave(ctx context.Context, byTime bool) error {
+	if c.position <= c.saved {
+		return nil
+	}
+	due := c.pending >= c.opts.CheckpointEvery ||
+		(byTime && c.opts.CheckpointInterval > 0 && time.Since(c.savedTime) >= c.opts.CheckpointInterval)
+	if !due {
+		return nil
+	}
+	if err := c.cp.SaveCheckpoint(ctx, c.key, c.position); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("consume %s: save checkpoint: %w", c.key, err)
+	}
+	c.saved, c.pending, c.savedTime = c.position, 0, time.Now()
+	return nil
+}
+
+// ResetConsumer moves the checkpoint of a consumer, and of every member of
+// its groups, to just before position from, forward or back, and forgets
+// its processed marks: rewinding to 0 rebuilds a projection from the start.
+// Stop the consumer first; it picks the new position up when it next
+// starts.
+func (s *Store) ResetConsumer(ctx context.Context, name string, from int64) error {
+	cp, err := s.checkpointer()
+	if err != nil {
+		return err
+	}
+	if from < 0 {
+		return fmt.Errorf("reset consumer: %w", invalidf("from %d", from))
+	}
+	all, err := cp.Checkpoints(ctx)
+	if err != nil {
+		return fmt.Errorf("reset consumer %s: %w", name, err)
+	}
+	keys := []string{name}
+	for _, c := range all {
+		if strings.HasPrefix(c.Key, name+"[") {
+			keys = append(keys, c.Key)
+		}
+	}
+	for _, k := range keys {
+		if err := cp.ResetCheckpoint(ctx, k, max(from-1, 0)); err != nil {
+			return fmt.Errorf("reset consumer %s: %w", k, err)
+		}
+	}
+	return nil
+}
+
+// Consumers lists every consumer checkpoint (one per group member) with
+// its lag behind the end of the log.
+func (s *Store) Consumers(ctx context.Context) ([]ConsumerInfo, error) {
+	cp, err := s.checkpointer()
+	if err != nil {
+		return nil, err
+	}
+	all, err := cp.Checkpoints(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("consumers: %w", err)
+	}
+	last, err := s.lastPosition(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("consumers: %w", err)
+	}
+	out := make([]ConsumerInfo, len(all))
+	for i, c := range all {
+		out[i] = ConsumerInfo{Checkpoint: c, Lag: max(last-c.Position, 0)}
+	}
+	return out, nil
+}
+
+// Parked lists the events a consumer (or group member, by its
+// [ConsumerKey]) parked, in position order.
+func (s *Store) Parked(ctx context.Context, key string) ([]ParkedEvent, error) {
+	cp, err := s.checkpointer()
+	if err != nil {
+		return nil, err
+	}
+	return cp.Parked(ctx, key)
+}
+
+func (s *Store) checkpointer() (Checkpointer, error) {
+	if err := s.checkOpen(); err != nil {
+		return nil, err
+	}
+	cp, ok := s.backend.(Checkpointer)
+	if !ok {
+		return nil, fmt.Errorf("the backend has no checkpoints: %w", errors.ErrUnsupported)
+	}
+	return cp, nil
+}

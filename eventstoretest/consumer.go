@@ -1,0 +1,430 @@
+package eventstoretest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/edge-es/eventstore"
+)
+
+// running is a consumer started by start.
+type running struct {
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// start runs store.Consume in a goroutine.
+func (b *bundle) start(opts eventstore.ConsumerOptions) *running {
+	ctx, cancel := context.WithCancel(b.ctx)
+	r := &running{cancel: cancel, done: make(chan error, 1)}
+	go func() { r.done <- b.store.Consume(ctx, opts) }()
+	return r
+}
+
+// stop cancels the consumer and returns what Consume returned.
+func (r *running) stop(t *testing.T) error {
+	t.Helper()
+	r.cancel()
+	select {
+	case err := <-r.done:
+		return err
+	case <-time.After(patience):
+		t.Fatal("consumer did not stop")
+		return nil
+	}
+}
+
+// recorder is a handler that records what it was given, and a channel
+// that receives each event it handled.
+type recorder struct {
+	mu   sync.Mutex
+	seen []eventstore.RecordedEvent
+	ch   chan eventstore.RecordedEvent
+}
+
+func newRecorder() *recorder { return &recorder{ch: make(chan eventstore.RecordedEvent, 10_000)} }
+
+func (r *recorder) handle(ctx context.Context, e eventstore.RecordedEvent) error {
+	r.mu.Lock()
+	r.seen = append(r.seen, e)
+	r.mu.Unlock()
+	r.ch <- e
+	return nil
+}
+
+// wait takes n handled events from the recorder.
+func (r *recorder) wait(t *testing.T, n int) []eventstore.RecordedEvent {
+	t.Helper()
+	out := make([]eventstore.RecordedEvent, 0, n)
+	timeout := time.After(patience)
+	for len(out) < n {
+		select {
+		case e := <-r.ch:
+			out = append(out, e)
+		case <-timeout:
+			t.Fatalf("handled %d of %d events", len(out), n)
+		}
+	}
+	return out
+}
+
+// idle asserts that nothing more is handled for a moment.
+func (r *recorder) idle(t *testing.T) {
+	t.Helper()
+	select {
+	case e := <-r.ch:
+		t.Fatalf("unexpected event at position %d", e.Position)
+	case <-time.After(50 * time.Millisecond):
+	}
+}
+
+func testConsumer(t *testing.T, newBackend NewBackend) {
+	t.Run("ResumesFromCheckpoint", func(t *testing.T) {
+		b := setup(t, newBackend)
+		b.appendOK("a-1", eventstore.Any, numbered("E", 5)...)
+		rec := newRecorder()
+		opts := eventstore.ConsumerOptions{Name: "projector", Handler: rec.handle}
+		c := b.start(opts)
+		b.is.Equal(positions(rec.wait(t, 5)), []int64{1, 2, 3, 4, 5})
+		b.appendOK("b-1", eventstore.Any, ev("Live"))
+		b.is.Equal(rec.wait(t, 1)[0].Type, "Live") // then live
+		b.is.True(errors.Is(c.stop(t), context.Canceled))
+
+		infos, err := b.store.Consumers(b.ctx)
+		b.is.NoErr(err)
+		b.is.Equal(len(infos), 1)
+		b.is.Equal(infos[0].Key, "projector")
+		b.is.Equal(infos[0].Position, int64(6))
+		b.is.Equal(infos[0].Lag, int64(0))
+
+		b.appendOK("a-1", eventstore.Any, numbered("E", 3)...)
+		infos, err = b.store.Consumers(b.ctx)
+		b.is.NoErr(err)
+		b.is.Equal(infos[0].Lag, int64(3))
+		c = b.start(opts)
+		b.is.Equal(positions(rec.wait(t, 3)), []int64{7, 8, 9}) // nothing twice
+		rec.idle(t)
+		c.stop(t)
+	})
+
+	t.Run("StartsFrom", func(t *testing.T) {
+		b := setup(t, newBackend)
+		b.appendOK("a-1", eventstore.Any, numbered("E", 5)...)
+		rec := newRecorder()
+		c := b.start(eventstore.ConsumerOptions{Name: "late", Handler: rec.handle, From: eventstore.FromNow})
+		rec.idle(t)
+		b.appendOK("a-1", eventstore.Any, ev("New"))
+		b.is.Equal(rec.wait(t, 1)[0].Position, int64(6))
+		c.stop(t)
+		rec2 := newRecorder()
+		c = b.start(eventstore.ConsumerOptions{Name: "middle", Handler: rec2.handle, From: 4})
+		b.is.Equal(positions(rec2.wait(t, 3)), []int64{4, 5, 6})
+		c.stop(t)
+	})
+
+	t.Run("RetriesWithBackoff", func(t *testing.T) {
+		b := setup(t, newBackend)
+		b.appendOK("a-1", eventstore.Any, numbered("E", 3)...)
+		var mu sync.Mutex
+		calls := map[int64]int{}
+		var attempts []int
+		rec := newRecorder()
+		c := b.start(eventstore.ConsumerOptions{
+			Name:       "flaky",
+			MinBackoff: time.Millisecond,
+			Handler: func(ctx context.Context, e eventstore.RecordedEvent) error {
+				mu.Lock()
+				calls[e.Position]++
+				n := calls[e.Position]
+				mu.Unlock()
+				if e.Position == 2 && n < 3 {
+					return fmt.Errorf("try %d failed", n)
+				}
+				if e.Position == 3 && n == 1 {
+					panic("boom")
+				}
+				return rec.handle(ctx, e)
+			},
+			OnError: func(e eventstore.RecordedEvent, err error, attempt int, parked bool) {
+				mu.Lock()
+				defer mu.Unlock()
+				attempts = append(attempts, attempt)
+				if parked {
+					t.Error("parked without ParkAfter")
+				}
+				if e.Position == 3 && !errors.Is(err, eventstore.ErrHandlerPanic) {
+					t.Errorf("panic reported as %v", err)
+				}
+			},
+		})
+		b.is.Equal(positions(rec.wait(t, 3)), []int64{1, 2, 3}) // in order, each once
+		c.stop(t)
+		mu.Lock()
+		defer mu.Unlock()
+		b.is.Equal(calls, map[int64]int{1: 1, 2: 3, 3: 2})
+		b.is.Equal(attempts, []int{1, 2, 1})
+	})
+
+	t.Run("ParksPoisonEvents", func(t *testing.T) {
+		b := setup(t, newBackend)
+		b.appendOK("a-1", eventstore.Any, ev("Good"), ev("Poison"), ev("Good"))
+		rec := newRecorder()
+		c := b.start(eventstore.ConsumerOptions{
+			Name:       "careful",
+			MinBackoff: time.Millisecond,
+			ParkAfter:  3,
+			Handler: func(ctx context.Context, e eventstore.RecordedEvent) error {
+				if e.Type == "Poison" {
+					return errors.New("cannot digest")
+				}
+				return rec.handle(ctx, e)
+			},
+		})
+		b.is.Equal(positions(rec.wait(t, 2)), []int64{1, 3}) // it went on
+		c.stop(t)
+		parked, err := b.store.Parked(b.ctx, "careful")
+		b.is.NoErr(err)
+		b.is.Equal(len(parked), 1)
+		b.is.Equal(parked[0].Position, int64(2))
+		b.is.Equal(parked[0].StreamID, "a-1")
+		b.is.Equal(parked[0].Attempts, 3)
+		b.is.Equal(parked[0].Error, "cannot digest")
+		infos, err := b.store.Consumers(b.ctx)
+		b.is.NoErr(err)
+		b.is.Equal(infos[0].Position, int64(3))
+	})
+
+	t.Run("CheckpointEvery", func(t *testing.T) {
+		b := setup(t, newBackend)
+		b.appendOK("a-1", eventstore.Any, numbered("E", 7)...)
+		stored := make(chan int64, 1)
+		rec := newRecorder()
+		c := b.start(eventstore.ConsumerOptions{
+			Name:            "batched",
+			CheckpointEvery: 3,
+			Handler: func(ctx context.Context, e eventstore.RecordedEvent) error {
+				if e.Position == 7 {
+					infos, err := b.store.Consumers(ctx)
+					if err != nil || len(infos) != 1 {
+						t.Errorf("consumers: %v %v", infos, err)
+					} else {
+						stored <- infos[0].Position
+					}
+				}
+				return rec.handle(ctx, e)
+			},
+		})
+		rec.wait(t, 7)
+		b.is.Equal(<-stored, int64(6)) // saved after 3 and 6, not after each
+		c.stop(t)
+		infos, err := b.store.Consumers(b.ctx)
+		b.is.NoErr(err)
+		b.is.Equal(infos[0].Position, int64(7)) // a clean stop saves the rest
+	})
+
+	t.Run("DeduplicatesAfterCrash", func(t *testing.T) {
+		b := setup(t, newBackend)
+		b.appendOK("a-1", eventstore.Any, numbered("E", 5)...)
+		log := all(b.is, b.store.ReadAll(b.ctx, eventstore.ReadOptions{}, eventstore.Filter{}))
+		cp, ok := storeBackend(b).(eventstore.Checkpointer)
+		b.is.True(ok)
+		rec := newRecorder()
+		opts := eventstore.ConsumerOptions{
+			Name: "dedup", CheckpointEvery: 100, Deduplicate: true,
+			Handler: func(ctx context.Context, e eventstore.RecordedEvent) error {
+				if e.Position == 5 {
+					// Handled events are marked before any checkpoint.
+					_, saved, err := cp.LoadCheckpoint(ctx, "dedup")
+					marked, merr := cp.Processed(ctx, "dedup", log[3].ID)
+					if err != nil || merr != nil || saved || !marked {
+						t.Errorf("before the checkpoint: saved %v, marked %v (%v, %v)", saved, marked, err, merr)
+					}
+				}
+				return rec.handle(ctx, e)
+			},
+		}
+		c := b.start(opts)
+		rec.wait(t, 5)
+		c.stop(t)
+		marked, err := cp.Processed(b.ctx, "dedup", log[3].ID)
+		b.is.NoErr(err)
+		b.is.True(!marked) // the checkpoint covers it now: the mark is gone
+
+		// The state a crash between handlers and checkpoint leaves behind:
+		// the checkpoint at 2, events 3 to 5 handled and marked.
+		b.is.NoErr(cp.ResetCheckpoint(b.ctx, "dedup", 2))
+		for _, e := range log[2:] {
+			b.is.NoErr(cp.MarkProcessed(b.ctx, "dedup", e.ID, e.Position))
+		}
+		b.appendOK("a-1", eventstore.Any, ev("New"))
+		c = b.start(opts)
+		b.is.Equal(positions(rec.wait(t, 1)), []int64{6}) // 3, 4 and 5 were skipped
+		rec.idle(t)
+		c.stop(t)
+	})
+
+	t.Run("Reset", func(t *testing.T) {
+		b := setup(t, newBackend)
+		b.appendOK("a-1", eventstore.Any, numbered("E", 4)...)
+		rec := newRecorder()
+		opts := eventstore.ConsumerOptions{Name: "rebuild", Handler: rec.handle, Deduplicate: true}
+		c := b.start(opts)
+		rec.wait(t, 4)
+		c.stop(t)
+		b.is.NoErr(b.store.ResetConsumer(b.ctx, "rebuild", 0))
+		c = b.start(opts)
+		b.is.Equal(positions(rec.wait(t, 4)), []int64{1, 2, 3, 4}) // all again
+		c.stop(t)
+		b.is.NoErr(b.store.ResetConsumer(b.ctx, "rebuild", 3))
+		c = b.start(opts)
+		b.is.Equal(positions(rec.wait(t, 2)), []int64{3, 4})
+		c.stop(t)
+		b.is.True(errors.Is(b.store.ResetConsumer(b.ctx, "rebuild", -1), eventstore.ErrInvalidArgument))
+	})
+
+	t.Run("Group", func(t *testing.T) {
+		b := setup(t, newBackend)
+		const size = 3
+		for i := range 40 {
+			b.appendOK(fmt.Sprintf("entity-%d+a", i%13), eventstore.Any, ev("E"))
+			b.appendOK(fmt.Sprintf("entity-%d+b", i%13), eventstore.Any, ev("E"))
+		}
+		recs := make([]*recorder, size)
+		runs := make([]*running, size)
+		for m := range size {
+			recs[m] = newRecorder()
+			runs[m] = b.start(eventstore.ConsumerOptions{Name: "workers", Group: eventstore.Group{Member: m, Size: size}, Handler: recs[m].handle})
+		}
+		owner := map[string]int{} // cardinal ID -> member
+		var handled []int64
+		for handledCount := 0; handledCount < 80; {
+			for m := range size {
+				select {
+				case e := <-recs[m].ch:
+					handledCount++
+					handled = append(handled, e.Position)
+					b.is.Equal(eventstore.GroupMember(e.StreamID, size), m)
+					id := eventstore.CardinalID(e.StreamID)
+					if o, ok := owner[id]; ok && o != m {
+						t.Fatalf("%s handled by members %d and %d", id, o, m)
+					}
+					owner[id] = m
+				case <-time.After(time.Millisecond):
+				}
+			}
+		}
+		slices.Sort(handled)
+		for i, p := range handled {
+			b.is.Equal(p, int64(i+1)) // every event exactly once across the group
+		}
+		for m := range size {
+			recs[m].idle(t)
+			runs[m].stop(t)
+		}
+		infos, err := b.store.Consumers(b.ctx)
+		b.is.NoErr(err)
+		b.is.Equal(len(infos), size)
+		for m, info := range infos {
+			b.is.Equal(info.Key, fmt.Sprintf("workers[%d/%d]", m, size))
+			b.is.Equal(info.Position, int64(80)) // every member passed every event
+		}
+		b.is.NoErr(b.store.ResetConsumer(b.ctx, "workers", 0)) // resets the members
+		infos, err = b.store.Consumers(b.ctx)
+		b.is.NoErr(err)
+		for _, info := range infos {
+			b.is.Equal(info.Position, int64(0))
+		}
+	})
+
+	t.Run("ConcurrentWriters", func(t *testing.T) {
+		b := setup(t, newBackend)
+		rec := newRecorder()
+		c := b.start(eventstore.ConsumerOptions{Name: "busy", Handler: rec.handle, CheckpointEvery: 7})
+		var wg sync.WaitGroup
+		for w := range 4 {
+			wg.Go(func() {
+				for i := range 50 {
+					if _, err := b.store.Append(b.ctx, fmt.Sprintf("w-%d", (w+i)%5), eventstore.Any, ev("E")); err != nil {
+						t.Error(err)
+					}
+				}
+			})
+		}
+		wg.Wait()
+		got := positions(rec.wait(t, 200))
+		for i, p := range got {
+			b.is.Equal(p, int64(i+1))
+		}
+		rec.idle(t)
+		c.stop(t)
+	})
+
+	t.Run("BadOptions", func(t *testing.T) {
+		b := setup(t, newBackend)
+		h := func(context.Context, eventstore.RecordedEvent) error { return nil }
+		for name, opts := range map[string]eventstore.ConsumerOptions{
+			"NoName":        {Handler: h},
+			"ControlInName": {Name: "a\x00", Handler: h},
+			"Brackets":      {Name: "a[1/2]", Handler: h},
+			"NoHandler":     {Name: "x"},
+			"BothHandlers":  {Name: "x", Handler: h, TxHandler: h},
+			"MemberTooHigh": {Name: "x", Handler: h, Group: eventstore.Group{Member: 3, Size: 3}},
+			"MemberNoSize":  {Name: "x", Handler: h, Group: eventstore.Group{Member: 1}},
+			"NegativeEvery": {Name: "x", Handler: h, CheckpointEvery: -1},
+			"BadFilter":     {Name: "x", Handler: h, Filter: eventstore.Filter{Types: []string{""}}},
+			"FromTooLow":    {Name: "x", Handler: h, From: -5},
+		} {
+			if err := b.store.Consume(b.ctx, opts); !errors.Is(err, eventstore.ErrInvalidArgument) {
+				t.Errorf("%s: %v", name, err)
+			}
+		}
+		infos, err := b.store.Consumers(b.ctx)
+		b.is.NoErr(err)
+		b.is.Equal(len(infos), 0) // nothing was started or stored
+	})
+
+	t.Run("TxHandler", func(t *testing.T) {
+		b := setup(t, newBackend)
+		b.appendOK("a-1", eventstore.Any, numbered("E", 3)...)
+		fails := 1
+		rec := newRecorder()
+		opts := eventstore.ConsumerOptions{
+			Name:       "exact",
+			MinBackoff: time.Millisecond,
+			TxHandler: func(ctx context.Context, e eventstore.RecordedEvent) error {
+				if e.Position == 2 && fails > 0 {
+					fails--
+					return errors.New("rolled back")
+				}
+				return rec.handle(ctx, e)
+			},
+		}
+		if _, ok := storeBackend(b).(eventstore.TxCheckpointer); !ok {
+			err := b.store.Consume(b.ctx, opts)
+			b.is.True(errors.Is(err, errors.ErrUnsupported))
+			return
+		}
+		c := b.start(opts)
+		b.is.Equal(positions(rec.wait(t, 3)), []int64{1, 2, 3})
+		// The handler returned; its transaction commits the checkpoint
+		// right after.
+		deadline := time.Now().Add(patience)
+		for {
+			infos, err := b.store.Consumers(b.ctx)
+			b.is.NoErr(err)
+			if len(infos) == 1 && infos[0].Position == 3 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("checkpoint: %v", infos)
+			}
+			time.Sleep(time.Millisecond)
+		}
+		c.stop(t)
+	})
+}

@@ -1,0 +1,152 @@
+package memory
+
+import (
+	"cmp"
+	"context"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/edge-es/eventstore"
+	"github.com/google/uuid"
+)
+
+var _ eventstore.Checkpointer = (*Backend)(nil)
+
+// consumerState is what the backend keeps for one consumer key.
+type consumerState struct {
+	checkpoint eventstore.Checkpoint
+	saved      bool
+	processed  map[uuid.UUID]int64 // event ID -> position
+	parked     []eventstore.ParkedEvent
+}
+
+// consumer returns the state of key, creating it; b.mu must be held.
+func (b *Backend) consumer(key string) *consumerState {
+	if b.consumers == nil {
+		b.consumers = make(map[string]*consumerState)
+	}
+	c := b.consumers[key]
+	if c == nil {
+		c = &consumerState{checkpoint: eventstore.Checkpoint{Key: key}, processed: make(map[uuid.UUID]int64)}
+		b.consumers[key] = c
+	}
+	return c
+}
+
+// LoadCheckpoint implements [eventstore.Checkpointer].
+func (b *Backend) LoadCheckpoint(ctx context.Context, key string) (int64, bool, error) {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	if b.closed {
+		return 0, false, eventstore.ErrClosed
+	}
+	c := b.consumers[key]
+	if c == nil || !c.saved {
+		return 0, false, nil
+	}
+	return c.checkpoint.Position, true, nil
+}
+
+// SaveCheckpoint implements [eventstore.Checkpointer].
+func (b *Backend) SaveCheckpoint(ctx context.Context, key string, position int64) error {
+	return b.setCheckpoint(ctx, key, position, false)
+}
+
+// ResetCheckpoint implements [eventstore.Checkpointer].
+func (b *Backend) ResetCheckpoint(ctx context.Context, key string, position int64) error {
+	return b.setCheckpoint(ctx, key, position, true)
+}
+
+func (b *Backend) setCheckpoint(ctx context.Context, key string, position int64, reset bool) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return eventstore.ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	c := b.consumer(key)
+	c.checkpoint.Position, c.checkpoint.UpdatedAt, c.saved = position, time.Now().UTC(), true
+	for id, p := range c.processed {
+		if reset || p <= position {
+			delete(c.processed, id)
+		}
+	}
+	return nil
+}
+
+// Checkpoints implements [eventstore.Checkpointer].
+func (b *Backend) Checkpoints(ctx context.Context) ([]eventstore.Checkpoint, error) {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	if b.closed {
+		return nil, eventstore.ErrClosed
+	}
+	var out []eventstore.Checkpoint
+	for _, key := range slices.Sorted(maps.Keys(b.consumers)) {
+		if c := b.consumers[key]; c.saved {
+			out = append(out, c.checkpoint)
+		}
+	}
+	return out, nil
+}
+
+// MarkProcessed implements [eventstore.Checkpointer].
+func (b *Backend) MarkProcessed(ctx context.Context, key string, id uuid.UUID, position int64) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return eventstore.ErrClosed
+	}
+	b.consumer(key).processed[id] = position
+	return nil
+}
+
+// Processed implements [eventstore.Checkpointer].
+func (b *Backend) Processed(ctx context.Context, key string, id uuid.UUID) (bool, error) {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	if b.closed {
+		return false, eventstore.ErrClosed
+	}
+	c := b.consumers[key]
+	if c == nil {
+		return false, nil
+	}
+	_, ok := c.processed[id]
+	return ok, nil
+}
+
+// Park implements [eventstore.Checkpointer].
+func (b *Backend) Park(ctx context.Context, key string, p eventstore.ParkedEvent) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return eventstore.ErrClosed
+	}
+	c := b.consumer(key)
+	i, found := slices.BinarySearchFunc(c.parked, p.Position, func(x eventstore.ParkedEvent, pos int64) int {
+		return cmp.Compare(x.Position, pos)
+	})
+	if found {
+		c.parked[i] = p
+	} else {
+		c.parked = slices.Insert(c.parked, i, p)
+	}
+	return nil
+}
+
+// Parked implements [eventstore.Checkpointer].
+func (b *Backend) Parked(ctx context.Context, key string) ([]eventstore.ParkedEvent, error) {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	if b.closed {
+		return nil, eventstore.ErrClosed
+	}
+	if c := b.consumers[key]; c != nil {
+		return slices.Clone(c.parked), nil
+	}
+	return nil, nil
+}

@@ -1,0 +1,170 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/edge-es/eventstore"
+	"github.com/google/uuid"
+	"github.com/jmoiron/sqlx"
+)
+
+var (
+	_ eventstore.Checkpointer   = (*Backend)(nil)
+	_ eventstore.TxCheckpointer = (*Backend)(nil)
+)
+
+const (
+	sqlSaveCheckpoint = `INSERT INTO checkpoints (consumer, position, updated_at) VALUES (?, ?, ?)
+	ON CONFLICT (consumer) DO UPDATE SET position = excluded.position, updated_at = excluded.updated_at`
+	sqlPruneProcessed = `DELETE FROM processed WHERE consumer = ? AND position <= ?`
+)
+
+// LoadCheckpoint implements [eventstore.Checkpointer].
+func (b *Backend) LoadCheckpoint(ctx context.Context, key string) (int64, bool, error) {
+	if err := b.checkOpen(); err != nil {
+		return 0, false, err
+	}
+	var pos int64
+	err := b.reader.GetContext(ctx, &pos, `SELECT position FROM checkpoints WHERE consumer = ?`, key)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, false, nil
+	}
+	return pos, err == nil, fail(ctx, err)
+}
+
+// SaveCheckpoint implements [eventstore.Checkpointer].
+func (b *Backend) SaveCheckpoint(ctx context.Context, key string, position int64) error {
+	return b.write(ctx, func(tx *sqlx.Tx) error { return b.saveCheckpoint(ctx, tx, key, position) })
+}
+
+func (b *Backend) saveCheckpoint(ctx context.Context, tx *sqlx.Tx, key string, position int64) error {
+	if _, err := b.exec(ctx, tx, sqlSaveCheckpoint, key, position, time.Now().UnixNano()); err != nil {
+		return err
+	}
+	_, err := b.exec(ctx, tx, sqlPruneProcessed, key, position)
+	return err
+}
+
+// ResetCheckpoint implements [eventstore.Checkpointer].
+func (b *Backend) ResetCheckpoint(ctx context.Context, key string, position int64) error {
+	return b.write(ctx, func(tx *sqlx.Tx) error {
+		if _, err := b.exec(ctx, tx, sqlSaveCheckpoint, key, position, time.Now().UnixNano()); err != nil {
+			return err
+		}
+		_, err := b.exec(ctx, tx, `DELETE FROM processed WHERE consumer = ?`, key)
+		return err
+	})
+}
+
+// Checkpoints implements [eventstore.Checkpointer].
+func (b *Backend) Checkpoints(ctx context.Context) ([]eventstore.Checkpoint, error) {
+	if err := b.checkOpen(); err != nil {
+		return nil, err
+	}
+	return queryPage(ctx, b, nil, func(rows *sql.Rows) (eventstore.Checkpoint, error) {
+		var c eventstore.Checkpoint
+		var at int64
+		err := rows.Scan(&c.Key, &c.Position, &at)
+		c.UpdatedAt = time.Unix(0, at).UTC()
+		return c, err
+	}, `SELECT consumer, position, updated_at FROM checkpoints ORDER BY consumer`)
+}
+
+// MarkProcessed implements [eventstore.Checkpointer].
+func (b *Backend) MarkProcessed(ctx context.Context, key string, id uuid.UUID, position int64) error {
+	return b.write(ctx, func(tx *sqlx.Tx) error {
+		_, err := b.exec(ctx, tx, `INSERT OR REPLACE INTO processed (consumer, event_id, position) VALUES (?, ?, ?)`, key, id[:], position)
+		return err
+	})
+}
+
+// Processed implements [eventstore.Checkpointer].
+func (b *Backend) Processed(ctx context.Context, key string, id uuid.UUID) (bool, error) {
+	if err := b.checkOpen(); err != nil {
+		return false, err
+	}
+	var n int
+	err := b.reader.GetContext(ctx, &n, `SELECT count(*) FROM processed WHERE consumer = ? AND event_id = ?`, key, id[:])
+	return n > 0, fail(ctx, err)
+}
+
+// Park implements [eventstore.Checkpointer].
+func (b *Backend) Park(ctx context.Context, key string, p eventstore.ParkedEvent) error {
+	return b.write(ctx, func(tx *sqlx.Tx) error {
+		_, err := b.exec(ctx, tx, `INSERT OR REPLACE INTO parked
+			(consumer, position, event_id, stream_id, error, attempts, parked_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			key, p.Position, p.EventID[:], p.StreamID, p.Error, p.Attempts, p.ParkedAt.UnixNano())
+		return err
+	})
+}
+
+// Parked implements [eventstore.Checkpointer].
+func (b *Backend) Parked(ctx context.Context, key string) ([]eventstore.ParkedEvent, error) {
+	if err := b.checkOpen(); err != nil {
+		return nil, err
+	}
+	return queryPage(ctx, b, nil, func(rows *sql.Rows) (eventstore.ParkedEvent, error) {
+		var p eventstore.ParkedEvent
+		var id []byte
+		var at int64
+		if err := rows.Scan(&p.Position, &id, &p.StreamID, &p.Error, &p.Attempts, &at); err != nil {
+			return p, err
+		}
+		p.ParkedAt = time.Unix(0, at).UTC()
+		var err error
+		p.EventID, err = uuid.FromBytes(id)
+		return p, err
+	}, `SELECT position, event_id, stream_id, error, attempts, parked_at FROM parked WHERE consumer = ? ORDER BY position`, key)
+}
+
+// txKey is the context key of the transaction of an exactly-once handler.
+type txKey struct{}
+
+// Tx returns the transaction an exactly-once consumer's TxHandler runs in
+// (see [eventstore.ConsumerOptions.TxHandler]), or nil outside one. Write
+// the application's own tables through it: those writes commit together
+// with the consumer's checkpoint, or not at all.
+func Tx(ctx context.Context) *sqlx.Tx {
+	tx, _ := ctx.Value(txKey{}).(*sqlx.Tx)
+	return tx
+}
+
+// WithCheckpoint implements [eventstore.TxCheckpointer].
+func (b *Backend) WithCheckpoint(ctx context.Context, key string, position int64, fn func(ctx context.Context) error) error {
+	return b.write(ctx, func(tx *sqlx.Tx) error {
+		if err := fn(context.WithValue(ctx, txKey{}, tx)); err != nil {
+			return err
+		}
+		return b.saveCheckpoint(ctx, tx, key, position)
+	})
+}
+
+// write runs fn in a write transaction and commits it, or rolls it back
+// when fn fails or panics.
+func (b *Backend) write(ctx context.Context, fn func(tx *sqlx.Tx) error) (err error) {
+	if err := b.checkOpen(); err != nil {
+		return err
+	}
+	tx, err := b.writer.BeginTxx(ctx, nil)
+	if err != nil {
+		return fail(ctx, err)
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			tx.Rollback()
+		}
+	}()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", fail(ctx, err))
+	}
+	committed = true
+	return nil
+}
