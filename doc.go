@@ -85,6 +85,35 @@
 // end a subscription, and every goroutine it started has exited when Close
 // returns.
 //
+// # Durable consumers
+//
+// [Store.Consume] runs a named consumer whose checkpoint (the last position
+// it processed) is stored in the backend, so it resumes where it stopped:
+//
+//	err := store.Consume(ctx, eventstore.ConsumerOptions{
+//		Name:    "balances",
+//		Filter:  eventstore.Filter{Categories: []string{"account"}},
+//		Handler: func(ctx context.Context, e eventstore.RecordedEvent) error { ... },
+//	})
+//
+// Delivery is at least once, in position order. A handler error or panic
+// is retried with exponential backoff and jitter; ParkAfter parks a poison
+// event and goes on ([Store.Parked] lists them). CheckpointEvery and
+// CheckpointInterval save the checkpoint in batches; Deduplicate records
+// each handled event's ID so a redelivery after a crash is skipped.
+// [Store.ResetConsumer] rewinds a consumer to rebuild a projection, and
+// [Store.Consumers] lists checkpoints with their lag.
+//
+// A [Group] splits the streams between the members of a consumer group by
+// [GroupMember], Message DB's hash of the cardinal ID: each event goes to
+// exactly one member, and each member's checkpoint moves past the events of
+// the others, so no member stalls.
+//
+// On SQLite a TxHandler makes a consumer exactly once: it runs inside the
+// transaction that saves the checkpoint (sqlite.Tx gives it), so the
+// handler's writes to the application's tables and the checkpoint commit
+// together or not at all.
+//
 // # Streams as a whole
 //
 // [Store.StreamVersion] and [Store.StreamExists] tell where a stream is,

@@ -2,6 +2,7 @@ package eventstore_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log"
@@ -133,4 +134,54 @@ func ExampleStore_Subscribe() {
 	// #1 order-1 Placed
 	// #3 order-2 Placed
 	// #4 order-1 Shipped
+}
+
+// A durable projection: a named consumer keeps account balances, and its
+// checkpoint lets it resume where it stopped.
+func ExampleStore_Consume() {
+	store := eventstore.New(memory.New(), nil)
+	defer store.Close()
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+
+	deposit := func(account string, amount int) {
+		data := fmt.Appendf(nil, `{"amount":%d}`, amount)
+		if _, err := store.Append(ctx, account, eventstore.Any, eventstore.Event{Type: "Deposited", Data: data}); err != nil {
+			log.Fatal(err)
+		}
+	}
+	deposit("account-1", 100)
+	deposit("account-2", 40)
+	deposit("account-1", 25)
+
+	balances := map[string]int{}
+	err := store.Consume(ctx, eventstore.ConsumerOptions{
+		Name:   "balances",
+		Filter: eventstore.Filter{Types: []string{"Deposited"}},
+		Handler: func(ctx context.Context, e eventstore.RecordedEvent) error {
+			var d struct{ Amount int }
+			if err := json.Unmarshal(e.Data, &d); err != nil {
+				return err // retried with backoff
+			}
+			balances[e.StreamID] += d.Amount
+			if e.Position == 3 {
+				stop() // for the example: stop once caught up
+			}
+			return nil
+		},
+	})
+	fmt.Println("stopped:", errors.Is(err, context.Canceled))
+	fmt.Println(balances["account-1"], balances["account-2"])
+
+	infos, err := store.Consumers(context.Background())
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, c := range infos {
+		fmt.Printf("%s at position %d, %d behind\n", c.Key, c.Position, c.Lag)
+	}
+	// Output:
+	// stopped: true
+	// 125 40
+	// balances at position 3, 0 behind
 }

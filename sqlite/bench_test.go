@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -257,4 +258,36 @@ func BenchmarkSubscribeCatchUp(b *testing.B) {
 		sub.Close()
 	}
 	b.ReportMetric(float64(b.N*benchScan)/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchmarkConsume measures a durable consumer catching up on 10,000
+// events, saving its checkpoint after every event or every 100.
+func BenchmarkConsume(b *testing.B) {
+	const n = 10_000
+	for _, every := range []int{1, 100} {
+		b.Run(fmt.Sprintf("checkpoint-every=%d", every), func(b *testing.B) {
+			s, _ := benchStore(b)
+			fillBench(b, s, n)
+			run := 0
+			for b.Loop() {
+				run++
+				ctx, cancel := context.WithCancel(context.Background())
+				err := s.Consume(ctx, eventstore.ConsumerOptions{
+					Name:            fmt.Sprintf("bench-%d", run),
+					CheckpointEvery: every,
+					Handler: func(_ context.Context, e eventstore.RecordedEvent) error {
+						if e.Position == n {
+							cancel()
+						}
+						return nil
+					},
+				})
+				cancel()
+				if !errors.Is(err, context.Canceled) {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "events/s")
+		})
+	}
 }

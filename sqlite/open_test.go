@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/edge-es/eventstore"
+	"github.com/jmoiron/sqlx"
 	"github.com/matryer/is"
 )
 
@@ -265,4 +266,38 @@ func TestSubscribe_SeesOtherProcesses(t *testing.T) {
 			t.Fatalf("event %d from the other backend never arrived", i+1)
 		}
 	}
+}
+
+// TestOpen_MigratesOlderFile opens a file written by a release that knew
+// only schema version 1, with an event in it.
+func TestOpen_MigratesOlderFile(t *testing.T) {
+	t.Parallel()
+	is := is.New(t)
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "v1.db")
+	old, err := sqlx.Open("sqlite", path)
+	is.NoErr(err)
+	_, err = old.Exec(migrations()[0])
+	is.NoErr(err)
+	_, err = old.Exec(`PRAGMA user_version = 1`)
+	is.NoErr(err)
+	_, err = old.Exec(`INSERT INTO events (id, stream_id, life, version, category, type, data, recorded_at)
+		VALUES (randomblob(16), 'old-1', 0, 0, 'old', 'Kept', '{}', 0)`)
+	is.NoErr(err)
+	_, err = old.Exec(`INSERT INTO streams VALUES ('old-1', 'old', 0, 0, 0, 0)`)
+	is.NoErr(err)
+	is.NoErr(old.Close())
+
+	b, err := Open(path, nil)
+	is.NoErr(err)
+	s := eventstore.New(b, nil)
+	defer s.Close()
+	var v int
+	is.NoErr(b.writer.Get(&v, "PRAGMA user_version"))
+	is.Equal(v, SchemaVersion())
+	for e, err := range s.ReadStream(ctx, "old-1", eventstore.ReadOptions{}) {
+		is.NoErr(err)
+		is.Equal(e.Type, "Kept") // the data came through
+	}
+	is.NoErr(b.SaveCheckpoint(ctx, "c", 1)) // and the new tables work
 }
