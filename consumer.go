@@ -137,8 +137,9 @@ type ConsumerOptions struct {
 	// TxHandler, instead of Handler, makes the consumer exactly-once on a
 	// backend that implements [TxCheckpointer]: each call runs inside the
 	// transaction that saves the checkpoint, found in ctx (sqlite.Tx), and
-	// its writes commit with the checkpoint or not at all. It must not
-	// append through the Store: the transaction holds the only writer.
+	// its writes commit with the checkpoint or not at all. Appending
+	// through the Store from it fails with [errors.ErrUnsupported]: the
+	// transaction holds the only writer.
 	TxHandler func(ctx context.Context, e RecordedEvent) error
 	// Group makes the consumer one member of a consumer group. Default:
 	// no group, the consumer handles every event.

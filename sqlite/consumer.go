@@ -149,6 +149,11 @@ func (b *Backend) write(ctx context.Context, fn func(tx *sqlx.Tx) error) (err er
 	if err := b.checkOpen(); err != nil {
 		return err
 	}
+	if Tx(ctx) != nil {
+		// The handler's transaction holds the only writer connection:
+		// waiting for it here would wait forever.
+		return fmt.Errorf("write inside an exactly-once handler's transaction: use sqlite.Tx(ctx): %w", errors.ErrUnsupported)
+	}
 	tx, err := b.writer.BeginTxx(ctx, nil)
 	if err != nil {
 		return fail(ctx, err)

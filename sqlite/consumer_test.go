@@ -81,3 +81,35 @@ func TestConsume_ExactlyOnce(t *testing.T) {
 	is.NoErr(app.Get(&n, `SELECT n FROM counts WHERE stream = 'meter-1'`))
 	is.Equal(n, 3) // once per event, though event 2 was tried twice
 }
+
+// TestConsume_AppendInsideTxHandler checks that a TxHandler appending
+// through the store gets an error instead of waiting forever for the
+// writer its own transaction holds.
+func TestConsume_AppendInsideTxHandler(t *testing.T) {
+	t.Parallel()
+	is := is.New(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	b, err := sqlite.Open(filepath.Join(t.TempDir(), "events.db"), nil)
+	is.NoErr(err)
+	store := eventstore.New(b, nil)
+	defer store.Close()
+	_, err = store.Append(ctx, "a-1", eventstore.Any, eventstore.Event{Type: "E"})
+	is.NoErr(err)
+	got := make(chan error, 1)
+	go store.Consume(ctx, eventstore.ConsumerOptions{
+		Name: "appender",
+		TxHandler: func(ctx context.Context, e eventstore.RecordedEvent) error {
+			_, err := store.Append(ctx, "b-1", eventstore.Any, eventstore.Event{Type: "Derived"})
+			got <- err
+			cancel()
+			return err
+		},
+	})
+	select {
+	case err := <-got:
+		is.True(errors.Is(err, errors.ErrUnsupported))
+	case <-time.After(30 * time.Second):
+		t.Fatal("the append inside the handler hung")
+	}
+}
