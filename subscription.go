@@ -41,7 +41,9 @@ type Subscription struct {
 	wake   chan struct{} // capacity 1: a pending "there may be more"
 	stop   chan struct{} // closed to stop the goroutine
 	done   chan struct{} // closed when the goroutine has exited
-	err    error         // why it ended; written before done is closed
+
+	mu  sync.Mutex
+	err error // why it ended; set before events is closed
 
 	stopOnce      sync.Once
 	closedByStore atomic.Bool
@@ -56,12 +58,15 @@ func (sub *Subscription) Events() <-chan RecordedEvent { return sub.events }
 // [Subscription.Close], the context's error when its context ended,
 // [ErrClosed] when the store was closed, or the error that stopped it.
 func (sub *Subscription) Err() error {
-	select {
-	case <-sub.done:
-		return sub.err
-	default:
-		return nil
-	}
+	sub.mu.Lock()
+	defer sub.mu.Unlock()
+	return sub.err
+}
+
+func (sub *Subscription) setErr(err error) {
+	sub.mu.Lock()
+	defer sub.mu.Unlock()
+	sub.err = err
 }
 
 // Close ends the subscription and returns once its goroutine has exited
@@ -151,21 +156,21 @@ func (s *Store) run(ctx context.Context, sub *Subscription, cursor int64, filter
 		var err error
 		cursor, err = s.catchUp(ctx, sub, cursor, filter)
 		if err == errStopped {
-			sub.err = sub.stopReason()
+			sub.setErr(sub.stopReason())
 			return
 		}
 		if err != nil {
-			sub.err = err
+			sub.setErr(err)
 			return
 		}
 		cursor = max(cursor, head)
 		select {
 		case <-sub.wake:
 		case <-ctx.Done():
-			sub.err = ctx.Err()
+			sub.setErr(ctx.Err())
 			return
 		case <-sub.stop:
-			sub.err = sub.stopReason()
+			sub.setErr(sub.stopReason())
 			return
 		}
 	}
