@@ -75,7 +75,8 @@ type Backend interface {
 	// DeleteStream checks expected against the stream's last version as
 	// Append does, then deletes the stream: it reads and lists as absent and
 	// a later Append starts it again at version 0, while its events stay in
-	// the global log. A stream that does not exist, once the check passed,
+	// the global log. A backend that stores snapshots ([Snapshotter])
+	// deletes the stream's snapshots with it. A stream that does not exist, once the check passed,
 	// is [ErrStreamNotFound].
 	DeleteStream(ctx context.Context, stream string, expected ExpectedVersion) error
 
@@ -101,6 +102,10 @@ type Options struct {
 	// Clock returns the current time, used for RecordedAt. Default:
 	// time.Now. Its result is stored in UTC with nanosecond precision.
 	Clock func() time.Time
+	// SnapshotRetention, when positive, keeps only that many snapshots of
+	// each stream, the highest versions: saving one deletes the oldest
+	// beyond it. Default: 0 (or negative), keep all.
+	SnapshotRetention int
 }
 
 func (o *Options) withDefaults() Options {
@@ -152,6 +157,10 @@ func (s *Store) Close() error {
 	}
 	return nil
 }
+
+// Backend returns the backend the store runs on, for its own methods and
+// optional capabilities.
+func (s *Store) Backend() Backend { return s.backend }
 
 func (s *Store) checkOpen() error {
 	if s.closed.Load() {

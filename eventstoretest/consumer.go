@@ -231,7 +231,7 @@ func testConsumer(t *testing.T, newBackend NewBackend) {
 		b := setup(t, newBackend)
 		b.appendOK("a-1", eventstore.Any, numbered("E", 5)...)
 		log := all(b.is, b.store.ReadAll(b.ctx, eventstore.ReadOptions{}, eventstore.Filter{}))
-		cp, ok := storeBackend(b).(eventstore.Checkpointer)
+		cp, ok := b.store.Backend().(eventstore.Checkpointer)
 		b.is.True(ok)
 		rec := newRecorder()
 		opts := eventstore.ConsumerOptions{
@@ -404,7 +404,7 @@ func testConsumer(t *testing.T, newBackend NewBackend) {
 				return rec.handle(ctx, e)
 			},
 		}
-		if _, ok := storeBackend(b).(eventstore.TxCheckpointer); !ok {
+		if _, ok := b.store.Backend().(eventstore.TxCheckpointer); !ok {
 			err := b.store.Consume(b.ctx, opts)
 			b.is.True(errors.Is(err, errors.ErrUnsupported))
 			return

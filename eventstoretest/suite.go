@@ -40,24 +40,23 @@ func Run(t *testing.T, newBackend NewBackend) {
 	t.Run("Lifecycle", func(t *testing.T) { testLifecycle(t, newBackend) })
 	t.Run("Subscribe", func(t *testing.T) { testSubscribe(t, newBackend) })
 	t.Run("Consumer", func(t *testing.T) { testConsumer(t, newBackend) })
+	t.Run("Snapshot", func(t *testing.T) { testSnapshots(t, newBackend) })
 }
 
 // bundle is what a test works with.
 type bundle struct {
-	is      *is.I
-	ctx     context.Context
-	store   *eventstore.Store
-	backend eventstore.Backend
+	is    *is.I
+	ctx   context.Context
+	store *eventstore.Store
 }
 
 // setup returns a store on a fresh backend, closed when the test ends.
 func setup(t *testing.T, newBackend NewBackend) *bundle {
 	t.Helper()
 	t.Parallel()
-	backend := newBackend(t)
-	s := eventstore.New(backend, nil)
+	s := eventstore.New(newBackend(t), nil)
 	t.Cleanup(func() { _ = s.Close() })
-	return &bundle{is: is.New(t), ctx: t.Context(), store: s, backend: backend}
+	return &bundle{is: is.New(t), ctx: t.Context(), store: s}
 }
 
 // ev returns an event of type typ with a JSON object built from kv pairs
@@ -138,7 +137,3 @@ func streamsOf(events []eventstore.RecordedEvent) []string {
 	}
 	return out
 }
-
-// storeBackend returns the backend under the test's store, for the
-// capabilities that a test drives directly.
-func storeBackend(b *bundle) eventstore.Backend { return b.backend }

@@ -31,7 +31,8 @@ type Backend struct {
 	ids     map[uuid.UUID]int64        // event ID -> position
 	streams map[string]*stream         // live streams only
 
-	consumers map[string]*consumerState // by consumer key
+	consumers map[string]*consumerState        // by consumer key
+	snapshots map[string][]eventstore.Snapshot // by stream, ascending version
 }
 
 // stream is the current life of a stream.
@@ -59,7 +60,7 @@ func (b *Backend) Close() error {
 		return eventstore.ErrClosed
 	}
 	b.closed = true
-	b.log, b.ids, b.streams, b.consumers = nil, nil, nil, nil
+	b.log, b.ids, b.streams, b.consumers, b.snapshots = nil, nil, nil, nil, nil
 	return nil
 }
 
@@ -357,6 +358,7 @@ func (b *Backend) DeleteStream(ctx context.Context, streamID string, expected ev
 		return eventstore.ErrStreamNotFound
 	}
 	delete(b.streams, streamID)
+	delete(b.snapshots, streamID)
 	return nil
 }
 

@@ -183,7 +183,10 @@ func (b *Backend) DeleteStream(ctx context.Context, stream string, expected even
 		if version < 0 {
 			return eventstore.ErrStreamNotFound
 		}
-		_, err = b.exec(ctx, tx, sqlDeleteStream, stream)
+		if _, err := b.exec(ctx, tx, sqlDeleteStream, stream); err != nil {
+			return err
+		}
+		_, err = b.exec(ctx, tx, `DELETE FROM snapshots WHERE stream_id = ?`, stream)
 		return err
 	})
 }

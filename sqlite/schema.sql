@@ -72,3 +72,15 @@ CREATE TABLE parked (
     parked_at INTEGER NOT NULL,
     PRIMARY KEY (consumer, position)
 ) WITHOUT ROWID;
+
+-- migration 3
+-- Snapshots: a stream's state as of one of its versions. They belong to
+-- the stream's current life: DeleteStream deletes them.
+CREATE TABLE snapshots (
+    stream_id  TEXT    NOT NULL,
+    version    INTEGER NOT NULL,
+    data       BLOB,
+    metadata   BLOB,
+    created_at INTEGER NOT NULL,           -- Unix nanoseconds, UTC
+    PRIMARY KEY (stream_id, version)
+) WITHOUT ROWID;

@@ -1,0 +1,157 @@
+package eventstoretest
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/edge-es/eventstore"
+	"github.com/matryer/is"
+)
+
+func testSnapshots(t *testing.T, newBackend NewBackend) {
+	// snapshotVersions lists the versions of a stream's snapshots.
+	snapshotVersions := func(b *bundle, stream string) []int64 {
+		b.is.Helper()
+		list, err := b.store.ListSnapshots(b.ctx, stream)
+		b.is.NoErr(err)
+		out := []int64{}
+		for _, s := range list {
+			out = append(out, s.Version)
+		}
+		return out
+	}
+	// supported skips nothing: on a backend without snapshots it checks
+	// the refusal instead, and reports false.
+	supported := func(b *bundle) bool {
+		if _, ok := b.store.Backend().(eventstore.Snapshotter); ok {
+			return true
+		}
+		_, err := b.store.LoadSnapshot(b.ctx, "x-1")
+		b.is.True(errors.Is(err, errors.ErrUnsupported))
+		return false
+	}
+
+	t.Run("SaveLoadList", func(t *testing.T) {
+		b := setup(t, newBackend)
+		if !supported(b) {
+			return
+		}
+		b.appendOK("acc-1", eventstore.Any, numbered("E", 10)...)
+		for _, v := range []int64{3, 7, 5} {
+			b.is.NoErr(b.store.SaveSnapshot(b.ctx, "acc-1", v, fmt.Appendf(nil, `{"at":%d}`, v), []byte(`{"schema":1}`)))
+		}
+		latest, err := b.store.LoadSnapshot(b.ctx, "acc-1")
+		b.is.NoErr(err)
+		b.is.Equal(latest.StreamID, "acc-1")
+		b.is.Equal(latest.Version, int64(7)) // the highest version, not the last saved
+		b.is.Equal(string(latest.Data), `{"at":7}`)
+		b.is.Equal(string(latest.Metadata), `{"schema":1}`)
+		b.is.True(!latest.CreatedAt.IsZero())
+		at5, err := b.store.LoadSnapshotAt(b.ctx, "acc-1", 5)
+		b.is.NoErr(err)
+		b.is.Equal(string(at5.Data), `{"at":5}`)
+		b.is.Equal(snapshotVersions(b, "acc-1"), []int64{3, 5, 7})
+		ok, err := b.store.SnapshotExists(b.ctx, "acc-1")
+		b.is.NoErr(err)
+		b.is.True(ok)
+
+		// Saving a version again replaces it.
+		b.is.NoErr(b.store.SaveSnapshot(b.ctx, "acc-1", 5, []byte(`{"again":true}`), nil))
+		at5, err = b.store.LoadSnapshotAt(b.ctx, "acc-1", 5)
+		b.is.NoErr(err)
+		b.is.Equal(string(at5.Data), `{"again":true}`)
+		b.is.Equal(at5.Metadata, nil)
+		b.is.Equal(snapshotVersions(b, "acc-1"), []int64{3, 5, 7})
+	})
+
+	t.Run("NotFound", func(t *testing.T) {
+		b := setup(t, newBackend)
+		if !supported(b) {
+			return
+		}
+		b.appendOK("acc-1", eventstore.Any, numbered("E", 3)...)
+		_, err := b.store.LoadSnapshot(b.ctx, "acc-1")
+		b.is.True(errors.Is(err, eventstore.ErrSnapshotNotFound))
+		_, err = b.store.LoadSnapshot(b.ctx, "nobody-1")
+		b.is.True(errors.Is(err, eventstore.ErrSnapshotNotFound))
+		b.is.NoErr(b.store.SaveSnapshot(b.ctx, "acc-1", 1, []byte(`{}`), nil))
+		_, err = b.store.LoadSnapshotAt(b.ctx, "acc-1", 2)
+		b.is.True(errors.Is(err, eventstore.ErrSnapshotNotFound))
+		ok, err := b.store.SnapshotExists(b.ctx, "nobody-1")
+		b.is.NoErr(err)
+		b.is.True(!ok)
+		b.is.True(errors.Is(b.store.DeleteSnapshotAt(b.ctx, "acc-1", 2), eventstore.ErrSnapshotNotFound))
+		b.is.Equal(len(snapshotVersions(b, "nobody-1")), 0)
+	})
+
+	t.Run("Delete", func(t *testing.T) {
+		b := setup(t, newBackend)
+		if !supported(b) {
+			return
+		}
+		b.appendOK("acc-1", eventstore.Any, numbered("E", 10)...)
+		b.appendOK("acc-2", eventstore.Any, numbered("E", 10)...)
+		for _, v := range []int64{3, 5, 7} {
+			b.is.NoErr(b.store.SaveSnapshot(b.ctx, "acc-1", v, nil, nil))
+			b.is.NoErr(b.store.SaveSnapshot(b.ctx, "acc-2", v, nil, nil))
+		}
+		b.is.NoErr(b.store.DeleteSnapshotAt(b.ctx, "acc-1", 5))
+		b.is.Equal(snapshotVersions(b, "acc-1"), []int64{3, 7})
+		b.is.NoErr(b.store.DeleteSnapshots(b.ctx, "acc-1"))
+		b.is.Equal(snapshotVersions(b, "acc-1"), []int64{})
+		b.is.NoErr(b.store.DeleteSnapshots(b.ctx, "acc-1"))        // none left: fine
+		b.is.Equal(snapshotVersions(b, "acc-2"), []int64{3, 5, 7}) // other streams untouched
+	})
+
+	t.Run("DeleteStreamDeletesSnapshots", func(t *testing.T) {
+		b := setup(t, newBackend)
+		if !supported(b) {
+			return
+		}
+		b.appendOK("acc-1", eventstore.Any, numbered("E", 5)...)
+		b.is.NoErr(b.store.SaveSnapshot(b.ctx, "acc-1", 4, []byte(`{"old":true}`), nil))
+		b.is.NoErr(b.store.DeleteStream(b.ctx, "acc-1", eventstore.Any))
+		b.appendOK("acc-1", eventstore.NoStream, numbered("E", 5)...)
+		_, err := b.store.LoadSnapshot(b.ctx, "acc-1")
+		b.is.True(errors.Is(err, eventstore.ErrSnapshotNotFound)) // the old life's state is gone
+	})
+
+	t.Run("BadInput", func(t *testing.T) {
+		b := setup(t, newBackend)
+		if !supported(b) {
+			return
+		}
+		b.appendOK("acc-1", eventstore.Any, numbered("E", 3)...)
+		for name, err := range map[string]error{
+			"AheadOfStream": b.store.SaveSnapshot(b.ctx, "acc-1", 3, nil, nil),
+			"NoStream":      b.store.SaveSnapshot(b.ctx, "nobody-1", 0, nil, nil),
+			"Negative":      b.store.SaveSnapshot(b.ctx, "acc-1", -1, nil, nil),
+			"BadStreamID":   b.store.SaveSnapshot(b.ctx, "", 0, nil, nil),
+			"LoadAtNeg":     func() error { _, err := b.store.LoadSnapshotAt(b.ctx, "acc-1", -1); return err }(),
+			"DeleteAtNeg":   b.store.DeleteSnapshotAt(b.ctx, "acc-1", -2),
+			"ListBadID":     func() error { _, err := b.store.ListSnapshots(b.ctx, "a\nb"); return err }(),
+		} {
+			if !errors.Is(err, eventstore.ErrInvalidArgument) {
+				t.Errorf("%s: %v", name, err)
+			}
+		}
+		b.is.Equal(snapshotVersions(b, "acc-1"), []int64{})
+	})
+
+	t.Run("Retention", func(t *testing.T) {
+		t.Parallel()
+		is := is.New(t)
+		store := eventstore.New(newBackend(t), &eventstore.Options{SnapshotRetention: 2})
+		defer store.Close()
+		b := &bundle{is: is, ctx: t.Context(), store: store}
+		if _, ok := store.Backend().(eventstore.Snapshotter); !ok {
+			return
+		}
+		b.appendOK("acc-1", eventstore.Any, numbered("E", 10)...)
+		for _, v := range []int64{2, 8, 4, 6} {
+			is.NoErr(store.SaveSnapshot(b.ctx, "acc-1", v, nil, nil))
+		}
+		is.Equal(snapshotVersions(b, "acc-1"), []int64{6, 8}) // the two highest
+	})
+}

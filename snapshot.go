@@ -1,0 +1,159 @@
+package eventstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// ErrSnapshotNotFound reports that a stream has no snapshot (at the
+// version asked for).
+var ErrSnapshotNotFound = errors.New("eventstore: snapshot not found")
+
+// Snapshot is the state of a stream as of one of its versions, stored so
+// that loading the stream can start there instead of at version 0.
+type Snapshot struct {
+	StreamID  string
+	Version   int64 // the last version the state includes
+	Data      []byte
+	Metadata  []byte
+	CreatedAt time.Time
+}
+
+// Snapshotter is the [Backend] capability that stores snapshots. Both
+// bundled backends implement it; the snapshot methods of [Store] fail with
+// [errors.ErrUnsupported] on a backend that does not. A backend that
+// implements it deletes a stream's snapshots in DeleteStream.
+type Snapshotter interface {
+	// SaveSnapshot stores s, replacing a snapshot of the same stream and
+	// version. When keep is positive it then deletes all but the keep
+	// highest versions of the stream's snapshots.
+	SaveSnapshot(ctx context.Context, s Snapshot, keep int) error
+	// LoadSnapshot returns the snapshot of the stream at version, or the
+	// highest version when version is -1; [ErrSnapshotNotFound] when there
+	// is none.
+	LoadSnapshot(ctx context.Context, stream string, version int64) (Snapshot, error)
+	// ListSnapshots returns the stream's snapshots in ascending version.
+	ListSnapshots(ctx context.Context, stream string) ([]Snapshot, error)
+	// DeleteSnapshots deletes the stream's snapshot at version, or all of
+	// them when version is -1. It reports how many it deleted.
+	DeleteSnapshots(ctx context.Context, stream string, version int64) (int, error)
+}
+
+func (s *Store) snapshotter(stream string) (Snapshotter, error) {
+	if err := s.checkOpen(); err != nil {
+		return nil, err
+	}
+	if err := ValidateStreamID(stream); err != nil {
+		return nil, err
+	}
+	sn, ok := s.backend.(Snapshotter)
+	if !ok {
+		return nil, fmt.Errorf("the backend stores no snapshots: %w", errors.ErrUnsupported)
+	}
+	return sn, nil
+}
+
+// SaveSnapshot stores the state of a stream as of version, replacing a
+// snapshot of the same version. version must be an existing version of the
+// stream: a snapshot ahead of its stream is [ErrInvalidArgument]. With
+// [Options.SnapshotRetention] set, older snapshots beyond that many are
+// deleted.
+func (s *Store) SaveSnapshot(ctx context.Context, stream string, version int64, data, metadata []byte) error {
+	sn, err := s.snapshotter(stream)
+	if err != nil {
+		return fmt.Errorf("save snapshot: %w", err)
+	}
+	if version < 0 {
+		return fmt.Errorf("save snapshot %s: %w", stream, invalidf("version %d", version))
+	}
+	current, err := s.backend.StreamVersion(ctx, stream)
+	if err != nil {
+		return fmt.Errorf("save snapshot %s: %w", stream, err)
+	}
+	if version > current {
+		return fmt.Errorf("save snapshot %s: %w", stream, invalidf("version %d is ahead of the stream (at %d)", version, current))
+	}
+	snap := Snapshot{StreamID: stream, Version: version, Data: data, Metadata: metadata, CreatedAt: s.now()}
+	if err := sn.SaveSnapshot(ctx, snap, s.opts.SnapshotRetention); err != nil {
+		return fmt.Errorf("save snapshot %s: %w", stream, err)
+	}
+	return nil
+}
+
+// LoadSnapshot returns the stream's snapshot of the highest version, or
+// [ErrSnapshotNotFound].
+func (s *Store) LoadSnapshot(ctx context.Context, stream string) (Snapshot, error) {
+	return s.loadSnapshot(ctx, stream, -1)
+}
+
+// LoadSnapshotAt returns the stream's snapshot of exactly version, or
+// [ErrSnapshotNotFound].
+func (s *Store) LoadSnapshotAt(ctx context.Context, stream string, version int64) (Snapshot, error) {
+	if version < 0 {
+		return Snapshot{}, fmt.Errorf("load snapshot %s: %w", stream, invalidf("version %d", version))
+	}
+	return s.loadSnapshot(ctx, stream, version)
+}
+
+func (s *Store) loadSnapshot(ctx context.Context, stream string, version int64) (Snapshot, error) {
+	sn, err := s.snapshotter(stream)
+	if err != nil {
+		return Snapshot{}, fmt.Errorf("load snapshot: %w", err)
+	}
+	snap, err := sn.LoadSnapshot(ctx, stream, version)
+	if err != nil {
+		return Snapshot{}, fmt.Errorf("load snapshot %s: %w", stream, err)
+	}
+	return snap, nil
+}
+
+// ListSnapshots returns the stream's snapshots in ascending version.
+func (s *Store) ListSnapshots(ctx context.Context, stream string) ([]Snapshot, error) {
+	sn, err := s.snapshotter(stream)
+	if err != nil {
+		return nil, fmt.Errorf("list snapshots: %w", err)
+	}
+	return sn.ListSnapshots(ctx, stream)
+}
+
+// SnapshotExists reports whether the stream has any snapshot.
+func (s *Store) SnapshotExists(ctx context.Context, stream string) (bool, error) {
+	_, err := s.LoadSnapshot(ctx, stream)
+	if errors.Is(err, ErrSnapshotNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// DeleteSnapshots deletes all the stream's snapshots; it is not an error
+// when there are none.
+func (s *Store) DeleteSnapshots(ctx context.Context, stream string) error {
+	sn, err := s.snapshotter(stream)
+	if err != nil {
+		return fmt.Errorf("delete snapshots: %w", err)
+	}
+	_, err = sn.DeleteSnapshots(ctx, stream, -1)
+	return err
+}
+
+// DeleteSnapshotAt deletes the stream's snapshot of version, or returns
+// [ErrSnapshotNotFound].
+func (s *Store) DeleteSnapshotAt(ctx context.Context, stream string, version int64) error {
+	sn, err := s.snapshotter(stream)
+	if err != nil {
+		return fmt.Errorf("delete snapshot: %w", err)
+	}
+	if version < 0 {
+		return fmt.Errorf("delete snapshot %s: %w", stream, invalidf("version %d", version))
+	}
+	n, err := sn.DeleteSnapshots(ctx, stream, version)
+	if err == nil && n == 0 {
+		err = ErrSnapshotNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("delete snapshot %s@%d: %w", stream, version, err)
+	}
+	return nil
+}
