@@ -114,6 +114,44 @@
 // handler's writes to the application's tables and the checkpoint commit
 // together or not at all.
 //
+// # Aggregates
+//
+// A [Decider] describes an aggregate with three pure parts: its initial
+// state, Decide (state and command to events, or a domain error) and
+// Evolve (state and event to state). A [Repository] runs it against the
+// store, one stream per aggregate:
+//
+//	accounts := eventstore.NewRepository(store, decider, codec, &eventstore.RepositoryOptions[Account]{SnapshotEvery: 100})
+//	res, err := accounts.Execute(ctx, "account-42", Deposit{Amount: 500})
+//
+// Execute loads the aggregate (latest snapshot plus the events after it),
+// decides, and appends with the loaded version as the expected version; on
+// a conflict it reloads and decides again, a bounded number of times. A
+// domain error comes back as it is and writes nothing, and so does a
+// command that decides nothing. With SnapshotEvery the repository saves a
+// snapshot whenever an Execute takes the stream across a multiple of it.
+// [Fold] is the building block for hand-written projections, and
+// [TaggedFold] is erl-esdb's fold of map payloads with summed and
+// overwritten fields. [Correlate] and [CausedBy] make the metadata that
+// traces which command or event caused which events.
+//
+// # Typed events
+//
+// A [Registry] maps event type names to Go types, as a value you pass
+// around rather than a package global. [Register] adds a type; [Upcast]
+// makes an old stored version decode as the current type; a type with a
+// Validate method is checked when it is encoded (so it is never appended
+// invalid) and when it is decoded. [RegistryCodec] hands the registry to a
+// Repository.
+//
+// # Snapshots
+//
+// [Store.SaveSnapshot] stores a stream's state as of a version;
+// [Store.LoadSnapshot], [Store.LoadSnapshotAt], [Store.ListSnapshots],
+// [Store.DeleteSnapshots], [Store.DeleteSnapshotAt] and
+// [Store.SnapshotExists] manage them, [Options.SnapshotRetention] keeps the
+// last few, and deleting a stream deletes its snapshots.
+//
 // # Streams as a whole
 //
 // [Store.StreamVersion] and [Store.StreamExists] tell where a stream is,

@@ -185,3 +185,78 @@ func ExampleStore_Consume() {
 	// 125 40
 	// balances at position 3, 0 behind
 }
+
+// A light switch as a Decider: state, commands, events, and a Repository
+// that loads, decides and appends with optimistic concurrency.
+func ExampleRepository() {
+	type state struct{ Lit bool }
+	type command struct{ TurnOn bool }
+	type event struct {
+		On bool `json:"on"`
+	}
+	errAlready := errors.New("already in that position")
+
+	decider := eventstore.Decider[state, command, event]{
+		Decide: func(s state, c command) ([]event, error) {
+			if s.Lit == c.TurnOn {
+				return nil, errAlready // a domain error: nothing is written
+			}
+			return []event{{On: c.TurnOn}}, nil
+		},
+		Evolve: func(s state, e event) state { return state{Lit: e.On} },
+	}
+	registry := eventstore.NewRegistry()
+	if err := eventstore.Register[event](registry, "Switched"); err != nil {
+		log.Fatal(err)
+	}
+	store := eventstore.New(memory.New(), nil)
+	defer store.Close()
+	switches := eventstore.NewRepository(store, decider, eventstore.RegistryCodec[event](registry), nil)
+
+	ctx := context.Background()
+	for _, on := range []bool{true, true, false} {
+		res, err := switches.Execute(ctx, "switch-hall", command{TurnOn: on})
+		fmt.Printf("turn on=%v: state %+v, version %d, err %v\n", on, res.State, res.Version, err)
+	}
+	// Output:
+	// turn on=true: state {Lit:true}, version 0, err <nil>
+	// turn on=true: state {Lit:true}, version 0, err already in that position
+	// turn on=false: state {Lit:false}, version 1, err <nil>
+}
+
+// Snapshots: store a stream's state as of a version, and load it back to
+// read only the events after it.
+func ExampleStore_SaveSnapshot() {
+	ctx := context.Background()
+	store := eventstore.New(memory.New(), nil)
+	defer store.Close()
+	for range 5 {
+		if _, err := store.Append(ctx, "counter-1", eventstore.Any, eventstore.Event{Type: "Incremented"}); err != nil {
+			log.Fatal(err)
+		}
+	}
+	// The count as of version 3 (four events).
+	if err := store.SaveSnapshot(ctx, "counter-1", 3, []byte(`{"count":4}`), nil); err != nil {
+		log.Fatal(err)
+	}
+
+	snap, err := store.LoadSnapshot(ctx, "counter-1")
+	if err != nil {
+		log.Fatal(err)
+	}
+	var state struct{ Count int }
+	if err := json.Unmarshal(snap.Data, &state); err != nil {
+		log.Fatal(err)
+	}
+	tail := 0
+	for _, err := range store.ReadStream(ctx, "counter-1", eventstore.ReadOptions{From: snap.Version + 1}) {
+		if err != nil {
+			log.Fatal(err)
+		}
+		state.Count++
+		tail++
+	}
+	fmt.Printf("snapshot at version %d, %d event(s) after it, count %d\n", snap.Version, tail, state.Count)
+	// Output:
+	// snapshot at version 3, 1 event(s) after it, count 5
+}

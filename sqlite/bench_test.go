@@ -291,3 +291,43 @@ func BenchmarkConsume(b *testing.B) {
 		})
 	}
 }
+
+// A counter aggregate for the load benchmark: its events carry the
+// workload's 200-byte data.
+type benchCounter struct{ N int }
+
+type benchCodec struct{}
+
+func (benchCodec) Encode(int) (eventstore.Event, error) {
+	return eventstore.Event{Type: "Reading", Data: benchData}, nil
+}
+func (benchCodec) Decode(e eventstore.RecordedEvent) (int, error) { return len(e.Data), nil }
+
+var benchDecider = eventstore.Decider[benchCounter, int, int]{
+	Decide: func(_ benchCounter, n int) ([]int, error) { return make([]int, n), nil },
+	Evolve: func(s benchCounter, _ int) benchCounter { s.N++; return s },
+}
+
+// BenchmarkAggregateLoad loads a 10,000-event aggregate by replaying
+// every event, and from a snapshot (taken every 100 events) plus the tail.
+func BenchmarkAggregateLoad(b *testing.B) {
+	for _, every := range []int{0, 100} {
+		b.Run(fmt.Sprintf("snapshot-every=%d", every), func(b *testing.B) {
+			s, _ := benchStore(b)
+			ctx := context.Background()
+			repo := eventstore.NewRepository(s, benchDecider, benchCodec{}, &eventstore.RepositoryOptions[benchCounter]{SnapshotEvery: every})
+			for range 100 {
+				if _, err := repo.Execute(ctx, "agg-1", 100); err != nil {
+					b.Fatal(err)
+				}
+			}
+			fillBench(b, s, 10_000) // other streams around it
+			for b.Loop() {
+				st, v, err := repo.Load(ctx, "agg-1")
+				if err != nil || st.N != 10_000 || v != 9_999 {
+					b.Fatal(st, v, err)
+				}
+			}
+		})
+	}
+}

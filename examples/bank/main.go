@@ -1,0 +1,191 @@
+// Bank is the main example: bank accounts as event-sourced aggregates on a
+// SQLite file, with domain errors, snapshots and a balance read model kept
+// by an exactly-once consumer. Run it twice: the second run carries on
+// from the first.
+//
+//	go run ./examples/bank
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"os"
+	"time"
+
+	"github.com/edge-es/eventstore"
+	"github.com/edge-es/eventstore/sqlite"
+	"github.com/jmoiron/sqlx"
+)
+
+func main() {
+	if err := run(context.Background(), os.Stdout, "bank.db"); err != nil {
+		log.Fatal(err)
+	}
+}
+
+// snapshotEvery is small so that a short run shows snapshots at work.
+const snapshotEvery = 5
+
+func run(ctx context.Context, out io.Writer, path string) error {
+	backend, err := sqlite.Open(path, nil)
+	if err != nil {
+		return err
+	}
+	store := eventstore.New(backend, nil)
+	defer store.Close()
+	registry, err := NewRegistry()
+	if err != nil {
+		return err
+	}
+	accounts := eventstore.NewRepository(store, Decider, eventstore.RegistryCodec[Event](registry),
+		&eventstore.RepositoryOptions[Account]{SnapshotEvery: snapshotEvery})
+
+	// The read model lives in the same file, in a table of its own.
+	app, err := sqlx.Open("sqlite", path+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		return err
+	}
+	defer app.Close()
+	if _, err := app.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS balances (
+		account TEXT PRIMARY KEY, owner TEXT NOT NULL, cents INTEGER NOT NULL)`); err != nil {
+		return err
+	}
+	stopProjection := project(ctx, store, registry)
+
+	fmt.Fprintf(out, "Bank accounts in %s\n\n", path)
+	steps := []struct {
+		who, account string
+		cmd          any
+	}{
+		{"ann", "account-ann", Open{Holder: "Ann"}},
+		{"ann", "account-ann", Deposit{Amount: 100_00}},
+		{"ann", "account-ann", Withdraw{Amount: 30_00}},
+		{"ann", "account-ann", Deposit{Amount: -5_00}},
+		{"ann", "account-ann", Withdraw{Amount: 500_00}},
+		{"bob", "account-bob", Deposit{Amount: 10_00}},
+		{"bob", "account-bob", Open{Holder: "Bob"}},
+		{"bob", "account-bob", Deposit{Amount: 42_50}},
+	}
+	for _, s := range steps {
+		res, err := accounts.Execute(ctx, s.account, s.cmd, eventstore.Metadata{"user": s.who})
+		what := fmt.Sprintf("%s: %s", s.account, describe(s.cmd))
+		switch {
+		case err == nil:
+			fmt.Fprintf(out, "  %-36s ok       balance %8s  (version %d)\n", what, money(res.State.Balance), res.Version)
+		case isDomainError(err):
+			fmt.Fprintf(out, "  %-36s refused  %v\n", what, err)
+		default:
+			return err
+		}
+	}
+
+	fmt.Fprintf(out, "\nSnapshots (one every %d events):\n", snapshotEvery)
+	for _, id := range []string{"account-ann", "account-bob"} {
+		info, err := accounts.Info(ctx, id)
+		if err != nil {
+			return err
+		}
+		snap := "none yet"
+		if info.HasSnapshot {
+			snap = fmt.Sprintf("at version %d", info.SnapshotVersion)
+		}
+		fmt.Fprintf(out, "  %-12s %3d events, snapshot %s\n", id, info.Events, snap)
+	}
+
+	if err := waitCaughtUp(ctx, store); err != nil {
+		return err
+	}
+	stopProjection()
+	fmt.Fprintln(out, "\nBalances read model (kept by a consumer, exactly once):")
+	var rows []struct {
+		Account string
+		Owner   string
+		Cents   int64
+	}
+	if err := app.SelectContext(ctx, &rows, `SELECT account, owner, cents FROM balances ORDER BY account`); err != nil {
+		return err
+	}
+	for _, r := range rows {
+		fmt.Fprintf(out, "  %-12s %-4s %8s\n", r.Account, r.Owner, money(r.Cents))
+	}
+	fmt.Fprintf(out, "\nRun it again: the accounts in %s carry on from here.\n", path)
+	return nil
+}
+
+func describe(cmd any) string {
+	switch c := cmd.(type) {
+	case Open:
+		return "open for " + c.Holder
+	case Deposit:
+		return "deposit " + money(c.Amount)
+	case Withdraw:
+		return "withdraw " + money(c.Amount)
+	}
+	return fmt.Sprintf("%T", cmd)
+}
+
+func isDomainError(err error) bool {
+	for _, d := range []error{ErrNotPositive, ErrOverdraft, ErrNotOpened, ErrAlreadyOpened, ErrOwnerMissing} {
+		if errors.Is(err, d) {
+			return true
+		}
+	}
+	return false
+}
+
+// project runs the balances projection: an exactly-once consumer whose
+// table writes commit with its checkpoint. It returns a function that
+// stops it and waits.
+func project(ctx context.Context, store *eventstore.Store, registry *eventstore.Registry) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		done <- store.Consume(ctx, eventstore.ConsumerOptions{
+			Name:   "balances",
+			Filter: eventstore.Filter{Categories: []string{"account"}},
+			TxHandler: func(ctx context.Context, e eventstore.RecordedEvent) error {
+				v, err := registry.Decode(e)
+				if err != nil {
+					return err
+				}
+				tx := sqlite.Tx(ctx)
+				switch ev := v.(type) {
+				case Opened:
+					_, err = tx.ExecContext(ctx, `INSERT INTO balances VALUES (?, ?, 0)`, e.StreamID, ev.Owner)
+				case Deposited:
+					_, err = tx.ExecContext(ctx, `UPDATE balances SET cents = cents + ? WHERE account = ?`, ev.Cents, e.StreamID)
+				case Withdrawn:
+					_, err = tx.ExecContext(ctx, `UPDATE balances SET cents = cents - ? WHERE account = ?`, ev.Cents, e.StreamID)
+				}
+				return err
+			},
+		})
+	}()
+	return func() {
+		cancel()
+		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+			log.Print(err)
+		}
+	}
+}
+
+// waitCaughtUp waits until the projection has processed the whole log.
+func waitCaughtUp(ctx context.Context, store *eventstore.Store) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		infos, err := store.Consumers(ctx)
+		if err != nil {
+			return err
+		}
+		if len(infos) == 1 && infos[0].Lag == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the projection did not catch up: %+v", infos)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
