@@ -367,7 +367,7 @@ func (c *consumer) attempt(ctx context.Context, e RecordedEvent) (committed bool
 			return false, nil
 		}
 		select {
-		case <-time.After(c.backoff(attempt)):
+		case <-time.After(backoff(c.opts.MinBackoff, c.opts.MaxBackoff, attempt)):
 		case <-ctx.Done():
 			return false, ctx.Err()
 		}
@@ -389,14 +389,15 @@ func (c *consumer) call(ctx context.Context, e RecordedEvent) (err error) {
 	return c.opts.Handler(ctx, e)
 }
 
-// backoff is the wait after the given failed attempt: MinBackoff doubled
-// per attempt, capped at MaxBackoff, with up to 25% jitter off.
-func (c *consumer) backoff(attempt int) time.Duration {
-	d := c.opts.MinBackoff
-	for i := 1; i < attempt && d < c.opts.MaxBackoff; i++ {
+// backoff is the wait after the given number of consecutive failures:
+// first doubled each time, capped at limit, minus up to 25% jitter so
+// that a fleet of devices, or of consumers, does not retry in step.
+func backoff(first, limit time.Duration, failures int) time.Duration {
+	d := first
+	for i := 1; i < failures && d < limit; i++ {
 		d *= 2
 	}
-	d = min(d, c.opts.MaxBackoff)
+	d = min(d, limit)
 	return d - time.Duration(rand.Int64N(int64(d)/4+1))
 }
 

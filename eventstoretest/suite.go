@@ -41,6 +41,7 @@ func Run(t *testing.T, newBackend NewBackend) {
 	t.Run("Subscribe", func(t *testing.T) { testSubscribe(t, newBackend) })
 	t.Run("Consumer", func(t *testing.T) { testConsumer(t, newBackend) })
 	t.Run("Snapshot", func(t *testing.T) { testSnapshots(t, newBackend) })
+	t.Run("Outbox", func(t *testing.T) { testOutbox(t, newBackend) })
 }
 
 // bundle is what a test works with.

@@ -1,0 +1,245 @@
+package eventstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// Sink is where a [Forwarder] ships events: a broker such as NATS
+// JetStream (package jetstream), an HTTP endpoint (package httpsink), or
+// anything else.
+//
+// Event IDs are idempotency keys: after a failure or a restart the
+// forwarder sends again what was not confirmed, so a sink should drop an
+// event whose ID it has seen (JetStream does, by Nats-Msg-Id).
+type Sink interface {
+	// Send delivers a batch of events, in position order. It returns how
+	// many events from the start of the batch the sink has durably
+	// accepted: all of them with a nil error; with an error, those before
+	// the failure, which the forwarder will not send again.
+	Send(ctx context.Context, events []RecordedEvent) (accepted int, err error)
+}
+
+// ForwarderOptions configure a [Forwarder]. Name and Sink are required.
+type ForwarderOptions struct {
+	// Name identifies the forwarder's checkpoint, stored like a consumer's
+	// under the key "outbox/" + Name.
+	Name string
+	// Sink receives the events.
+	Sink Sink
+	// Filter selects the events to ship. Default: all.
+	Filter Filter
+	// BatchSize is the most events per Send. Default: 100.
+	BatchSize int
+	// MinBackoff is the first wait after a failed Send. Default: 100ms.
+	MinBackoff time.Duration
+	// MaxBackoff caps the wait, which doubles after each consecutive
+	// failure, with jitter. Default: 30s.
+	MaxBackoff time.Duration
+	// From is where a forwarder without a checkpoint starts, as in
+	// [SubscribeOptions.From]. Default: the start of the log.
+	From int64
+}
+
+// ForwarderStatus is a forwarder's state, from [Forwarder.Status].
+type ForwarderStatus struct {
+	// Position is the last position the sink confirmed (the checkpoint).
+	Position int64
+	// Pending is how many positions of the global log lie after Position,
+	// as far as the forwarder has seen; they may not all match its filter.
+	Pending int64
+	// OldestPending is when the oldest event waiting to be sent was
+	// recorded; zero when nothing waits.
+	OldestPending time.Time
+	// LastSent is when the sink last confirmed a batch.
+	LastSent time.Time
+	// Sent counts the events the sink has confirmed since Run started.
+	Sent uint64
+	// ConsecutiveFailures counts failed Sends since the last success.
+	ConsecutiveFailures int
+	// LastError is the last Send (or checkpoint) error; nil after a success.
+	LastError error
+}
+
+// Lag is how long the oldest waiting event has waited, at now.
+func (s ForwarderStatus) Lag(now time.Time) time.Duration {
+	if s.OldestPending.IsZero() {
+		return 0
+	}
+	return now.Sub(s.OldestPending)
+}
+
+// Forwarder ships committed events to a [Sink] in position order, in
+// batches, and moves a durable checkpoint only after the sink confirms:
+// the outbox pattern. Writers never wait for the network; while the sink
+// is down the forwarder backs off and retries, and after a restart it
+// resumes from its checkpoint, so every event arrives, in order, at least
+// once (exactly once at a sink that deduplicates by event ID).
+//
+// Create it with [Store.NewForwarder] and run it with [Forwarder.Run].
+type Forwarder struct {
+	store *Store
+	cp    Checkpointer
+	opts  ForwarderOptions
+	key   string
+
+	mu     sync.Mutex
+	status ForwarderStatus
+}
+
+// NewForwarder checks opts and returns a forwarder; Run starts it. The
+// backend must store checkpoints ([Checkpointer]).
+func (s *Store) NewForwarder(opts ForwarderOptions) (*Forwarder, error) {
+	if err := s.checkOpen(); err != nil {
+		return nil, err
+	}
+	cp, ok := s.backend.(Checkpointer)
+	if !ok {
+		return nil, fmt.Errorf("forwarder: the backend has no checkpoints: %w", errors.ErrUnsupported)
+	}
+	if err := validateName("forwarder name", opts.Name, MaxStreamIDLen); err != nil {
+		return nil, fmt.Errorf("forwarder: %w", err)
+	}
+	if opts.Sink == nil {
+		return nil, fmt.Errorf("forwarder %s: %w", opts.Name, invalidf("no sink"))
+	}
+	if _, err := opts.Filter.Matcher(); err != nil {
+		return nil, fmt.Errorf("forwarder %s: %w", opts.Name, err)
+	}
+	if opts.BatchSize < 0 || opts.MinBackoff < 0 || opts.MaxBackoff < 0 || opts.From < FromNow {
+		return nil, fmt.Errorf("forwarder %s: %w", opts.Name, invalidf("negative option"))
+	}
+	if opts.BatchSize == 0 {
+		opts.BatchSize = 100
+	}
+	if opts.MinBackoff == 0 {
+		opts.MinBackoff = 100 * time.Millisecond
+	}
+	if opts.MaxBackoff == 0 {
+		opts.MaxBackoff = 30 * time.Second
+	}
+	opts.MaxBackoff = max(opts.MaxBackoff, opts.MinBackoff)
+	return &Forwarder{store: s, cp: cp, opts: opts, key: "outbox/" + opts.Name}, nil
+}
+
+// Status returns the forwarder's current state. Safe to call at any time,
+// from any goroutine.
+func (f *Forwarder) Status() ForwarderStatus {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.status
+}
+
+func (f *Forwarder) update(fn func(s *ForwarderStatus)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	fn(&f.status)
+}
+
+// Run forwards events until ctx ends, then returns ctx's error, or
+// earlier with the error that stopped it (a closed store, a storage
+// failure). Sink errors do not stop it: it retries. When ctx ends during a
+// Send, the events the sink confirmed are checkpointed and the rest are
+// sent again by the next Run. Run must not be called twice at once.
+func (f *Forwarder) Run(ctx context.Context) error {
+	pos, ok, err := f.cp.LoadCheckpoint(ctx, f.key)
+	if err != nil {
+		return fmt.Errorf("forwarder %s: %w", f.opts.Name, err)
+	}
+	from := pos + 1
+	if !ok {
+		from = f.opts.From
+	}
+	sub, err := f.store.Subscribe(ctx, SubscribeOptions{From: from, Filter: f.opts.Filter, Buffer: 2 * f.opts.BatchSize})
+	if err != nil {
+		return fmt.Errorf("forwarder %s: %w", f.opts.Name, err)
+	}
+	defer sub.Close()
+	f.update(func(s *ForwarderStatus) { s.Position, s.Sent = pos, 0 })
+
+	batch := make([]RecordedEvent, 0, f.opts.BatchSize)
+	for {
+		// Wait for one event, then take what else is ready, up to a batch.
+		select {
+		case e, ok := <-sub.Events():
+			if !ok {
+				if err := sub.Err(); err != nil {
+					return fmt.Errorf("forwarder %s: %w", f.opts.Name, err)
+				}
+				return ctx.Err()
+			}
+			batch = append(batch[:0], e)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	fill:
+		for len(batch) < f.opts.BatchSize {
+			select {
+			case e, ok := <-sub.Events():
+				if !ok {
+					break fill
+				}
+				batch = append(batch, e)
+			default:
+				break fill
+			}
+		}
+		head := f.store.hub.head.Load()
+		f.update(func(s *ForwarderStatus) {
+			s.Pending = max(head, batch[len(batch)-1].Position) - s.Position
+			s.OldestPending = batch[0].RecordedAt
+		})
+		if err := f.send(ctx, batch); err != nil {
+			return err
+		}
+	}
+}
+
+// send delivers batch, retrying with backoff until the sink has accepted
+// all of it, checkpointing each accepted prefix.
+func (f *Forwarder) send(ctx context.Context, batch []RecordedEvent) error {
+	for failures := 0; len(batch) > 0; {
+		n, err := f.opts.Sink.Send(ctx, batch)
+		n = min(max(n, 0), len(batch))
+		if err == nil {
+			n = len(batch)
+		}
+		if n > 0 {
+			last := batch[n-1].Position
+			// Saved even if ctx has just ended: the sink has these.
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			serr := f.cp.SaveCheckpoint(sctx, f.key, last)
+			cancel()
+			if serr != nil {
+				return fmt.Errorf("forwarder %s: save checkpoint: %w", f.opts.Name, serr)
+			}
+			batch = batch[n:]
+			f.update(func(s *ForwarderStatus) {
+				s.Position, s.LastSent, s.Sent = last, time.Now(), s.Sent+uint64(n)
+				s.Pending = max(0, s.Pending-int64(n))
+				s.OldestPending = time.Time{}
+				if len(batch) > 0 {
+					s.OldestPending = batch[0].RecordedAt
+				}
+			})
+		}
+		if err == nil {
+			f.update(func(s *ForwarderStatus) { s.ConsecutiveFailures, s.LastError = 0, nil })
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		failures++
+		f.update(func(s *ForwarderStatus) { s.ConsecutiveFailures, s.LastError = failures, err })
+		select {
+		case <-time.After(backoff(f.opts.MinBackoff, f.opts.MaxBackoff, failures)):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
