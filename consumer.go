@@ -137,9 +137,9 @@ type ConsumerOptions struct {
 	// TxHandler, instead of Handler, makes the consumer exactly-once on a
 	// backend that implements [TxCheckpointer]: each call runs inside the
 	// transaction that saves the checkpoint, found in ctx (sqlite.Tx), and
-	// its writes commit with the checkpoint or not at all. Appending
-	// through the Store from it fails with [errors.ErrUnsupported]: the
-	// transaction holds the only writer.
+	// its writes commit with the checkpoint or not at all, Appends through
+	// the Store with its ctx included (so a process manager's decisions and
+	// its progress commit together).
 	TxHandler func(ctx context.Context, e RecordedEvent) error
 	// Group makes the consumer one member of a consumer group. Default:
 	// no group, the consumer handles every event.
@@ -382,8 +382,10 @@ func (c *consumer) call(ctx context.Context, e RecordedEvent) (err error) {
 		}
 	}()
 	if c.opts.TxHandler != nil {
-		return c.txcp.WithCheckpoint(ctx, c.key, e.Position, func(ctx context.Context) error {
-			return c.opts.TxHandler(ctx, e)
+		return c.store.inTx(ctx, func(ctx context.Context) error {
+			return c.txcp.WithCheckpoint(ctx, c.key, e.Position, func(ctx context.Context) error {
+				return c.opts.TxHandler(ctx, e)
+			})
 		})
 	}
 	return c.opts.Handler(ctx, e)

@@ -91,6 +91,12 @@ type AppendRequest struct {
 	Expected ExpectedVersion // a valid expected version
 	Events   []Event         // at least one; IDs set and distinct, types valid
 	Time     time.Time       // the RecordedAt of every event, in UTC
+
+	// IdempotencyKey, when not empty, is checked first: if an earlier
+	// append to the stream's current life carried the same key, Append
+	// writes nothing and returns that append's result, without checking
+	// Expected or the events. Otherwise the key is stored with the append.
+	IdempotencyKey string
 }
 
 // Options configure a [Store]. The zero value, like a nil *Options, gives

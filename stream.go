@@ -232,6 +232,24 @@ func validateName(what, s string, max int) error {
 // events with the same ID or an invalid expected version fail with
 // [ErrInvalidArgument].
 func (s *Store) Append(ctx context.Context, stream string, expected ExpectedVersion, events ...Event) (AppendResult, error) {
+	return s.AppendWith(ctx, stream, expected, AppendOptions{}, events...)
+}
+
+// AppendOptions are the less common settings of an append, for
+// [Store.AppendWith].
+type AppendOptions struct {
+	// IdempotencyKey, when set, names the append within its stream: a
+	// later append to the stream with the same key writes nothing and
+	// returns this append's result, whatever its expected version and
+	// events. Use it when the caller has a natural key (a command or
+	// request ID) rather than event IDs. Keys are kept for the stream's
+	// life: deleting the stream forgets them. At most 512 bytes of UTF-8
+	// without control characters.
+	IdempotencyKey string
+}
+
+// AppendWith is [Store.Append] with options.
+func (s *Store) AppendWith(ctx context.Context, stream string, expected ExpectedVersion, opts AppendOptions, events ...Event) (AppendResult, error) {
 	if err := s.checkOpen(); err != nil {
 		return AppendResult{}, err
 	}
@@ -246,6 +264,11 @@ func (s *Store) Append(ctx context.Context, stream string, expected ExpectedVers
 	}
 	if len(events) == 0 {
 		return AppendResult{}, fmt.Errorf("append %s: %w", stream, invalidf("no events"))
+	}
+	if opts.IdempotencyKey != "" {
+		if err := validateName("idempotency key", opts.IdempotencyKey, MaxStreamIDLen); err != nil {
+			return AppendResult{}, fmt.Errorf("append %s: %w", stream, err)
+		}
 	}
 	prepared := make([]Event, len(events))
 	var seen map[uuid.UUID]struct{}
@@ -274,11 +297,13 @@ func (s *Store) Append(ctx context.Context, stream string, expected ExpectedVers
 		Expected: expected,
 		Events:   prepared,
 		Time:     s.now(),
+
+		IdempotencyKey: opts.IdempotencyKey,
 	})
 	if err != nil {
 		return AppendResult{}, fmt.Errorf("append %s: %w", stream, err)
 	}
-	s.hub.notify(res.Position)
+	s.committed(ctx, res.Position)
 	return res, nil
 }
 

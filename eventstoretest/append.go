@@ -213,3 +213,58 @@ func withIDs(events []eventstore.Event) []eventstore.Event {
 	}
 	return events
 }
+
+func testIdempotencyKeys(t *testing.T, newBackend NewBackend) {
+	t.Run("SameKeySameStream", func(t *testing.T) {
+		b := setup(t, newBackend)
+		opts := eventstore.AppendOptions{IdempotencyKey: "order-cmd-17"}
+		first, err := b.store.AppendWith(b.ctx, "key-1", eventstore.NoStream, opts, ev("Placed"), ev("Paid"))
+		b.is.NoErr(err)
+		b.appendOK("key-1", eventstore.Any, ev("Later"))
+		// Same key: the first result, whatever the expected version and events.
+		again, err := b.store.AppendWith(b.ctx, "key-1", eventstore.NoStream, opts, ev("Different"))
+		b.is.NoErr(err)
+		b.is.Equal(again, first)
+		v, err := b.store.StreamVersion(b.ctx, "key-1")
+		b.is.NoErr(err)
+		b.is.Equal(v, int64(2)) // nothing written
+
+		// The key is scoped to its stream.
+		other, err := b.store.AppendWith(b.ctx, "key-2", eventstore.NoStream, opts, ev("Placed"))
+		b.is.NoErr(err)
+		b.is.Equal(other.Version, int64(0))
+
+		// A new key is a new append.
+		res, err := b.store.AppendWith(b.ctx, "key-1", eventstore.Exact(2), eventstore.AppendOptions{IdempotencyKey: "order-cmd-18"}, ev("Shipped"))
+		b.is.NoErr(err)
+		b.is.Equal(res.Version, int64(3))
+	})
+
+	t.Run("FailedAppendKeepsNoKey", func(t *testing.T) {
+		b := setup(t, newBackend)
+		b.appendOK("key-1", eventstore.Any, ev("E"))
+		opts := eventstore.AppendOptions{IdempotencyKey: "k"}
+		_, err := b.store.AppendWith(b.ctx, "key-1", eventstore.NoStream, opts, ev("E"))
+		b.is.True(errors.Is(err, eventstore.ErrWrongExpectedVersion))
+		res, err := b.store.AppendWith(b.ctx, "key-1", eventstore.Exact(0), opts, ev("E"))
+		b.is.NoErr(err) // the conflict did not use up the key
+		b.is.Equal(res.Version, int64(1))
+	})
+
+	t.Run("DeleteForgetsKeys", func(t *testing.T) {
+		b := setup(t, newBackend)
+		opts := eventstore.AppendOptions{IdempotencyKey: "k"}
+		_, err := b.store.AppendWith(b.ctx, "key-1", eventstore.Any, opts, ev("E"), ev("E"))
+		b.is.NoErr(err)
+		b.is.NoErr(b.store.DeleteStream(b.ctx, "key-1", eventstore.Any))
+		res, err := b.store.AppendWith(b.ctx, "key-1", eventstore.NoStream, opts, ev("E"))
+		b.is.NoErr(err)
+		b.is.Equal(res.Version, int64(0)) // written to the new life
+	})
+
+	t.Run("BadKey", func(t *testing.T) {
+		b := setup(t, newBackend)
+		_, err := b.store.AppendWith(b.ctx, "key-1", eventstore.Any, eventstore.AppendOptions{IdempotencyKey: "a\nb"}, ev("E"))
+		b.is.True(errors.Is(err, eventstore.ErrInvalidArgument))
+	})
+}

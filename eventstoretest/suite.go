@@ -31,6 +31,7 @@ type NewBackend func(t *testing.T) eventstore.Backend
 // newBackend returns, one per subtest. Subtests run in parallel.
 func Run(t *testing.T, newBackend NewBackend) {
 	t.Run("Append", func(t *testing.T) { testAppend(t, newBackend) })
+	t.Run("IdempotencyKeys", func(t *testing.T) { testIdempotencyKeys(t, newBackend) })
 	t.Run("ReadStream", func(t *testing.T) { testReadStream(t, newBackend) })
 	t.Run("ReadAll", func(t *testing.T) { testReadAll(t, newBackend) })
 	t.Run("ListStreams", func(t *testing.T) { testListStreams(t, newBackend) })

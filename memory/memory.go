@@ -40,6 +40,7 @@ type stream struct {
 	positions []int64 // positions[v] is the global position of version v
 	createdAt time.Time
 	updatedAt time.Time
+	keys      map[string]eventstore.AppendResult // by idempotency key
 }
 
 var _ eventstore.Backend = (*Backend)(nil)
@@ -75,6 +76,11 @@ func (b *Backend) Append(ctx context.Context, req eventstore.AppendRequest) (eve
 		return eventstore.AppendResult{}, err
 	}
 	s := b.streams[req.Stream]
+	if s != nil && req.IdempotencyKey != "" {
+		if res, ok := s.keys[req.IdempotencyKey]; ok {
+			return res, nil
+		}
+	}
 	if res, retry, err := b.retried(s, req.Events); retry || err != nil {
 		return res, err
 	}
@@ -106,7 +112,14 @@ func (b *Backend) Append(ctx context.Context, req eventstore.AppendRequest) (eve
 		s.positions = append(s.positions, rec.Position)
 	}
 	last := b.log[len(b.log)-1]
-	return eventstore.AppendResult{Version: last.Version, Position: last.Position}, nil
+	res := eventstore.AppendResult{Version: last.Version, Position: last.Position}
+	if req.IdempotencyKey != "" {
+		if s.keys == nil {
+			s.keys = make(map[string]eventstore.AppendResult)
+		}
+		s.keys[req.IdempotencyKey] = res
+	}
+	return res, nil
 }
 
 // retried reports whether events are a retry of an earlier append to s (all

@@ -53,6 +53,16 @@ func (b *Backend) Append(ctx context.Context, req eventstore.AppendRequest) (eve
 // appendTx runs one append in its own write transaction.
 func (b *Backend) appendTx(ctx context.Context, req eventstore.AppendRequest) (res eventstore.AppendResult, err error) {
 	err = b.write(ctx, func(tx *sqlx.Tx) error {
+		if req.IdempotencyKey != "" {
+			err := tx.QueryRowxContext(ctx, `SELECT version, position FROM idempotency_keys WHERE stream_id = ? AND key = ?`,
+				req.Stream, req.IdempotencyKey).Scan(&res.Version, &res.Position)
+			if err == nil {
+				return nil // done before: the earlier result, nothing written
+			}
+			if !errors.Is(err, sql.ErrNoRows) {
+				return fail(ctx, err)
+			}
+		}
 		life, version, err := b.streamState(ctx, tx, req.Stream)
 		if err != nil {
 			return err
@@ -75,7 +85,13 @@ func (b *Backend) appendTx(ctx context.Context, req eventstore.AppendRequest) (r
 			}
 		}
 		res.Version = version
-		_, err = b.exec(ctx, tx, sqlUpsertStream, req.Stream, category, life, version, at, at)
+		if _, err := b.exec(ctx, tx, sqlUpsertStream, req.Stream, category, life, version, at, at); err != nil {
+			return err
+		}
+		if req.IdempotencyKey != "" {
+			_, err = b.exec(ctx, tx, `INSERT INTO idempotency_keys (stream_id, key, version, position) VALUES (?, ?, ?, ?)`,
+				req.Stream, req.IdempotencyKey, res.Version, res.Position)
+		}
 		return err
 	})
 	if err != nil {
@@ -186,7 +202,10 @@ func (b *Backend) DeleteStream(ctx context.Context, stream string, expected even
 		if _, err := b.exec(ctx, tx, sqlDeleteStream, stream); err != nil {
 			return err
 		}
-		_, err = b.exec(ctx, tx, `DELETE FROM snapshots WHERE stream_id = ?`, stream)
+		if _, err := b.exec(ctx, tx, `DELETE FROM snapshots WHERE stream_id = ?`, stream); err != nil {
+			return err
+		}
+		_, err = b.exec(ctx, tx, `DELETE FROM idempotency_keys WHERE stream_id = ?`, stream)
 		return err
 	})
 }

@@ -124,10 +124,10 @@ func (b *Backend) Parked(ctx context.Context, key string) ([]eventstore.ParkedEv
 // txKey is the context key of the transaction of an exactly-once handler.
 type txKey struct{}
 
-// Tx returns the transaction an exactly-once consumer's TxHandler runs in
-// (see [eventstore.ConsumerOptions.TxHandler]), or nil outside one. Write
-// the application's own tables through it: those writes commit together
-// with the consumer's checkpoint, or not at all.
+// Tx returns the transaction of a [eventstore.Store.Transact] function or
+// of an exactly-once consumer's TxHandler, or nil outside one. Write the
+// application's own tables through it: those writes commit together with
+// the events appended (and the checkpoint saved) in it, or not at all.
 func Tx(ctx context.Context) *sqlx.Tx {
 	tx, _ := ctx.Value(txKey{}).(*sqlx.Tx)
 	return tx
@@ -144,15 +144,15 @@ func (b *Backend) WithCheckpoint(ctx context.Context, key string, position int64
 }
 
 // write runs fn in a write transaction and commits it, or rolls it back
-// when fn fails or panics.
+// when fn fails or panics. Inside a transaction already (Transact, an
+// exactly-once handler) it runs fn in a savepoint of that transaction, so
+// that a failing append still leaves nothing behind.
 func (b *Backend) write(ctx context.Context, fn func(tx *sqlx.Tx) error) (err error) {
 	if err := b.checkOpen(); err != nil {
 		return err
 	}
-	if Tx(ctx) != nil {
-		// The handler's transaction holds the only writer connection:
-		// waiting for it here would wait forever.
-		return fmt.Errorf("write inside an exactly-once handler's transaction: use sqlite.Tx(ctx): %w", errors.ErrUnsupported)
+	if tx := Tx(ctx); tx != nil {
+		return b.savepoint(ctx, tx, fn)
 	}
 	tx, err := b.writer.BeginTxx(ctx, nil)
 	if err != nil {
@@ -172,4 +172,37 @@ func (b *Backend) write(ctx context.Context, fn func(tx *sqlx.Tx) error) (err er
 	}
 	committed = true
 	return nil
+}
+
+func (b *Backend) savepoint(ctx context.Context, tx *sqlx.Tx, fn func(tx *sqlx.Tx) error) (err error) {
+	if _, err := b.exec(ctx, tx, "SAVEPOINT eventstore"); err != nil {
+		return err
+	}
+	released := false
+	defer func() {
+		if !released {
+			// Undo fn's writes, keep the transaction.
+			tx.ExecContext(context.WithoutCancel(ctx), "ROLLBACK TO eventstore")
+			tx.ExecContext(context.WithoutCancel(ctx), "RELEASE eventstore")
+		}
+	}()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if _, err := b.exec(ctx, tx, "RELEASE eventstore"); err != nil {
+		return err
+	}
+	released = true
+	return nil
+}
+
+var _ eventstore.Transactor = (*Backend)(nil)
+
+// Transact implements [eventstore.Transactor]; use it through
+// [eventstore.Store.Transact]. fn finds the transaction with [Tx] for the
+// application's own SQL.
+func (b *Backend) Transact(ctx context.Context, fn func(ctx context.Context) error) error {
+	return b.write(ctx, func(tx *sqlx.Tx) error {
+		return fn(context.WithValue(ctx, txKey{}, tx))
+	})
 }

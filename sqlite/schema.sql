@@ -84,3 +84,14 @@ CREATE TABLE snapshots (
     created_at INTEGER NOT NULL,           -- Unix nanoseconds, UTC
     PRIMARY KEY (stream_id, version)
 ) WITHOUT ROWID;
+
+-- migration 4
+-- Producer idempotency keys: an append's key within its stream, with the
+-- result it had. They belong to the stream's current life.
+CREATE TABLE idempotency_keys (
+    stream_id TEXT    NOT NULL,
+    key       TEXT    NOT NULL,
+    version   INTEGER NOT NULL,
+    position  INTEGER NOT NULL,
+    PRIMARY KEY (stream_id, key)
+) WITHOUT ROWID;

@@ -1,0 +1,77 @@
+package eventstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+)
+
+// Transactor is an optional [Backend] capability: running the
+// application's own writes and event appends in one transaction. The
+// SQLite backend implements it. See [Store.Transact].
+type Transactor interface {
+	// Transact begins a write transaction, calls fn with a context that
+	// carries it, and commits when fn returns nil or rolls back when it
+	// fails or panics. The backend's writes made with that context (such as
+	// Appends) join the transaction; a nested Transact is a savepoint.
+	Transact(ctx context.Context, fn func(ctx context.Context) error) error
+}
+
+// txKey marks a context whose writes belong to a transaction that has not
+// committed yet.
+type txKey struct{}
+
+// pendingTx collects the last position appended in a transaction.
+type pendingTx struct {
+	mu   sync.Mutex
+	last int64
+}
+
+// committed reports an append that ended at position: to subscriptions at
+// once, or, inside a transaction, once it commits. Waking them earlier
+// would let a subscription pass over positions that are not visible yet.
+func (s *Store) committed(ctx context.Context, position int64) {
+	if p, ok := ctx.Value(txKey{}).(*pendingTx); ok {
+		p.mu.Lock()
+		p.last = max(p.last, position)
+		p.mu.Unlock()
+		return
+	}
+	s.hub.notify(position)
+}
+
+// inTx runs fn through run (a backend transaction) with a context that
+// defers notifications, and notifies once it has committed.
+func (s *Store) inTx(ctx context.Context, run func(ctx context.Context) error) error {
+	outer, nested := ctx.Value(txKey{}).(*pendingTx)
+	p := &pendingTx{}
+	if nested {
+		p = outer // the outermost commit notifies
+	}
+	if err := run(context.WithValue(ctx, txKey{}, p)); err != nil {
+		return err
+	}
+	if !nested && p.last > 0 {
+		s.hub.notify(p.last)
+	}
+	return nil
+}
+
+// Transact runs fn in one write transaction of the backend: on SQLite,
+// the application's own SQL (through sqlite.Tx(ctx)) and every Append made
+// with fn's context commit together, or, when fn returns an error or
+// panics, not at all. Subscribers and forwarders see the events only after
+// the commit. Reads inside fn see the store as it was before the
+// transaction, not its uncommitted appends. A backend without
+// transactions ([Transactor]) fails with [errors.ErrUnsupported].
+func (s *Store) Transact(ctx context.Context, fn func(ctx context.Context) error) error {
+	if err := s.checkOpen(); err != nil {
+		return err
+	}
+	tr, ok := s.backend.(Transactor)
+	if !ok {
+		return fmt.Errorf("transact: %w", errors.ErrUnsupported)
+	}
+	return s.inTx(ctx, func(ctx context.Context) error { return tr.Transact(ctx, fn) })
+}
