@@ -152,6 +152,21 @@
 // [Store.SnapshotExists] manage them, [Options.SnapshotRetention] keeps the
 // last few, and deleting a stream deletes its snapshots.
 //
+// # Outbox
+//
+// A [Forwarder] ships committed events to a [Sink] (NATS JetStream in
+// module github.com/edge-es/eventstore/jetstream, HTTP in package
+// httpsink) in position order and in batches, moving a durable checkpoint
+// only past what the sink confirmed, with backoff while it is down:
+//
+//	fwd, err := store.NewForwarder(eventstore.ForwarderOptions{Name: "central", Sink: sink})
+//	go fwd.Run(ctx)
+//
+// [Store.Transact] runs the application's own SQL and event appends in one
+// SQLite transaction, and [Store.AppendWith] takes a producer idempotency
+// key: a second append with the same key in the stream returns the first
+// result and writes nothing.
+//
 // # Streams as a whole
 //
 // [Store.StreamVersion] and [Store.StreamExists] tell where a stream is,

@@ -49,7 +49,8 @@ type ForwarderStatus struct {
 	// Position is the last position the sink confirmed (the checkpoint).
 	Position int64
 	// Pending is how many positions of the global log lie after Position,
-	// as far as the forwarder has seen; they may not all match its filter.
+	// counting the appends made through this Store; they may not all match
+	// the forwarder's filter.
 	Pending int64
 	// OldestPending is when the oldest event waiting to be sent was
 	// recorded; zero when nothing waits.
@@ -130,7 +131,9 @@ func (s *Store) NewForwarder(opts ForwarderOptions) (*Forwarder, error) {
 func (f *Forwarder) Status() ForwarderStatus {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.status
+	st := f.status
+	st.Pending = max(0, f.store.hub.head.Load()-st.Position)
+	return st
 }
 
 func (f *Forwarder) update(fn func(s *ForwarderStatus)) {
@@ -187,11 +190,7 @@ func (f *Forwarder) Run(ctx context.Context) error {
 				break fill
 			}
 		}
-		head := f.store.hub.head.Load()
-		f.update(func(s *ForwarderStatus) {
-			s.Pending = max(head, batch[len(batch)-1].Position) - s.Position
-			s.OldestPending = batch[0].RecordedAt
-		})
+		f.update(func(s *ForwarderStatus) { s.OldestPending = batch[0].RecordedAt })
 		if err := f.send(ctx, batch); err != nil {
 			return err
 		}
@@ -219,7 +218,6 @@ func (f *Forwarder) send(ctx context.Context, batch []RecordedEvent) error {
 			batch = batch[n:]
 			f.update(func(s *ForwarderStatus) {
 				s.Position, s.LastSent, s.Sent = last, time.Now(), s.Sent+uint64(n)
-				s.Pending = max(0, s.Pending-int64(n))
 				s.OldestPending = time.Time{}
 				if len(batch) > 0 {
 					s.OldestPending = batch[0].RecordedAt
