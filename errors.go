@@ -25,6 +25,15 @@ var (
 	// without a type, a malformed filter. Nothing was written.
 	ErrInvalidArgument = errors.New("eventstore: invalid argument")
 
+	// ErrEventTooLarge reports an event bigger than [Options.MaxEventSize].
+	// It matches [ErrInvalidArgument] too.
+	ErrEventTooLarge = fmt.Errorf("%w: event too large", ErrInvalidArgument)
+
+	// ErrStreamPurged reports an append to a stream that was purged: its
+	// tombstone keeps it from being started again until
+	// [Store.RemoveTombstone].
+	ErrStreamPurged = errors.New("eventstore: stream purged")
+
 	// ErrClosed reports a call on a [Store] or backend that has been closed.
 	ErrClosed = errors.New("eventstore: store closed")
 )

@@ -108,6 +108,11 @@ type Options struct {
 	// Clock returns the current time, used for RecordedAt. Default:
 	// time.Now. Its result is stored in UTC with nanosecond precision.
 	Clock func() time.Time
+	// MaxEventSize is the most bytes an event's Data and Metadata may hold
+	// together; a larger event is [ErrEventTooLarge] and nothing of its
+	// Append is written. Default: 1 MiB. Negative: no limit (SQLite's own
+	// limit, 1 GB, still holds).
+	MaxEventSize int
 	// SnapshotRetention, when positive, keeps only that many snapshots of
 	// each stream, the highest versions: saving one deletes the oldest
 	// beyond it. Default: 0 (or negative), keep all.
@@ -124,6 +129,9 @@ func (o *Options) withDefaults() Options {
 	}
 	if out.Clock == nil {
 		out.Clock = time.Now
+	}
+	if out.MaxEventSize == 0 {
+		out.MaxEventSize = 1 << 20
 	}
 	return out
 }

@@ -279,6 +279,9 @@ func (s *Store) AppendWith(ctx context.Context, stream string, expected Expected
 		if err := validateType(e.Type); err != nil {
 			return AppendResult{}, fmt.Errorf("append %s: event %d: %w", stream, i, err)
 		}
+		if size := len(e.Data) + len(e.Metadata); s.opts.MaxEventSize > 0 && size > s.opts.MaxEventSize {
+			return AppendResult{}, fmt.Errorf("append %s: event %d: %w: %d bytes, the limit is %d", stream, i, ErrEventTooLarge, size, s.opts.MaxEventSize)
+		}
 		if e.ID == uuid.Nil {
 			if e.ID = s.newID(); e.ID == uuid.Nil {
 				return AppendResult{}, fmt.Errorf("append %s: %w", stream, invalidf("Options.NewEventID returned the zero UUID"))

@@ -82,6 +82,28 @@ func testValidation(t *testing.T, newBackend NewBackend) {
 		b.is.Equal(v, int64(0))
 	})
 
+	t.Run("EventTooLarge", func(t *testing.T) {
+		b := setup(t, newBackend)
+		big := make([]byte, 1<<20)
+		_, err := b.store.Append(b.ctx, "big-1", eventstore.Any, ev("Small"), eventstore.Event{Type: "Big", Data: big, Metadata: []byte("x")})
+		b.is.True(errors.Is(err, eventstore.ErrEventTooLarge))
+		b.is.True(errors.Is(err, eventstore.ErrInvalidArgument))
+		ok, err := b.store.StreamExists(b.ctx, "big-1")
+		b.is.NoErr(err)
+		b.is.True(!ok) // nothing of the append was written
+		b.appendOK("big-1", eventstore.Any, eventstore.Event{Type: "Big", Data: big}) // exactly the limit is fine
+
+		// The limit is an option.
+		store := eventstore.New(newBackend(t), &eventstore.Options{MaxEventSize: 10})
+		defer store.Close()
+		_, err = store.Append(b.ctx, "s-1", eventstore.Any, eventstore.Event{Type: "E", Data: []byte("01234567890")})
+		b.is.True(errors.Is(err, eventstore.ErrEventTooLarge))
+		unlimited := eventstore.New(newBackend(t), &eventstore.Options{MaxEventSize: -1})
+		defer unlimited.Close()
+		_, err = unlimited.Append(b.ctx, "s-1", eventstore.Any, eventstore.Event{Type: "E", Data: make([]byte, 2<<20)})
+		b.is.NoErr(err)
+	})
+
 	t.Run("OddButValidIDs", func(t *testing.T) {
 		b := setup(t, newBackend)
 		for _, id := range []string{

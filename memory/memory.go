@@ -27,12 +27,13 @@ const pageSize = 256
 type Backend struct {
 	mu      sync.RWMutex
 	closed  bool
-	log     []eventstore.RecordedEvent // the global log; log[i].Position == i+1
+	log     []eventstore.RecordedEvent // the global log; log[i].Position == i+1, or 0 once purged
 	ids     map[uuid.UUID]int64        // event ID -> position
 	streams map[string]*stream         // live streams only
 
 	consumers map[string]*consumerState        // by consumer key
 	snapshots map[string][]eventstore.Snapshot // by stream, ascending version
+	purged    map[string]bool                  // tombstones
 }
 
 // stream is the current life of a stream.
@@ -61,7 +62,7 @@ func (b *Backend) Close() error {
 		return eventstore.ErrClosed
 	}
 	b.closed = true
-	b.log, b.ids, b.streams, b.consumers, b.snapshots = nil, nil, nil, nil, nil
+	b.log, b.ids, b.streams, b.consumers, b.snapshots, b.purged = nil, nil, nil, nil, nil, nil
 	return nil
 }
 
@@ -74,6 +75,9 @@ func (b *Backend) Append(ctx context.Context, req eventstore.AppendRequest) (eve
 	}
 	if err := ctx.Err(); err != nil {
 		return eventstore.AppendResult{}, err
+	}
+	if b.purged[req.Stream] {
+		return eventstore.AppendResult{}, eventstore.ErrStreamPurged
 	}
 	s := b.streams[req.Stream]
 	if s != nil && req.IdempotencyKey != "" {
@@ -171,7 +175,11 @@ func (b *Backend) ReadStream(ctx context.Context, streamID string, opts eventsto
 		versions := indexRange(func() int64 { return int64(len(s.positions)) }, start, opts.Backward, opts.Limit)
 		b.page(ctx, yield, func(yield func(eventstore.RecordedEvent) bool) {
 			for v := range versions {
-				if !yield(b.log[s.positions[v]-1]) {
+				e := b.log[s.positions[v]-1]
+				if e.Position == 0 {
+					continue // purged meanwhile
+				}
+				if !yield(e) {
 					return
 				}
 			}
@@ -231,8 +239,8 @@ func (b *Backend) ReadAll(ctx context.Context, opts eventstore.ReadOptions, filt
 		b.page(ctx, yield, func(yield func(eventstore.RecordedEvent) bool) {
 			for i := range indexes {
 				e := b.log[i]
-				if !match(e) {
-					continue
+				if e.Position == 0 || !match(e) {
+					continue // purged, or not wanted
 				}
 				if !yield(e) {
 					return
@@ -382,4 +390,51 @@ func clone(b []byte) []byte {
 		return nil
 	}
 	return bytes.Clone(b)
+}
+
+var _ eventstore.Purger = (*Backend)(nil)
+
+// PurgeStream implements [eventstore.Purger]. The purged events' slots in
+// the log are emptied, so positions are never reused.
+func (b *Backend) PurgeStream(ctx context.Context, streamID string) (int64, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return 0, eventstore.ErrClosed
+	}
+	var n int64
+	for i, e := range b.log {
+		if e.Position != 0 && e.StreamID == streamID {
+			delete(b.ids, e.ID)
+			b.log[i] = eventstore.RecordedEvent{}
+			n++
+		}
+	}
+	if n == 0 && !b.purged[streamID] {
+		return 0, eventstore.ErrStreamNotFound
+	}
+	delete(b.streams, streamID)
+	delete(b.snapshots, streamID)
+	for _, c := range b.consumers {
+		c.parked = slices.DeleteFunc(c.parked, func(p eventstore.ParkedEvent) bool { return p.StreamID == streamID })
+	}
+	if b.purged == nil {
+		b.purged = make(map[string]bool)
+	}
+	b.purged[streamID] = true
+	return n, nil
+}
+
+// RemoveTombstone implements [eventstore.Purger].
+func (b *Backend) RemoveTombstone(ctx context.Context, streamID string) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return eventstore.ErrClosed
+	}
+	if !b.purged[streamID] {
+		return eventstore.ErrStreamNotFound
+	}
+	delete(b.purged, streamID)
+	return nil
 }

@@ -100,16 +100,24 @@ func (b *Backend) appendTx(ctx context.Context, req eventstore.AppendRequest) (r
 	return res, nil
 }
 
+// tombstone is the version column of a purged stream's row.
+const tombstone = -2
+
 // streamState returns a stream's current life and last version (-1 when
-// it does not exist).
+// it does not exist). A purged stream is ErrStreamPurged.
 func (b *Backend) streamState(ctx context.Context, q sqlx.QueryerContext, stream string) (life, version int64, err error) {
 	start := b.logStart()
 	err = q.QueryRowxContext(ctx, sqlStreamState, stream).Scan(&life, &version)
 	b.logSQL(ctx, sqlStreamState, []any{stream}, start, err)
-	if errors.Is(err, sql.ErrNoRows) {
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
 		return 0, -1, nil
+	case err != nil:
+		return 0, 0, fail(ctx, err)
+	case version == tombstone:
+		return life, -1, eventstore.ErrStreamPurged
 	}
-	return life, version, fail(ctx, err)
+	return life, version, nil
 }
 
 // retried reports whether req repeats an earlier append of the stream's
@@ -190,7 +198,7 @@ func retryQuery(events []eventstore.Event) (string, []any) {
 func (b *Backend) DeleteStream(ctx context.Context, stream string, expected eventstore.ExpectedVersion) error {
 	return b.write(ctx, func(tx *sqlx.Tx) error {
 		_, version, err := b.streamState(ctx, tx, stream)
-		if err != nil {
+		if err != nil && !errors.Is(err, eventstore.ErrStreamPurged) {
 			return err
 		}
 		if err := expected.Check(stream, version); err != nil {
@@ -216,6 +224,9 @@ func (b *Backend) StreamVersion(ctx context.Context, stream string) (int64, erro
 		return 0, err
 	}
 	_, version, err := b.streamState(ctx, b.reader, stream)
+	if errors.Is(err, eventstore.ErrStreamPurged) {
+		return -1, nil
+	}
 	return version, err
 }
 

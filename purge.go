@@ -1,0 +1,70 @@
+package eventstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// Purger is the [Backend] capability of hard deletion, for GDPR erasure
+// and retention. Both bundled backends implement it. A backend that
+// implements it refuses Appends to a tombstoned stream with
+// [ErrStreamPurged].
+type Purger interface {
+	// PurgeStream physically removes every event the stream ever had (all
+	// its lives), its snapshots, idempotency keys and parked events, and
+	// leaves a tombstone. It returns how many events it removed;
+	// [ErrStreamNotFound] when the stream never had any.
+	PurgeStream(ctx context.Context, stream string) (int64, error)
+	// RemoveTombstone lets a purged stream be started again;
+	// [ErrStreamNotFound] when it has no tombstone.
+	RemoveTombstone(ctx context.Context, stream string) error
+}
+
+// PurgeStream erases a stream for good: unlike [Store.DeleteStream], its
+// events leave the global log too, with its snapshots, idempotency keys
+// and parked events, and it returns how many events it removed. The
+// positions of the erased events are never used again, so consumers and
+// subscriptions just see a gap and go on. A tombstone stays behind, so
+// that a late writer cannot bring the stream back by accident: Appends to
+// it fail with [ErrStreamPurged] until [Store.RemoveTombstone].
+//
+// On SQLite the freed pages are reused by later writes; a VACUUM (or a
+// backup) gives the space back to the file system.
+func (s *Store) PurgeStream(ctx context.Context, stream string) (int64, error) {
+	p, err := s.purger(stream)
+	if err != nil {
+		return 0, fmt.Errorf("purge stream: %w", err)
+	}
+	n, err := p.PurgeStream(ctx, stream)
+	if err != nil {
+		return 0, fmt.Errorf("purge stream %s: %w", stream, err)
+	}
+	return n, nil
+}
+
+// RemoveTombstone lets a purged stream be started again at version 0.
+func (s *Store) RemoveTombstone(ctx context.Context, stream string) error {
+	p, err := s.purger(stream)
+	if err != nil {
+		return fmt.Errorf("remove tombstone: %w", err)
+	}
+	if err := p.RemoveTombstone(ctx, stream); err != nil {
+		return fmt.Errorf("remove tombstone %s: %w", stream, err)
+	}
+	return nil
+}
+
+func (s *Store) purger(stream string) (Purger, error) {
+	if err := s.checkOpen(); err != nil {
+		return nil, err
+	}
+	if err := ValidateStreamID(stream); err != nil {
+		return nil, err
+	}
+	p, ok := s.backend.(Purger)
+	if !ok {
+		return nil, fmt.Errorf("the backend cannot purge: %w", errors.ErrUnsupported)
+	}
+	return p, nil
+}
