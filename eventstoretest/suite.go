@@ -44,6 +44,7 @@ func Run(t *testing.T, newBackend NewBackend) {
 	t.Run("Snapshot", func(t *testing.T) { testSnapshots(t, newBackend) })
 	t.Run("Outbox", func(t *testing.T) { testOutbox(t, newBackend) })
 	t.Run("Purge", func(t *testing.T) { testPurge(t, newBackend) })
+	t.Run("Verify", func(t *testing.T) { testVerify(t, newBackend) })
 }
 
 // bundle is what a test works with.
