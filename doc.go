@@ -175,6 +175,14 @@
 // lists, and a later Append starts it again at version 0, while its events
 // stay in the global log for the consumers that saw them.
 //
+// # Reliability tools
+//
+// [Store.Verify] checks a store and reports what it finds;
+// [Store.PurgeStream] erases a stream's events from the log itself (for
+// GDPR erasure and retention) and leaves a tombstone that refuses appends
+// until [Store.RemoveTombstone]; [Options.MaxEventSize] bounds the size of
+// an event. The SQLite backend adds an online Backup.
+//
 // # Errors
 //
 // Bad input (an invalid stream ID, an event without a type, a malformed

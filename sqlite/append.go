@@ -231,6 +231,9 @@ func (b *Backend) StreamVersion(ctx context.Context, stream string) (int64, erro
 }
 
 func (b *Backend) exec(ctx context.Context, ex sqlx.ExecerContext, query string, args ...any) (sql.Result, error) {
+	if err := b.injected(query); err != nil {
+		return nil, err
+	}
 	start := b.logStart()
 	r, err := ex.ExecContext(ctx, query, args...)
 	b.logSQL(ctx, query, args, start, err)
@@ -238,6 +241,9 @@ func (b *Backend) exec(ctx context.Context, ex sqlx.ExecerContext, query string,
 }
 
 func (b *Backend) execStmt(ctx context.Context, st *sqlx.Stmt, query string, args ...any) (sql.Result, error) {
+	if err := b.injected(query); err != nil {
+		return nil, err
+	}
 	start := b.logStart()
 	r, err := st.ExecContext(ctx, args...)
 	b.logSQL(ctx, query, args, start, err)
@@ -258,4 +264,12 @@ func nullIfEmpty(b []byte) []byte {
 		return nil
 	}
 	return b
+}
+
+// injected returns the fault a test injects before a statement, if any.
+func (b *Backend) injected(query string) error {
+	if f := b.fault.Load(); f != nil {
+		return (*f)(query)
+	}
+	return nil
 }

@@ -141,7 +141,9 @@ type Backend struct {
 	// transaction holds.
 	insertEvent *sqlx.Stmt
 
-	schemaVersion int
+	// fault, set only by tests, fails chosen statements: fault injection
+	// at the points no real fault can be aimed at.
+	fault atomic.Pointer[func(query string) error]
 }
 
 var _ eventstore.Backend = (*Backend)(nil)
@@ -240,7 +242,6 @@ func (b *Backend) migrate(ctx context.Context) error {
 			tx.Rollback()
 			return translate(err)
 		}
-		b.schemaVersion = v
 		if v > len(all) {
 			tx.Rollback()
 			return fmt.Errorf("%w: the file is at version %d, this release knows up to %d", ErrSchemaTooNew, v, len(all))
