@@ -111,4 +111,3 @@ func (s *Store) Verify(ctx context.Context) (VerifyReport, error) {
 	}
 	return r, nil
 }
-

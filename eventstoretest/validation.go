@@ -90,7 +90,7 @@ func testValidation(t *testing.T, newBackend NewBackend) {
 		b.is.True(errors.Is(err, eventstore.ErrInvalidArgument))
 		ok, err := b.store.StreamExists(b.ctx, "big-1")
 		b.is.NoErr(err)
-		b.is.True(!ok) // nothing of the append was written
+		b.is.True(!ok)                                                                // nothing of the append was written
 		b.appendOK("big-1", eventstore.Any, eventstore.Event{Type: "Big", Data: big}) // exactly the limit is fine
 
 		// The limit is an option.
