@@ -34,6 +34,7 @@ import (
 	"time"
 
 	"github.com/edge-es/eventstore"
+	"github.com/google/uuid"
 )
 
 // Options configure a [Sink]. The zero value, like nil, gives the defaults.
@@ -84,6 +85,40 @@ type Event struct {
 	RecordedAt     time.Time       `json:"recorded_at"`
 }
 
+// FromRecorded returns the JSON form of a recorded event. The eventstore
+// command's export writes the same form, one event a line.
+func FromRecorded(e eventstore.RecordedEvent) Event {
+	out := Event{ID: e.ID.String(), Stream: e.StreamID, Version: e.Version, Position: e.Position, Type: e.Type, RecordedAt: e.RecordedAt}
+	if json.Valid(e.Data) {
+		out.Data = e.Data
+	} else if len(e.Data) > 0 {
+		out.DataBase64 = e.Data
+	}
+	if json.Valid(e.Metadata) {
+		out.Metadata = e.Metadata
+	} else if len(e.Metadata) > 0 {
+		out.MetadataBase64 = e.Metadata
+	}
+	return out
+}
+
+// Event returns the event to append again: its ID, type, data and
+// metadata.
+func (e Event) Event() (eventstore.Event, error) {
+	id, err := uuid.Parse(e.ID)
+	if err != nil {
+		return eventstore.Event{}, fmt.Errorf("%w: event ID %q: %v", eventstore.ErrInvalidArgument, e.ID, err)
+	}
+	out := eventstore.Event{ID: id, Type: e.Type, Data: []byte(e.Data), Metadata: []byte(e.Metadata)}
+	if len(e.DataBase64) > 0 {
+		out.Data = e.DataBase64
+	}
+	if len(e.MetadataBase64) > 0 {
+		out.Metadata = e.MetadataBase64
+	}
+	return out, nil
+}
+
 // Batch is the JSON body of a request.
 type Batch struct {
 	Events []Event `json:"events"`
@@ -94,18 +129,7 @@ func (s *Sink) Send(ctx context.Context, events []eventstore.RecordedEvent) (int
 	batch := Batch{Events: make([]Event, len(events))}
 	key := sha256.New()
 	for i, e := range events {
-		out := Event{ID: e.ID.String(), Stream: e.StreamID, Version: e.Version, Position: e.Position, Type: e.Type, RecordedAt: e.RecordedAt}
-		if json.Valid(e.Data) {
-			out.Data = e.Data
-		} else if len(e.Data) > 0 {
-			out.DataBase64 = e.Data
-		}
-		if json.Valid(e.Metadata) {
-			out.Metadata = e.Metadata
-		} else if len(e.Metadata) > 0 {
-			out.MetadataBase64 = e.Metadata
-		}
-		batch.Events[i] = out
+		batch.Events[i] = FromRecorded(e)
 		key.Write(e.ID[:])
 	}
 	body, err := json.Marshal(batch)

@@ -301,3 +301,36 @@ func TestOpen_MigratesOlderFile(t *testing.T) {
 	}
 	is.NoErr(b.SaveCheckpoint(ctx, "c", 1)) // and the new tables work
 }
+
+func TestOpen_ReadOnly(t *testing.T) {
+	t.Parallel()
+	is := is.New(t)
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "events.db")
+	_, err := Open(path, &Options{ReadOnly: true})
+	is.True(err != nil) // no file, and none is created
+	_, err = os.Stat(path)
+	is.True(os.IsNotExist(err))
+
+	w, err := Open(path, nil)
+	is.NoErr(err)
+	writer := eventstore.New(w, nil)
+	defer writer.Close()
+	_, err = writer.Append(ctx, "a-1", eventstore.Any, eventstore.Event{Type: "E"})
+	is.NoErr(err)
+
+	r, err := Open(path, &Options{ReadOnly: true}) // while the writer has it open
+	is.NoErr(err)
+	reader := eventstore.New(r, nil)
+	defer reader.Close()
+	v, err := reader.StreamVersion(ctx, "a-1")
+	is.NoErr(err)
+	is.Equal(v, int64(0))
+	_, err = reader.Append(ctx, "a-1", eventstore.Any, eventstore.Event{Type: "E"})
+	is.True(errors.Is(err, ErrReadOnly))
+	_, err = writer.Append(ctx, "a-1", eventstore.Any, eventstore.Event{Type: "E"})
+	is.NoErr(err)
+	v, err = reader.StreamVersion(ctx, "a-1")
+	is.NoErr(err)
+	is.Equal(v, int64(1)) // it sees the writer's commits
+}

@@ -38,6 +38,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"os"
 	"regexp"
 	"runtime"
 	"strconv"
@@ -54,6 +55,9 @@ import (
 
 //go:embed schema.sql
 var schemaSQL string
+
+// ErrReadOnly reports a write to a store opened with [Options.ReadOnly].
+var ErrReadOnly = errors.New("eventstore/sqlite: store opened read-only")
 
 // ErrSchemaTooNew reports a store file whose schema version is newer than
 // this package knows: it was written by a newer release, and opening it
@@ -89,6 +93,11 @@ type Options struct {
 	// wait before subscribers see them. Commits through the same Store reach
 	// its subscribers at once, without waiting for this. Default: 50ms.
 	WatchInterval time.Duration
+	// ReadOnly opens an existing file for reading only, as the eventstore
+	// command does for its read commands: nothing is migrated or written,
+	// and every write fails with [ErrReadOnly]. The file must be at this
+	// release's schema version. Default: false.
+	ReadOnly bool
 	// LogSQL, when set, receives every SQL statement the backend runs, at
 	// Info level, with its arguments, duration and error. For debugging: it
 	// costs time on every call.
@@ -162,13 +171,19 @@ func Open(path string, opts *Options) (*Backend, error) {
 	}
 	b := &Backend{path: path, opts: o}
 	busy := strconv.FormatInt(o.BusyTimeout.Milliseconds(), 10)
+	if o.ReadOnly {
+		if _, err := os.Stat(path); err != nil {
+			return nil, fmt.Errorf("open %s: %w", path, err)
+		}
+	}
 
-	b.writer, err = sqlx.Open("sqlite", dsn(path,
-		"_txlock=immediate",
-		"_pragma=busy_timeout("+busy+")",
-		"_pragma=journal_mode(WAL)",
-		"_pragma=synchronous("+string(o.Synchronous)+")",
-	))
+	writerParams := []string{"_txlock=immediate", "_pragma=busy_timeout(" + busy + ")"}
+	if o.ReadOnly {
+		writerParams = append(writerParams, "mode=ro")
+	} else {
+		writerParams = append(writerParams, "_pragma=journal_mode(WAL)", "_pragma=synchronous("+string(o.Synchronous)+")")
+	}
+	b.writer, err = sqlx.Open("sqlite", dsn(path, writerParams...))
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
@@ -185,10 +200,11 @@ func Open(path string, opts *Options) (*Backend, error) {
 		return nil, fmt.Errorf("open %s: %w", path, translate(err))
 	}
 
-	b.reader, err = sqlx.Open("sqlite", dsn(path,
-		"_pragma=busy_timeout("+busy+")",
-		"_pragma=query_only(1)",
-	))
+	readerParams := []string{"_pragma=busy_timeout(" + busy + ")", "_pragma=query_only(1)"}
+	if o.ReadOnly {
+		readerParams = append(readerParams, "mode=ro")
+	}
+	b.reader, err = sqlx.Open("sqlite", dsn(path, readerParams...))
 	if err != nil {
 		b.writer.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
@@ -232,6 +248,19 @@ func SchemaVersion() int { return len(migrations()) }
 // apply it.
 func (b *Backend) migrate(ctx context.Context) error {
 	all := migrations()
+	if b.opts.ReadOnly {
+		var v int
+		if err := b.writer.GetContext(ctx, &v, "PRAGMA user_version"); err != nil {
+			return translate(err)
+		}
+		switch {
+		case v > len(all):
+			return fmt.Errorf("%w: the file is at version %d, this release knows up to %d", ErrSchemaTooNew, v, len(all))
+		case v < len(all):
+			return fmt.Errorf("%w: the file is at schema version %d and needs migrating to %d: open it once read-write", ErrReadOnly, v, len(all))
+		}
+		return nil
+	}
 	for {
 		tx, err := b.writer.BeginTxx(ctx, nil)
 		if err != nil {
@@ -319,6 +348,9 @@ func translate(err error) error {
 	}
 	var se *msqlite.Error
 	if errors.As(err, &se) {
+		if se.Code()&0xff == sqlite3.SQLITE_READONLY {
+			return fmt.Errorf("%w: %v", ErrReadOnly, err)
+		}
 		switch se.Code() {
 		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
 			if strings.Contains(se.Error(), "events.id") {

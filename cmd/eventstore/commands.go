@@ -1,0 +1,578 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"text/tabwriter"
+	"time"
+
+	"github.com/edge-es/eventstore"
+	"github.com/edge-es/eventstore/httpsink"
+	"github.com/edge-es/eventstore/sqlite"
+)
+
+// errHelp reports that -h was asked for and printed.
+var errHelp = errors.New("help shown")
+
+// parse parses a command's flags and checks it got want positional
+// arguments.
+func parse(e *env, fs *flag.FlagSet, args []string, want int) ([]string, error) {
+	fs.SetOutput(e.stderr)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, errHelp
+		}
+		return nil, errUsage
+	}
+	if fs.NArg() != want {
+		return nil, errUsage
+	}
+	return fs.Args(), nil
+}
+
+// open opens the store file read-only, or for writing when write is set.
+// A missing file is an error, never created.
+func open(path string, write bool) (*eventstore.Store, *sqlite.Backend, error) {
+	if _, err := os.Stat(path); err != nil {
+		return nil, nil, err
+	}
+	b, err := sqlite.Open(path, &sqlite.Options{ReadOnly: !write, WatchInterval: 100 * time.Millisecond})
+	if err != nil {
+		return nil, nil, err
+	}
+	return eventstore.New(b, &eventstore.Options{MaxEventSize: -1}), b, nil
+}
+
+func cmdStreams(ctx context.Context, e *env, args []string) error {
+	fs := flag.NewFlagSet("streams", flag.ContinueOnError)
+	var opts eventstore.ListOptions
+	fs.StringVar(&opts.Prefix, "prefix", "", "only stream IDs starting with this")
+	fs.StringVar(&opts.Category, "category", "", "only streams of this category")
+	fs.StringVar(&opts.After, "after", "", "only stream IDs after this one (paging)")
+	fs.IntVar(&opts.Limit, "limit", 0, "at most this many streams (0: all)")
+	pos, err := parse(e, fs, args, 1)
+	if err != nil {
+		return err
+	}
+	store, _, err := open(pos[0], false)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "STREAM\tVERSION\tEVENTS\tCREATED\tUPDATED")
+	n := 0
+	for info, err := range store.ListStreams(ctx, opts) {
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\n", info.ID, info.Version, info.Version+1, stamp(info.CreatedAt), stamp(info.UpdatedAt))
+		n++
+	}
+	tw.Flush()
+	fmt.Fprintf(e.stdout, "%d streams\n", n)
+	return nil
+}
+
+func cmdRead(ctx context.Context, e *env, args []string) error {
+	fs := flag.NewFlagSet("read", flag.ContinueOnError)
+	var opts eventstore.ReadOptions
+	fs.Int64Var(&opts.From, "from", 0, "first version (backward: 0 is the end)")
+	fs.IntVar(&opts.Limit, "limit", 0, "at most this many events (0: all)")
+	fs.BoolVar(&opts.Backward, "backward", false, "newest first")
+	asJSON := fs.Bool("json", false, "one JSON object per line instead of a table")
+	pos, err := parse(e, fs, args, 2)
+	if err != nil {
+		return err
+	}
+	store, _, err := open(pos[0], false)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	p := newPrinter(e.stdout, *asJSON)
+	for ev, err := range store.ReadStream(ctx, pos[1], opts) {
+		if err != nil {
+			return fmt.Errorf("%s: %w", pos[1], err)
+		}
+		if err := p.print(ev); err != nil {
+			return err
+		}
+	}
+	return p.flush()
+}
+
+func cmdTail(ctx context.Context, e *env, args []string) error {
+	fs := flag.NewFlagSet("tail", flag.ContinueOnError)
+	from := fs.Int64("from", 0, "first global position (default: only new events)")
+	everything := fs.Bool("all", false, "start at the beginning of the log")
+	stream := fs.String("stream", "", "only this stream")
+	category := fs.String("category", "", "only this category")
+	typ := fs.String("type", "", "only this event type")
+	asJSON := fs.Bool("json", false, "one JSON object per line")
+	pos, err := parse(e, fs, args, 1)
+	if err != nil {
+		return err
+	}
+	store, _, err := open(pos[0], false)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	var filter eventstore.Filter
+	if *stream != "" {
+		filter.Streams = []string{*stream}
+	}
+	if *category != "" {
+		filter.Categories = []string{*category}
+	}
+	if *typ != "" {
+		filter.Types = []string{*typ}
+	}
+	start := eventstore.FromNow
+	switch {
+	case *everything:
+		start = 0
+	case *from > 0:
+		start = *from
+	}
+	sub, err := store.Subscribe(ctx, eventstore.SubscribeOptions{From: start, Filter: filter})
+	if err != nil {
+		return err
+	}
+	defer sub.Close()
+	if start == eventstore.FromNow {
+		fmt.Fprintf(e.stderr, "following %s for new events (Ctrl-C to stop)\n", pos[0])
+	} else {
+		fmt.Fprintf(e.stderr, "following %s from position %d (Ctrl-C to stop)\n", pos[0], max(start, 1))
+	}
+	p := newPrinter(e.stdout, *asJSON)
+	p.stream = true
+	for ev := range sub.Events() {
+		if err := p.print(ev); err != nil {
+			return err
+		}
+	}
+	return sub.Err()
+}
+
+func cmdStats(ctx context.Context, e *env, args []string) error {
+	fs := flag.NewFlagSet("stats", flag.ContinueOnError)
+	pos, err := parse(e, fs, args, 1)
+	if err != nil {
+		return err
+	}
+	store, b, err := open(pos[0], false)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	st, err := b.FileStats(ctx)
+	if err != nil {
+		return err
+	}
+	consumers, err := store.Consumers(ctx)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "file\t%s\n", pos[0])
+	fmt.Fprintf(tw, "size\t%s\n", bytesize(st.FileBytes))
+	fmt.Fprintf(tw, "schema version\t%d\n", st.SchemaVersion)
+	fmt.Fprintf(tw, "events\t%d\n", st.Events)
+	fmt.Fprintf(tw, "last position\t%d\n", st.LastPosition)
+	fmt.Fprintf(tw, "streams\t%d\n", st.Streams)
+	fmt.Fprintf(tw, "deleted or purged streams\t%d\n", st.DeletedStreams)
+	fmt.Fprintf(tw, "snapshots\t%d\n", st.Snapshots)
+	fmt.Fprintf(tw, "consumers and forwarders\t%d\n", len(consumers))
+	if !st.FirstEvent.IsZero() {
+		fmt.Fprintf(tw, "first event\t%s\n", stamp(st.FirstEvent))
+		fmt.Fprintf(tw, "last event\t%s\n", stamp(st.LastEvent))
+	}
+	return tw.Flush()
+}
+
+func cmdVerify(ctx context.Context, e *env, args []string) error {
+	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
+	pos, err := parse(e, fs, args, 1)
+	if err != nil {
+		return err
+	}
+	store, _, err := open(pos[0], false)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	start := time.Now()
+	r, err := store.Verify(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "integrity: %s\nevents: %d, streams: %d, snapshots: %d (checked in %v)\n",
+		r.Integrity, r.Events, r.Streams, r.Snapshots, time.Since(start).Round(time.Millisecond))
+	if r.OK() {
+		fmt.Fprintln(e.stdout, "ok")
+		return nil
+	}
+	for _, p := range r.Problems {
+		fmt.Fprintln(e.stdout, "problem:", p)
+	}
+	return fmt.Errorf("%d problems", len(r.Problems))
+}
+
+func cmdSnapshots(ctx context.Context, e *env, args []string) error {
+	fs := flag.NewFlagSet("snapshots", flag.ContinueOnError)
+	pos, err := parse(e, fs, args, 2)
+	if err != nil {
+		return err
+	}
+	store, _, err := open(pos[0], false)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	snaps, err := store.ListSnapshots(ctx, pos[1])
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "VERSION\tCREATED\tBYTES")
+	for _, s := range snaps {
+		fmt.Fprintf(tw, "%d\t%s\t%d\n", s.Version, stamp(s.CreatedAt), len(s.Data))
+	}
+	tw.Flush()
+	fmt.Fprintf(e.stdout, "%d snapshots\n", len(snaps))
+	return nil
+}
+
+func cmdConsumers(ctx context.Context, e *env, args []string) error {
+	fs := flag.NewFlagSet("consumers", flag.ContinueOnError)
+	pos, err := parse(e, fs, args, 1)
+	if err != nil {
+		return err
+	}
+	store, _, err := open(pos[0], false)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	infos, err := store.Consumers(ctx)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "CONSUMER\tPOSITION\tLAG\tUPDATED")
+	for _, c := range infos {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\n", c.Key, c.Position, c.Lag, stamp(c.UpdatedAt))
+	}
+	tw.Flush()
+	fmt.Fprintf(e.stdout, "%d consumers\n", len(infos))
+	return nil
+}
+
+func cmdBackup(ctx context.Context, e *env, args []string) error {
+	fs := flag.NewFlagSet("backup", flag.ContinueOnError)
+	pos, err := parse(e, fs, args, 2)
+	if err != nil {
+		return err
+	}
+	store, b, err := open(pos[0], false)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	start := time.Now()
+	if err := b.Backup(ctx, pos[1]); err != nil {
+		return err
+	}
+	fi, err := os.Stat(pos[1])
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "backed up %s to %s (%s) in %v\n", pos[0], pos[1], bytesize(fi.Size()), time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+func cmdExport(ctx context.Context, e *env, args []string) error {
+	fs := flag.NewFlagSet("export", flag.ContinueOnError)
+	out := fs.String("o", "", "write to this file instead of stdout")
+	pos, err := parse(e, fs, args, 1)
+	if err != nil {
+		return err
+	}
+	store, b, err := open(pos[0], false)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	w := e.stdout
+	if *out != "" {
+		f, err := os.OpenFile(*out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		w = f
+	}
+	st, err := b.FileStats(ctx)
+	if err != nil {
+		return err
+	}
+	bw := bufio.NewWriterSize(w, 256<<10)
+	enc := json.NewEncoder(bw)
+	prog := newProgress(e, "exported", st.Events)
+	start := time.Now()
+	var n int64
+	for ev, err := range store.ReadAll(ctx, eventstore.ReadOptions{}, eventstore.Filter{}) {
+		if err != nil {
+			return err
+		}
+		if err := enc.Encode(httpsink.FromRecorded(ev)); err != nil {
+			return err
+		}
+		n++
+		prog.tick(n)
+	}
+	if err := bw.Flush(); err != nil {
+		return err
+	}
+	prog.done(n)
+	fmt.Fprintf(e.stderr, "exported %d events in %v\n", n, time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+func cmdImport(ctx context.Context, e *env, args []string) error {
+	fs := flag.NewFlagSet("import", flag.ContinueOnError)
+	in := fs.String("i", "", "read from this file instead of stdin")
+	batch := fs.Int("batch", 500, "events per append, within one stream")
+	pos, err := parse(e, fs, args, 1)
+	if err != nil {
+		return err
+	}
+	if *batch < 1 {
+		return errUsage
+	}
+	r := e.stdin
+	var total int64
+	if *in != "" {
+		f, err := os.Open(*in)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		r = f
+		total = countLines(*in)
+	}
+	// Import creates the file if needed: it is the one writing command.
+	b, err := sqlite.Open(pos[0], nil)
+	if err != nil {
+		return err
+	}
+	store := eventstore.New(b, &eventstore.Options{MaxEventSize: -1})
+	defer store.Close()
+	imp := &importer{ctx: ctx, store: store, max: *batch}
+	prog := newProgress(e, "imported", total)
+	start := time.Now()
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 1<<20), 1<<30)
+	line := 0
+	for sc.Scan() {
+		line++
+		var je httpsink.Event
+		if err := json.Unmarshal(sc.Bytes(), &je); err != nil {
+			return fmt.Errorf("line %d: %w", line, err)
+		}
+		ev, err := je.Event()
+		if err != nil {
+			return fmt.Errorf("line %d: %w", line, err)
+		}
+		if err := imp.add(je.Stream, ev); err != nil {
+			return fmt.Errorf("line %d: %w", line, err)
+		}
+		prog.tick(int64(line))
+	}
+	if err := sc.Err(); err != nil {
+		return err
+	}
+	if err := imp.flush(); err != nil {
+		return err
+	}
+	prog.done(int64(line))
+	fmt.Fprintf(e.stderr, "imported %d events (%d already there) in %v\n", imp.written, imp.skipped, time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// importer appends runs of consecutive events of one stream together.
+// Event IDs make it resumable: a batch that was appended before an
+// interruption is recognized as a retry and skipped.
+type importer struct {
+	ctx              context.Context
+	store            *eventstore.Store
+	max              int
+	stream           string
+	pending          []eventstore.Event
+	written, skipped int64
+}
+
+func (imp *importer) add(stream string, ev eventstore.Event) error {
+	if stream != imp.stream || len(imp.pending) == imp.max {
+		if err := imp.flush(); err != nil {
+			return err
+		}
+		imp.stream = stream
+	}
+	imp.pending = append(imp.pending, ev)
+	return nil
+}
+
+func (imp *importer) flush() error {
+	if len(imp.pending) == 0 {
+		return nil
+	}
+	before, err := imp.store.StreamVersion(imp.ctx, imp.stream)
+	if err != nil {
+		return err
+	}
+	res, err := imp.store.Append(imp.ctx, imp.stream, eventstore.Any, imp.pending...)
+	if err != nil {
+		return fmt.Errorf("append to %s: %w", imp.stream, err)
+	}
+	if res.Version <= before { // a retry: already imported
+		imp.skipped += int64(len(imp.pending))
+	} else {
+		imp.written += int64(len(imp.pending))
+	}
+	imp.pending = imp.pending[:0]
+	return nil
+}
+
+// printer prints events as a table or as JSON lines.
+type printer struct {
+	json   bool
+	stream bool // flush after every event
+	tw     *tabwriter.Writer
+	w      io.Writer
+	header bool
+}
+
+func newPrinter(w io.Writer, asJSON bool) *printer {
+	return &printer{json: asJSON, w: w, tw: tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)}
+}
+
+func (p *printer) print(ev eventstore.RecordedEvent) error {
+	if p.json {
+		return json.NewEncoder(p.w).Encode(httpsink.FromRecorded(ev))
+	}
+	if !p.header && !p.stream {
+		fmt.Fprintln(p.tw, "POSITION\tSTREAM\tVERSION\tTIME\tTYPE\tDATA")
+		p.header = true
+	}
+	data := string(ev.Data)
+	if len(data) > 120 {
+		data = data[:117] + "..."
+	}
+	fmt.Fprintf(p.tw, "%d\t%s\t%d\t%s\t%s\t%s\n", ev.Position, ev.StreamID, ev.Version, stamp(ev.RecordedAt), ev.Type, data)
+	if p.stream {
+		return p.tw.Flush()
+	}
+	return nil
+}
+
+func (p *printer) flush() error {
+	if p.json {
+		return nil
+	}
+	return p.tw.Flush()
+}
+
+func stamp(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format("2006-01-02 15:04:05.000")
+}
+
+func bytesize(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+// progress draws a progress bar on stderr when it is a terminal.
+type progress struct {
+	e     *env
+	verb  string
+	total int64
+	last  time.Time
+}
+
+func newProgress(e *env, verb string, total int64) *progress {
+	return &progress{e: e, verb: verb, total: total}
+}
+
+func (p *progress) tick(n int64) {
+	if !p.e.progress || time.Since(p.last) < 200*time.Millisecond {
+		return
+	}
+	p.last = time.Now()
+	p.draw(n)
+}
+
+func (p *progress) draw(n int64) {
+	if p.total <= 0 {
+		fmt.Fprintf(p.e.stderr, "\r%s %d events", p.verb, n)
+		return
+	}
+	const width = 30
+	filled := int(float64(width) * float64(min(n, p.total)) / float64(p.total))
+	bar := make([]byte, width)
+	for i := range bar {
+		bar[i] = '.'
+		if i < filled {
+			bar[i] = '#'
+		}
+	}
+	fmt.Fprintf(p.e.stderr, "\r[%s] %s %d/%d events", bar, p.verb, n, p.total)
+}
+
+func (p *progress) done(n int64) {
+	if p.e.progress {
+		p.draw(n)
+		fmt.Fprintln(p.e.stderr)
+	}
+}
+
+// countLines counts the lines of a file, for the progress bar; 0 when it
+// cannot.
+func countLines(path string) int64 {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	var n int64
+	buf := make([]byte, 256<<10)
+	for {
+		k, err := f.Read(buf)
+		for _, c := range buf[:k] {
+			if c == '\n' {
+				n++
+			}
+		}
+		if err != nil {
+			return n
+		}
+	}
+}
