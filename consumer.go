@@ -279,8 +279,12 @@ func (c *consumer) run(ctx context.Context) (err error) {
 		if c.position > c.saved {
 			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 			defer cancel()
-			if serr := c.cp.SaveCheckpoint(sctx, c.key, c.position); serr != nil && err == nil {
+			serr := c.cp.SaveCheckpoint(sctx, c.key, c.position)
+			if serr != nil && err == nil {
 				err = fmt.Errorf("consume %s: save checkpoint: %w", c.key, serr)
+			}
+			if serr == nil {
+				c.checkpointed(ctx, c.position)
 			}
 		}
 	}()
@@ -330,6 +334,7 @@ func (c *consumer) handle(ctx context.Context, e RecordedEvent) error {
 		}
 		if committed { // the TxHandler's transaction saved the checkpoint
 			c.position, c.saved, c.pending, c.savedTime = e.Position, e.Position, 0, time.Now()
+			c.checkpointed(ctx, e.Position)
 			return nil
 		}
 		if c.opts.Deduplicate {
@@ -356,6 +361,8 @@ func (c *consumer) attempt(ctx context.Context, e RecordedEvent) (committed bool
 			return false, ctx.Err()
 		}
 		park := c.opts.ParkAfter > 0 && attempt >= c.opts.ParkAfter
+		c.store.counters.handlerErrors.Add(1)
+		c.store.happened(ctx, Happening{Category: CategorySubscriptions, Name: "consumer.failed", Consumer: c.key, Stream: e.StreamID, Position: e.Position, Err: herr})
 		if c.opts.OnError != nil {
 			c.opts.OnError(e, herr, attempt, park)
 		}
@@ -364,6 +371,8 @@ func (c *consumer) attempt(ctx context.Context, e RecordedEvent) (committed bool
 			if err := c.cp.Park(ctx, c.key, p); err != nil {
 				return false, fmt.Errorf("consume %s: park: %w", c.key, err)
 			}
+			c.store.counters.parked.Add(1)
+			c.store.happened(ctx, Happening{Category: CategorySubscriptions, Name: "consumer.parked", Consumer: c.key, Stream: e.StreamID, Position: e.Position, Err: herr})
 			return false, nil
 		}
 		select {
@@ -419,7 +428,14 @@ func (c *consumer) maybeSave(ctx context.Context, byTime bool) error {
 		return fmt.Errorf("consume %s: save checkpoint: %w", c.key, err)
 	}
 	c.saved, c.pending, c.savedTime = c.position, 0, time.Now()
+	c.checkpointed(ctx, c.position)
 	return nil
+}
+
+// checkpointed reports a saved checkpoint to the store's stats and hooks.
+func (c *consumer) checkpointed(ctx context.Context, position int64) {
+	c.store.counters.checkpoints.Add(1)
+	c.store.happened(ctx, Happening{Category: CategorySubscriptions, Name: "consumer.checkpoint", Consumer: c.key, Position: position})
 }
 
 // ResetConsumer moves the checkpoint of a consumer, and of every member of

@@ -209,5 +209,5 @@ func (s *Store) ReadAll(ctx context.Context, opts ReadOptions, filter Filter) it
 	if err != nil {
 		return errSeq[RecordedEvent](fmt.Errorf("read all: %w", err))
 	}
-	return s.guard(ctx, s.backend.ReadAll(ctx, opts, filter))
+	return s.guard(ctx, "read_all", "", s.backend.ReadAll(ctx, opts, filter))
 }

@@ -201,7 +201,9 @@ func (f *Forwarder) Run(ctx context.Context) error {
 // all of it, checkpointing each accepted prefix.
 func (f *Forwarder) send(ctx context.Context, batch []RecordedEvent) error {
 	for failures := 0; len(batch) > 0; {
+		t0 := time.Now()
 		n, err := f.opts.Sink.Send(ctx, batch)
+		took := time.Since(t0)
 		n = min(max(n, 0), len(batch))
 		if err == nil {
 			n = len(batch)
@@ -216,6 +218,9 @@ func (f *Forwarder) send(ctx context.Context, batch []RecordedEvent) error {
 				return fmt.Errorf("forwarder %s: save checkpoint: %w", f.opts.Name, serr)
 			}
 			batch = batch[n:]
+			f.store.counters.outboxSent.Add(uint64(n))
+			f.store.counters.checkpoints.Add(1)
+			f.store.happened(ctx, Happening{Category: CategoryOutbox, Name: "outbox.sent", Consumer: f.key, Position: last, Events: n, Duration: took})
 			f.update(func(s *ForwarderStatus) {
 				s.Position, s.LastSent, s.Sent = last, time.Now(), s.Sent+uint64(n)
 				s.OldestPending = time.Time{}
@@ -232,6 +237,8 @@ func (f *Forwarder) send(ctx context.Context, batch []RecordedEvent) error {
 			return ctx.Err()
 		}
 		failures++
+		f.store.counters.outboxFailures.Add(1)
+		f.store.happened(ctx, Happening{Category: CategoryOutbox, Name: "outbox.failed", Consumer: f.key, Events: len(batch), Duration: took, Err: err})
 		f.update(func(s *ForwarderStatus) { s.ConsecutiveFailures, s.LastError = failures, err })
 		select {
 		case <-time.After(backoff(f.opts.MinBackoff, f.opts.MaxBackoff, failures)):

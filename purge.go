@@ -36,7 +36,9 @@ func (s *Store) PurgeStream(ctx context.Context, stream string) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("purge stream: %w", err)
 	}
+	end := s.begin(ctx, "purge_stream", stream)
 	n, err := p.PurgeStream(ctx, stream)
+	end(Outcome{Events: int(n), Err: err})
 	if err != nil {
 		return 0, fmt.Errorf("purge stream %s: %w", stream, err)
 	}

@@ -76,9 +76,14 @@ func (s *Store) SaveSnapshot(ctx context.Context, stream string, version int64, 
 		return fmt.Errorf("save snapshot %s: %w", stream, invalidf("version %d is ahead of the stream (at %d)", version, current))
 	}
 	snap := Snapshot{StreamID: stream, Version: version, Data: data, Metadata: metadata, CreatedAt: s.now()}
-	if err := sn.SaveSnapshot(ctx, snap, s.opts.SnapshotRetention); err != nil {
+	end := s.begin(ctx, "save_snapshot", stream)
+	err = sn.SaveSnapshot(ctx, snap, s.opts.SnapshotRetention)
+	end(Outcome{Err: err})
+	if err != nil {
 		return fmt.Errorf("save snapshot %s: %w", stream, err)
 	}
+	s.counters.snapshotsSaved.Add(1)
+	s.happened(ctx, Happening{Category: CategoryPersistence, Name: "snapshot.saved", Stream: stream, Position: version})
 	return nil
 }
 

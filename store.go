@@ -108,6 +108,9 @@ type Options struct {
 	// Clock returns the current time, used for RecordedAt. Default:
 	// time.Now. Its result is stored in UTC with nanosecond precision.
 	Clock func() time.Time
+	// Hooks observe the store's operations and what happens in it.
+	// Default: none.
+	Hooks Hooks
 	// MaxEventSize is the most bytes an event's Data and Metadata may hold
 	// together; a larger event is [ErrEventTooLarge] and nothing of its
 	// Append is written. Default: 1 MiB. Negative: no limit (SQLite's own
@@ -150,12 +153,16 @@ type Store struct {
 	opts    Options
 	closed  atomic.Bool
 	hub     hub
+
+	counters counters
 }
 
 // New returns a Store on backend. A nil opts gives the defaults. The Store
 // owns the backend from now on: [Store.Close] closes it.
 func New(backend Backend, opts *Options) *Store {
-	return &Store{backend: backend, opts: opts.withDefaults()}
+	s := &Store{backend: backend, opts: opts.withDefaults()}
+	s.happened(context.Background(), Happening{Category: CategorySystem, Name: "store.opened"})
+	return s
 }
 
 // Close ends every subscription (their Err is [ErrClosed]), then closes
@@ -166,7 +173,9 @@ func (s *Store) Close() error {
 		return ErrClosed
 	}
 	s.hub.close()
-	if err := s.backend.Close(); err != nil {
+	err := s.backend.Close()
+	s.happened(context.Background(), Happening{Category: CategorySystem, Name: "store.closed", Err: err})
+	if err != nil {
 		return fmt.Errorf("close: %w", err)
 	}
 	return nil
@@ -194,8 +203,28 @@ func (s *Store) now() time.Time {
 // guard wraps a backend's sequence: it refuses to start once the store is
 // closed, and ends the sequence with ctx.Err() as soon as ctx is done, so
 // every backend cancels the same way.
-func (s *Store) guard(ctx context.Context, seq iter.Seq2[RecordedEvent, error]) iter.Seq2[RecordedEvent, error] {
-	return guarded(ctx, s, seq)
+func (s *Store) guard(ctx context.Context, name, stream string, seq iter.Seq2[RecordedEvent, error]) iter.Seq2[RecordedEvent, error] {
+	guardedSeq := guarded(ctx, s, seq)
+	return func(yield func(RecordedEvent, error) bool) {
+		s.counters.reads.Add(1)
+		end := s.begin(ctx, name, stream)
+		var o Outcome
+		defer func() {
+			s.counters.eventsRead.Add(uint64(o.Events))
+			end(o)
+		}()
+		for e, err := range guardedSeq {
+			if err != nil {
+				o.Err = err
+			} else {
+				o.Events++
+				o.Position = e.Position
+			}
+			if !yield(e, err) {
+				return
+			}
+		}
+	}
 }
 
 func (s *Store) guardList(ctx context.Context, seq iter.Seq2[StreamInfo, error]) iter.Seq2[StreamInfo, error] {

@@ -2,6 +2,7 @@ package eventstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"iter"
 	"strings"
@@ -295,6 +296,7 @@ func (s *Store) AppendWith(ctx context.Context, stream string, expected Expected
 		}
 		prepared[i] = e
 	}
+	end := s.begin(ctx, "append", stream)
 	res, err := s.backend.Append(ctx, AppendRequest{
 		Stream:   stream,
 		Expected: expected,
@@ -303,9 +305,16 @@ func (s *Store) AppendWith(ctx context.Context, stream string, expected Expected
 
 		IdempotencyKey: opts.IdempotencyKey,
 	})
+	end(Outcome{Events: len(prepared), Position: res.Position, Err: err})
 	if err != nil {
+		s.counters.appendErrors.Add(1)
+		if errors.Is(err, ErrWrongExpectedVersion) {
+			s.counters.conflicts.Add(1)
+		}
 		return AppendResult{}, fmt.Errorf("append %s: %w", stream, err)
 	}
+	s.counters.appends.Add(1)
+	s.counters.eventsAppended.Add(uint64(len(prepared)))
 	s.committed(ctx, res.Position)
 	return res, nil
 }
@@ -333,7 +342,7 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts ReadOptions)
 	if err != nil {
 		return errSeq[RecordedEvent](fmt.Errorf("read stream %s: %w", stream, err))
 	}
-	return s.guard(ctx, s.backend.ReadStream(ctx, stream, opts))
+	return s.guard(ctx, "read_stream", stream, s.backend.ReadStream(ctx, stream, opts))
 }
 
 // StreamVersion returns the last version of a stream, or -1 when it does not
@@ -399,7 +408,10 @@ func (s *Store) DeleteStream(ctx context.Context, stream string, expected Expect
 	if !expected.valid() {
 		return fmt.Errorf("delete stream %s: %w", stream, invalidf("expected version %s", expected))
 	}
-	if err := s.backend.DeleteStream(ctx, stream, expected); err != nil {
+	end := s.begin(ctx, "delete_stream", stream)
+	err := s.backend.DeleteStream(ctx, stream, expected)
+	end(Outcome{Err: err})
+	if err != nil {
 		return fmt.Errorf("delete stream %s: %w", stream, err)
 	}
 	return nil

@@ -126,6 +126,9 @@ func (s *Store) Subscribe(ctx context.Context, opts SubscribeOptions) (*Subscrip
 	if err := s.hub.add(s, sub); err != nil {
 		return nil, err
 	}
+	s.counters.subscribed.Add(1)
+	s.counters.subscriptions.Add(1)
+	s.happened(ctx, Happening{Category: CategorySubscriptions, Name: "subscription.created", Position: cursor})
 	go s.run(ctx, sub, cursor, opts.Filter)
 	return sub, nil
 }
@@ -144,6 +147,8 @@ func (s *Store) lastPosition(ctx context.Context) (int64, error) {
 func (s *Store) run(ctx context.Context, sub *Subscription, cursor int64, filter Filter) {
 	defer func() {
 		s.hub.remove(sub)
+		s.counters.subscriptions.Add(-1)
+		s.happened(ctx, Happening{Category: CategorySubscriptions, Name: "subscription.closed", Position: cursor, Err: sub.Err()})
 		close(sub.events)
 		close(sub.done)
 	}()
@@ -182,12 +187,25 @@ var errStopped = errors.New("eventstore: subscription stopped")
 // catchUp sends the matching events after cursor that storage holds now,
 // and returns the new cursor.
 func (s *Store) catchUp(ctx context.Context, sub *Subscription, cursor int64, filter Filter) (int64, error) {
+	lagging := false
 	for e, err := range s.backend.ReadAll(ctx, ReadOptions{From: cursor + 1}, filter) {
 		if err != nil {
 			if ctx.Err() != nil {
 				return cursor, ctx.Err()
 			}
 			return cursor, fmt.Errorf("subscription: %w", err)
+		}
+		select {
+		case sub.events <- e:
+			cursor, lagging = e.Position, false
+			continue
+		default:
+		}
+		// The receiver is a whole buffer behind: say so once, then wait.
+		if !lagging {
+			lagging = true
+			s.counters.lagging.Add(1)
+			s.happened(ctx, Happening{Category: CategorySubscriptions, Name: "subscription.lagging", Position: e.Position})
 		}
 		select {
 		case sub.events <- e:

@@ -1,0 +1,177 @@
+package eventstore_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/edge-es/eventstore"
+	"github.com/edge-es/eventstore/memory"
+	"github.com/matryer/is"
+)
+
+// recorder records what hooks see.
+type recorder struct {
+	mu   sync.Mutex
+	ops  []string // "name stream events err"
+	seen []string // happening names
+}
+
+func (r *recorder) hooks() eventstore.Hooks {
+	return eventstore.Hooks{
+		Start: func(ctx context.Context, op eventstore.Op) func(eventstore.Outcome) {
+			return func(o eventstore.Outcome) {
+				r.mu.Lock()
+				defer r.mu.Unlock()
+				status := "ok"
+				if o.Err != nil {
+					status = "err"
+				}
+				if o.Duration <= 0 {
+					status = "no-duration"
+				}
+				r.ops = append(r.ops, strings.Join([]string{op.Name, op.Stream, itoa(o.Events), status}, " "))
+			}
+		},
+		Event: func(ctx context.Context, h eventstore.Happening) {
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			r.seen = append(r.seen, h.Name)
+		},
+	}
+}
+
+func (r *recorder) has(name string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, s := range r.seen {
+		if s == name {
+			return true
+		}
+	}
+	return false
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+type failingSink struct{ fail bool }
+
+func (s *failingSink) Send(ctx context.Context, events []eventstore.RecordedEvent) (int, error) {
+	if s.fail {
+		s.fail = false
+		return 0, errors.New("down")
+	}
+	return len(events), nil
+}
+
+func TestHooksAndStats(t *testing.T) {
+	t.Parallel()
+	is := is.New(t)
+	rec := &recorder{}
+	store := eventstore.New(memory.New(), &eventstore.Options{Hooks: rec.hooks()})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	_, err := store.Append(ctx, "a-1", eventstore.NoStream, eventstore.Event{Type: "E"}, eventstore.Event{Type: "E"})
+	is.NoErr(err)
+	_, err = store.Append(ctx, "a-1", eventstore.NoStream, eventstore.Event{Type: "E"})
+	is.True(errors.Is(err, eventstore.ErrWrongExpectedVersion))
+	for range store.ReadStream(ctx, "a-1", eventstore.ReadOptions{}) {
+	}
+	is.NoErr(store.SaveSnapshot(ctx, "a-1", 1, []byte(`{}`), nil))
+
+	// A subscriber that does not receive: it lags.
+	sub, err := store.Subscribe(ctx, eventstore.SubscribeOptions{Buffer: 1})
+	is.NoErr(err)
+	// A consumer that fails once, parks a poison event, and checkpoints.
+	_, err = store.Append(ctx, "b-1", eventstore.Any, eventstore.Event{Type: "Poison"})
+	is.NoErr(err)
+	done := make(chan error, 1)
+	go func() {
+		done <- store.Consume(ctx, eventstore.ConsumerOptions{
+			Name: "c", MinBackoff: time.Millisecond, ParkAfter: 2,
+			Handler: func(ctx context.Context, e eventstore.RecordedEvent) error {
+				if e.Type == "Poison" {
+					return errors.New("bad")
+				}
+				return nil
+			},
+		})
+	}()
+	f, err := store.NewForwarder(eventstore.ForwarderOptions{Name: "out", Sink: &failingSink{fail: true}, MinBackoff: time.Millisecond})
+	is.NoErr(err)
+	go f.Run(ctx)
+	deadline := time.Now().Add(30 * time.Second)
+	for !(rec.has("consumer.parked") && rec.has("outbox.sent") && rec.has("subscription.lagging")) {
+		if time.Now().After(deadline) {
+			t.Fatalf("seen %v", rec.seen)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	sub.Close()
+	cancel()
+	<-done
+	is.NoErr(store.Close())
+
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	is.Equal(rec.ops[:4], []string{"append a-1 2 ok", "append a-1 1 err", "read_stream a-1 2 ok", "save_snapshot a-1 0 ok"})
+	for _, want := range []string{"store.opened", "subscription.created", "subscription.lagging", "subscription.closed",
+		"consumer.failed", "consumer.parked", "consumer.checkpoint", "snapshot.saved", "outbox.failed", "outbox.sent", "store.closed"} {
+		found := false
+		for _, s := range rec.seen {
+			found = found || s == want
+		}
+		if !found {
+			t.Errorf("no %s in %v", want, rec.seen)
+		}
+	}
+	st := store.Stats()
+	is.Equal(st.Appends, uint64(2))
+	is.Equal(st.EventsAppended, uint64(3))
+	is.Equal(st.AppendErrors, uint64(1))
+	is.Equal(st.Conflicts, uint64(1))
+	is.True(st.Reads >= 1 && st.EventsRead >= 2)
+	is.Equal(st.SnapshotsSaved, uint64(1))
+	is.True(st.Subscribed >= 3) // ours, the consumer's, the forwarder's
+	is.Equal(st.Subscriptions, int64(0))
+	is.True(st.Lagging >= 1)
+	is.Equal(st.HandlerErrors, uint64(2))
+	is.Equal(st.Parked, uint64(1))
+	is.True(st.Checkpoints >= 2)
+	is.Equal(st.OutboxSent, uint64(3))
+	is.Equal(st.OutboxFailures, uint64(1))
+}
+
+func TestLogHooks(t *testing.T) {
+	t.Parallel()
+	is := is.New(t)
+	var buf bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	store := eventstore.New(memory.New(), &eventstore.Options{Hooks: eventstore.LogHooks(logger)})
+	ctx := context.Background()
+	_, err := store.Append(ctx, "a-1", eventstore.Any, eventstore.Event{Type: "E"})
+	is.NoErr(err)
+	_, err = store.Append(ctx, "a-1", eventstore.NoStream, eventstore.Event{Type: "E"})
+	is.True(err != nil)
+	is.NoErr(store.Close())
+	out := buf.String()
+	for _, want := range []string{
+		`level=INFO msg="eventstore: store.opened" category=system`,
+		`level=DEBUG msg="eventstore: append" op=append`,
+		`stream=a-1`,
+		`level=WARN msg="eventstore: append"`,
+		`error="eventstore: wrong expected version`,
+		`msg="eventstore: store.closed"`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log lacks %q:\n%s", want, out)
+		}
+	}
+}
