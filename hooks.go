@@ -87,9 +87,9 @@ type Stats struct {
 // counters is the live form of Stats.
 type counters struct {
 	appends, eventsAppended, appendErrors, conflicts, reads, eventsRead atomic.Uint64
-	subscriptions                                                      atomic.Int64
-	subscribed, lagging, checkpoints, handlerErrors, parked            atomic.Uint64
-	snapshotsSaved, outboxSent, outboxFailures                         atomic.Uint64
+	subscriptions                                                       atomic.Int64
+	subscribed, lagging, checkpoints, handlerErrors, parked             atomic.Uint64
+	snapshotsSaved, outboxSent, outboxFailures                          atomic.Uint64
 }
 
 // Stats returns the store's counters.
