@@ -351,11 +351,12 @@ func cmdImport(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("import", flag.ContinueOnError)
 	in := fs.String("i", "", "read from this file instead of stdin")
 	batch := fs.Int("batch", 500, "events per append, within one stream")
+	perTx := fs.Int("tx", 5000, "events per transaction")
 	pos, err := parse(e, fs, args, 1)
 	if err != nil {
 		return err
 	}
-	if *batch < 1 {
+	if *batch < 1 || *perTx < 1 {
 		return errUsage
 	}
 	r := e.stdin
@@ -376,7 +377,11 @@ func cmdImport(ctx context.Context, e *env, args []string) error {
 	}
 	store := eventstore.New(b, &eventstore.Options{MaxEventSize: -1})
 	defer store.Close()
-	imp := &importer{ctx: ctx, store: store, max: *batch}
+	st, err := b.FileStats(ctx)
+	if err != nil {
+		return err
+	}
+	imp := &importer{ctx: ctx, store: store, max: *batch, perTx: *perTx, startedAt: st.LastPosition}
 	prog := newProgress(e, "imported", total)
 	start := time.Now()
 	sc := bufio.NewScanner(r)
@@ -408,21 +413,32 @@ func cmdImport(ctx context.Context, e *env, args []string) error {
 	return nil
 }
 
-// importer appends runs of consecutive events of one stream together.
-// Event IDs make it resumable: a batch that was appended before an
-// interruption is recognized as a retry and skipped.
+// importer appends runs of consecutive events of one stream together, and
+// commits many appends in one transaction. Event IDs make it resumable: an
+// append that was committed before an interruption is recognized as a
+// retry and skipped.
 type importer struct {
-	ctx              context.Context
-	store            *eventstore.Store
-	max              int
-	stream           string
-	pending          []eventstore.Event
+	ctx       context.Context
+	store     *eventstore.Store
+	max       int   // events per append
+	perTx     int   // events per transaction
+	startedAt int64 // the last position in the store when the import began
+	stream    string
+	pending   []eventstore.Event // the run being collected
+	queued    []streamRun        // runs waiting for the transaction
+	size      int                // events in queued
+
 	written, skipped int64
+}
+
+type streamRun struct {
+	stream string
+	events []eventstore.Event
 }
 
 func (imp *importer) add(stream string, ev eventstore.Event) error {
 	if stream != imp.stream || len(imp.pending) == imp.max {
-		if err := imp.flush(); err != nil {
+		if err := imp.endRun(); err != nil {
 			return err
 		}
 		imp.stream = stream
@@ -431,24 +447,52 @@ func (imp *importer) add(stream string, ev eventstore.Event) error {
 	return nil
 }
 
+func (imp *importer) endRun() error {
+	if len(imp.pending) > 0 {
+		imp.queued = append(imp.queued, streamRun{imp.stream, imp.pending})
+		imp.size += len(imp.pending)
+		imp.pending = nil
+	}
+	if imp.size >= imp.perTx {
+		return imp.commit()
+	}
+	return nil
+}
+
 func (imp *importer) flush() error {
-	if len(imp.pending) == 0 {
+	if err := imp.endRun(); err != nil {
+		return err
+	}
+	return imp.commit()
+}
+
+// commit appends the queued runs in one transaction.
+func (imp *importer) commit() error {
+	if len(imp.queued) == 0 {
 		return nil
 	}
-	before, err := imp.store.StreamVersion(imp.ctx, imp.stream)
+	var written, skipped int64
+	err := imp.store.Transact(imp.ctx, func(ctx context.Context) error {
+		written, skipped = 0, 0
+		for _, r := range imp.queued {
+			res, err := imp.store.Append(ctx, r.stream, eventstore.Any, r.events...)
+			if err != nil {
+				return fmt.Errorf("append to %s: %w", r.stream, err)
+			}
+			if res.Position <= imp.startedAt { // a retry: imported before this run
+				skipped += int64(len(r.events))
+			} else {
+				written += int64(len(r.events))
+			}
+		}
+		return nil
+	})
 	if err != nil {
 		return err
 	}
-	res, err := imp.store.Append(imp.ctx, imp.stream, eventstore.Any, imp.pending...)
-	if err != nil {
-		return fmt.Errorf("append to %s: %w", imp.stream, err)
-	}
-	if res.Version <= before { // a retry: already imported
-		imp.skipped += int64(len(imp.pending))
-	} else {
-		imp.written += int64(len(imp.pending))
-	}
-	imp.pending = imp.pending[:0]
+	imp.written += written
+	imp.skipped += skipped
+	imp.queued, imp.size = imp.queued[:0], 0
 	return nil
 }
 

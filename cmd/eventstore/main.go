@@ -14,7 +14,7 @@
 //	eventstore consumers FILE
 //	eventstore backup    FILE DEST
 //	eventstore export    [-o OUT] FILE
-//	eventstore import    [-i IN] FILE
+//	eventstore import    [-i IN] [-batch N] [-tx N] FILE
 //
 // Every command but import opens the file read-only: it never writes to
 // it (backup writes only DEST). Exit status: 0 on success, 1 when verify
@@ -59,7 +59,7 @@ func commands() []command {
 		{"consumers", "FILE", "list consumers and forwarders with their checkpoints and lag", cmdConsumers},
 		{"backup", "FILE DEST", "copy the store to a new file DEST while it is in use", cmdBackup},
 		{"export", "[-o OUT] FILE", "write every event as JSON Lines (to stdout by default)", cmdExport},
-		{"import", "[-i IN] [-batch N] FILE", "append events from JSON Lines (stdin by default); safe to run again after an interruption", cmdImport},
+		{"import", "[-i IN] [-batch N] [-tx N] FILE", "append events from JSON Lines (stdin by default); safe to run again after an interruption", cmdImport},
 	}
 }
 
