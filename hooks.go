@@ -55,7 +55,7 @@ type Happening struct {
 // Hooks observe a [Store]: set them in [Options.Hooks]. Both are optional
 // and called synchronously, so they must be quick and must not call back
 // into the store. [LogHooks] logs with log/slog; the module
-// github.com/edge-es/eventstore/otel adapts them to OpenTelemetry.
+// github.com/edge-es/eventstore/otelhooks adapts them to OpenTelemetry.
 type Hooks struct {
 	// Start is called as an operation begins. The function it returns, if
 	// not nil, is called when the operation ends (for a read: when the
