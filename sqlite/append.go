@@ -30,6 +30,11 @@ const (
 		created_at = CASE WHEN streams.version < 0 THEN excluded.created_at ELSE streams.created_at END`
 
 	sqlDeleteStream = `UPDATE streams SET version = -1, life = life + 1 WHERE id = ?`
+
+	sqlIdempotencyKey = `SELECT version, position FROM idempotency_keys WHERE stream_id = ? AND key = ?`
+	sqlSavepoint      = `SAVEPOINT eventstore`
+	sqlRelease        = `RELEASE eventstore`
+	sqlRollbackTo     = `ROLLBACK TO eventstore`
 )
 
 // Append implements [eventstore.Backend].
@@ -50,52 +55,62 @@ func (b *Backend) Append(ctx context.Context, req eventstore.AppendRequest) (eve
 	return res, err
 }
 
-// appendTx runs one append in its own write transaction.
-func (b *Backend) appendTx(ctx context.Context, req eventstore.AppendRequest) (res eventstore.AppendResult, err error) {
-	err = b.write(ctx, func(tx *sqlx.Tx) error {
-		if req.IdempotencyKey != "" {
-			err := tx.QueryRowxContext(ctx, `SELECT version, position FROM idempotency_keys WHERE stream_id = ? AND key = ?`,
-				req.Stream, req.IdempotencyKey).Scan(&res.Version, &res.Position)
-			if err == nil {
-				return nil // done before: the earlier result, nothing written
-			}
-			if !errors.Is(err, sql.ErrNoRows) {
-				return fail(ctx, err)
-			}
-		}
-		life, version, err := b.streamState(ctx, tx, req.Stream)
-		if err != nil {
+// appendTx runs one append: inside the caller's transaction when ctx
+// carries one, and otherwise through group commit.
+func (b *Backend) appendTx(ctx context.Context, req eventstore.AppendRequest) (eventstore.AppendResult, error) {
+	if Tx(ctx) != nil {
+		var res eventstore.AppendResult
+		err := b.write(ctx, func(tx *sqlx.Tx) error {
+			var err error
+			res, err = b.appendIn(ctx, tx, req)
 			return err
+		})
+		return res, err
+	}
+	return b.group.append(ctx, b, req)
+}
+
+// appendIn writes one append in tx.
+func (b *Backend) appendIn(ctx context.Context, tx *sqlx.Tx, req eventstore.AppendRequest) (res eventstore.AppendResult, err error) {
+	if req.IdempotencyKey != "" {
+		err := b.stmt(ctx, tx, sqlIdempotencyKey).QueryRowxContext(ctx, req.Stream, req.IdempotencyKey).Scan(&res.Version, &res.Position)
+		if err == nil {
+			return res, nil // done before: the earlier result, nothing written
 		}
-		if err := req.Expected.Check(req.Stream, version); err != nil {
-			return err
+		if !errors.Is(err, sql.ErrNoRows) {
+			return res, fail(ctx, err)
 		}
-		insert := tx.StmtxContext(ctx, b.insertEvent)
-		category := eventstore.Category(req.Stream)
-		at := req.Time.UnixNano()
-		for _, e := range req.Events {
-			version++
-			r, err := b.execStmt(ctx, insert, sqlInsertEvent,
-				e.ID[:], req.Stream, life, version, category, e.Type, nullIfEmpty(e.Data), nullIfEmpty(e.Metadata), at)
-			if err != nil {
-				return err
-			}
-			if res.Position, err = r.LastInsertId(); err != nil {
-				return fail(ctx, err)
-			}
-		}
-		res.Version = version
-		if _, err := b.exec(ctx, tx, sqlUpsertStream, req.Stream, category, life, version, at, at); err != nil {
-			return err
-		}
-		if req.IdempotencyKey != "" {
-			_, err = b.exec(ctx, tx, `INSERT INTO idempotency_keys (stream_id, key, version, position) VALUES (?, ?, ?, ?)`,
-				req.Stream, req.IdempotencyKey, res.Version, res.Position)
-		}
-		return err
-	})
+	}
+	life, version, err := b.streamState(ctx, tx, req.Stream)
 	if err != nil {
-		return eventstore.AppendResult{}, err
+		return res, err
+	}
+	if err := req.Expected.Check(req.Stream, version); err != nil {
+		return res, err
+	}
+	insert := tx.StmtxContext(ctx, b.insertEvent)
+	category := eventstore.Category(req.Stream)
+	at := req.Time.UnixNano()
+	for _, e := range req.Events {
+		version++
+		r, err := b.execStmt(ctx, insert, sqlInsertEvent,
+			e.ID[:], req.Stream, life, version, category, e.Type, nullIfEmpty(e.Data), nullIfEmpty(e.Metadata), at)
+		if err != nil {
+			return res, err
+		}
+		if res.Position, err = r.LastInsertId(); err != nil {
+			return res, fail(ctx, err)
+		}
+	}
+	res.Version = version
+	if _, err := b.exec(ctx, tx, sqlUpsertStream, req.Stream, category, life, version, at, at); err != nil {
+		return res, err
+	}
+	if req.IdempotencyKey != "" {
+		if _, err := b.exec(ctx, tx, `INSERT INTO idempotency_keys (stream_id, key, version, position) VALUES (?, ?, ?, ?)`,
+			req.Stream, req.IdempotencyKey, res.Version, res.Position); err != nil {
+			return res, err
+		}
 	}
 	return res, nil
 }
@@ -107,7 +122,11 @@ const tombstone = -2
 // it does not exist). A purged stream is ErrStreamPurged.
 func (b *Backend) streamState(ctx context.Context, q sqlx.QueryerContext, stream string) (life, version int64, err error) {
 	start := b.logStart()
-	err = q.QueryRowxContext(ctx, sqlStreamState, stream).Scan(&life, &version)
+	if tx, ok := q.(*sqlx.Tx); ok {
+		err = b.stmt(ctx, tx, sqlStreamState).QueryRowxContext(ctx, stream).Scan(&life, &version)
+	} else {
+		err = q.QueryRowxContext(ctx, sqlStreamState, stream).Scan(&life, &version)
+	}
 	b.logSQL(ctx, sqlStreamState, []any{stream}, start, err)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
@@ -235,7 +254,13 @@ func (b *Backend) exec(ctx context.Context, ex sqlx.ExecerContext, query string,
 		return nil, err
 	}
 	start := b.logStart()
-	r, err := ex.ExecContext(ctx, query, args...)
+	var r sql.Result
+	var err error
+	if tx, ok := ex.(*sqlx.Tx); ok && b.prepared[query] != nil {
+		r, err = b.stmt(ctx, tx, query).ExecContext(ctx, args...)
+	} else {
+		r, err = ex.ExecContext(ctx, query, args...)
+	}
 	b.logSQL(ctx, query, args, start, err)
 	return r, fail(ctx, err)
 }

@@ -175,21 +175,21 @@ func (b *Backend) write(ctx context.Context, fn func(tx *sqlx.Tx) error) (err er
 }
 
 func (b *Backend) savepoint(ctx context.Context, tx *sqlx.Tx, fn func(tx *sqlx.Tx) error) (err error) {
-	if _, err := b.exec(ctx, tx, "SAVEPOINT eventstore"); err != nil {
+	if _, err := b.exec(ctx, tx, sqlSavepoint); err != nil {
 		return err
 	}
 	released := false
 	defer func() {
 		if !released {
 			// Undo fn's writes, keep the transaction.
-			tx.ExecContext(context.WithoutCancel(ctx), "ROLLBACK TO eventstore")
-			tx.ExecContext(context.WithoutCancel(ctx), "RELEASE eventstore")
+			b.exec(context.WithoutCancel(ctx), tx, sqlRollbackTo)
+			b.exec(context.WithoutCancel(ctx), tx, sqlRelease)
 		}
 	}()
 	if err := fn(tx); err != nil {
 		return err
 	}
-	if _, err := b.exec(ctx, tx, "RELEASE eventstore"); err != nil {
+	if _, err := b.exec(ctx, tx, sqlRelease); err != nil {
 		return err
 	}
 	released = true
