@@ -71,22 +71,31 @@ func (b *Backend) appendTx(ctx context.Context, req eventstore.AppendRequest) (e
 }
 
 // appendIn writes one append in tx.
-func (b *Backend) appendIn(ctx context.Context, tx *sqlx.Tx, req eventstore.AppendRequest) (res eventstore.AppendResult, err error) {
+func (b *Backend) appendIn(ctx context.Context, tx *sqlx.Tx, req eventstore.AppendRequest) (eventstore.AppendResult, error) {
+	res, _, err := b.appendChecked(ctx, tx, req)
+	return res, err
+}
+
+// appendChecked is appendIn that also reports whether it failed after it
+// had begun writing (dirty), so that its transaction holds a partial
+// append. Its checks (idempotency key, expected version) all come before
+// the first write.
+func (b *Backend) appendChecked(ctx context.Context, tx *sqlx.Tx, req eventstore.AppendRequest) (res eventstore.AppendResult, dirty bool, err error) {
 	if req.IdempotencyKey != "" {
 		err := b.stmt(ctx, tx, sqlIdempotencyKey).QueryRowxContext(ctx, req.Stream, req.IdempotencyKey).Scan(&res.Version, &res.Position)
 		if err == nil {
-			return res, nil // done before: the earlier result, nothing written
+			return res, false, nil // done before: the earlier result, nothing written
 		}
 		if !errors.Is(err, sql.ErrNoRows) {
-			return res, fail(ctx, err)
+			return res, false, fail(ctx, err)
 		}
 	}
 	life, version, err := b.streamState(ctx, tx, req.Stream)
 	if err != nil {
-		return res, err
+		return res, false, err
 	}
 	if err := req.Expected.Check(req.Stream, version); err != nil {
-		return res, err
+		return res, false, err
 	}
 	insert := tx.StmtxContext(ctx, b.insertEvent)
 	category := eventstore.Category(req.Stream)
@@ -96,23 +105,23 @@ func (b *Backend) appendIn(ctx context.Context, tx *sqlx.Tx, req eventstore.Appe
 		r, err := b.execStmt(ctx, insert, sqlInsertEvent,
 			e.ID[:], req.Stream, life, version, category, e.Type, nullIfEmpty(e.Data), nullIfEmpty(e.Metadata), at)
 		if err != nil {
-			return res, err
+			return res, true, err
 		}
 		if res.Position, err = r.LastInsertId(); err != nil {
-			return res, fail(ctx, err)
+			return res, true, fail(ctx, err)
 		}
 	}
 	res.Version = version
 	if _, err := b.exec(ctx, tx, sqlUpsertStream, req.Stream, category, life, version, at, at); err != nil {
-		return res, err
+		return res, true, err
 	}
 	if req.IdempotencyKey != "" {
 		if _, err := b.exec(ctx, tx, `INSERT INTO idempotency_keys (stream_id, key, version, position) VALUES (?, ?, ?, ?)`,
 			req.Stream, req.IdempotencyKey, res.Version, res.Position); err != nil {
-			return res, err
+			return res, true, err
 		}
 	}
-	return res, nil
+	return res, false, nil
 }
 
 // tombstone is the version column of a purged stream's row.

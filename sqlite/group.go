@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"errors"
 	"sync"
 
 	"github.com/edge-es/eventstore"
@@ -75,27 +76,19 @@ func (g *groupCommit) append(ctx context.Context, b *Backend, req eventstore.App
 
 // commitGroup writes batch in one transaction and reports to each append.
 func (b *Backend) commitGroup(batch []*queuedAppend) {
-	finish := func(err error) {
+	defer func() {
 		for _, q := range batch {
-			if err != nil && q.err == nil {
-				q.res, q.err = eventstore.AppendResult{}, err
-			}
 			close(q.done)
 		}
-	}
+	}()
 	if len(batch) == 1 {
-		// Alone: its own transaction, no savepoint needed.
-		q := batch[0]
-		q.err = b.write(q.ctx, func(tx *sqlx.Tx) error {
-			var err error
-			q.res, err = b.appendIn(q.ctx, tx, q.req)
-			return err
-		})
-		b.groups.Add(1)
-		finish(nil)
+		b.runAlone(batch[0]) // no one to share with: no group overhead
 		return
 	}
 	// The group's transaction must not end because one caller gave up.
+	// No savepoints: an append whose checks fail has written nothing, and
+	// one that fails half-written (a duplicate event ID, an I/O error)
+	// spoils the group, which is then rolled back and run one by one.
 	ctx := context.WithoutCancel(batch[0].ctx)
 	err := b.write(ctx, func(tx *sqlx.Tx) error {
 		for _, q := range batch {
@@ -103,11 +96,11 @@ func (b *Backend) commitGroup(batch []*queuedAppend) {
 				q.err = err // gave up before its turn: not written
 				continue
 			}
-			q.err = b.savepoint(ctx, tx, func(tx *sqlx.Tx) error {
-				var err error
-				q.res, err = b.appendIn(ctx, tx, q.req)
-				return err
-			})
+			var dirty bool
+			q.res, dirty, q.err = b.appendChecked(ctx, tx, q.req)
+			if dirty {
+				return errSpoiled
+			}
 			if q.err != nil {
 				q.res = eventstore.AppendResult{}
 			}
@@ -115,5 +108,36 @@ func (b *Backend) commitGroup(batch []*queuedAppend) {
 		return nil
 	})
 	b.groups.Add(1)
-	finish(err)
+	switch {
+	case errors.Is(err, errSpoiled):
+		for _, q := range batch {
+			q.res, q.err = eventstore.AppendResult{}, q.ctx.Err()
+			if q.err == nil {
+				b.runAlone(q)
+			}
+		}
+	case err != nil: // the commit failed: none of them is written
+		for _, q := range batch {
+			q.res = eventstore.AppendResult{}
+			if q.err == nil {
+				q.err = err
+			}
+		}
+	}
+}
+
+// errSpoiled rolls back a group in which an append failed half-written.
+var errSpoiled = errors.New("eventstore/sqlite: group spoiled by a failed append")
+
+// runAlone runs q in a transaction of its own.
+func (b *Backend) runAlone(q *queuedAppend) {
+	q.err = b.write(q.ctx, func(tx *sqlx.Tx) error {
+		var err error
+		q.res, err = b.appendIn(q.ctx, tx, q.req)
+		return err
+	})
+	if q.err != nil {
+		q.res = eventstore.AppendResult{}
+	}
+	b.groups.Add(1)
 }
