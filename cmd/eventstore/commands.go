@@ -36,6 +36,17 @@ func parse(e *env, fs *flag.FlagSet, args []string, want int) ([]string, error) 
 	return fs.Args(), nil
 }
 
+// openArgs parses a command's flags and want positional arguments, the
+// first of which is the store file, and opens it read-only.
+func openArgs(e *env, fs *flag.FlagSet, args []string, want int) ([]string, *eventstore.Store, *sqlite.Backend, error) {
+	pos, err := parse(e, fs, args, want)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	store, b, err := open(pos[0], false)
+	return pos, store, b, err
+}
+
 // open opens the store file read-only, or for writing when write is set.
 // A missing file is an error, never created.
 func open(path string, write bool) (*eventstore.Store, *sqlite.Backend, error) {
@@ -56,11 +67,7 @@ func cmdStreams(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&opts.Category, "category", "", "only streams of this category")
 	fs.StringVar(&opts.After, "after", "", "only stream IDs after this one (paging)")
 	fs.IntVar(&opts.Limit, "limit", 0, "at most this many streams (0: all)")
-	pos, err := parse(e, fs, args, 1)
-	if err != nil {
-		return err
-	}
-	store, _, err := open(pos[0], false)
+	_, store, _, err := openArgs(e, fs, args, 1)
 	if err != nil {
 		return err
 	}
@@ -87,11 +94,7 @@ func cmdRead(ctx context.Context, e *env, args []string) error {
 	fs.IntVar(&opts.Limit, "limit", 0, "at most this many events (0: all)")
 	fs.BoolVar(&opts.Backward, "backward", false, "newest first")
 	asJSON := fs.Bool("json", false, "one JSON object per line instead of a table")
-	pos, err := parse(e, fs, args, 2)
-	if err != nil {
-		return err
-	}
-	store, _, err := open(pos[0], false)
+	pos, store, _, err := openArgs(e, fs, args, 2)
 	if err != nil {
 		return err
 	}
@@ -116,11 +119,7 @@ func cmdTail(ctx context.Context, e *env, args []string) error {
 	category := fs.String("category", "", "only this category")
 	typ := fs.String("type", "", "only this event type")
 	asJSON := fs.Bool("json", false, "one JSON object per line")
-	pos, err := parse(e, fs, args, 1)
-	if err != nil {
-		return err
-	}
-	store, _, err := open(pos[0], false)
+	pos, store, _, err := openArgs(e, fs, args, 1)
 	if err != nil {
 		return err
 	}
@@ -164,11 +163,7 @@ func cmdTail(ctx context.Context, e *env, args []string) error {
 
 func cmdStats(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("stats", flag.ContinueOnError)
-	pos, err := parse(e, fs, args, 1)
-	if err != nil {
-		return err
-	}
-	store, b, err := open(pos[0], false)
+	pos, store, b, err := openArgs(e, fs, args, 1)
 	if err != nil {
 		return err
 	}
@@ -200,11 +195,7 @@ func cmdStats(ctx context.Context, e *env, args []string) error {
 
 func cmdVerify(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
-	pos, err := parse(e, fs, args, 1)
-	if err != nil {
-		return err
-	}
-	store, _, err := open(pos[0], false)
+	_, store, _, err := openArgs(e, fs, args, 1)
 	if err != nil {
 		return err
 	}
@@ -228,11 +219,7 @@ func cmdVerify(ctx context.Context, e *env, args []string) error {
 
 func cmdSnapshots(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("snapshots", flag.ContinueOnError)
-	pos, err := parse(e, fs, args, 2)
-	if err != nil {
-		return err
-	}
-	store, _, err := open(pos[0], false)
+	pos, store, _, err := openArgs(e, fs, args, 2)
 	if err != nil {
 		return err
 	}
@@ -253,11 +240,7 @@ func cmdSnapshots(ctx context.Context, e *env, args []string) error {
 
 func cmdConsumers(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("consumers", flag.ContinueOnError)
-	pos, err := parse(e, fs, args, 1)
-	if err != nil {
-		return err
-	}
-	store, _, err := open(pos[0], false)
+	_, store, _, err := openArgs(e, fs, args, 1)
 	if err != nil {
 		return err
 	}
@@ -278,11 +261,7 @@ func cmdConsumers(ctx context.Context, e *env, args []string) error {
 
 func cmdBackup(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("backup", flag.ContinueOnError)
-	pos, err := parse(e, fs, args, 2)
-	if err != nil {
-		return err
-	}
-	store, b, err := open(pos[0], false)
+	pos, store, b, err := openArgs(e, fs, args, 2)
 	if err != nil {
 		return err
 	}
@@ -302,11 +281,7 @@ func cmdBackup(ctx context.Context, e *env, args []string) error {
 func cmdExport(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("export", flag.ContinueOnError)
 	out := fs.String("o", "", "write to this file instead of stdout")
-	pos, err := parse(e, fs, args, 1)
-	if err != nil {
-		return err
-	}
-	store, b, err := open(pos[0], false)
+	_, store, b, err := openArgs(e, fs, args, 1)
 	if err != nil {
 		return err
 	}
