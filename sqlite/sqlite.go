@@ -13,6 +13,17 @@
 // order: a reader that has seen position p never later finds a new event
 // below p.
 //
+// # Group commit
+//
+// Concurrent appends share write transactions: while one commits, the
+// appends that arrive queue, and the next transaction takes them all (up to
+// 256). Each is checked against the state the appends before it in the
+// group left, so a version conflict fails only its own append, and each
+// Append returns only once its transaction has committed. A lone append
+// runs at once, with no added latency. Under [SyncFull], where every commit
+// waits for the disk, this is what lets many writers go faster than the
+// disk flushes.
+//
 // # Durability
 //
 // [Options.Synchronous] chooses what a commit waits for. With
