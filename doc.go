@@ -175,6 +175,17 @@
 // lists, and a later Append starts it again at version 0, while its events
 // stay in the global log for the consumers that saw them.
 //
+// # Observability
+//
+// [Options.Hooks] observes the store: Start brackets appends, reads,
+// deletes, purges and snapshots with their duration, event count and error,
+// and Event reports happenings by category (store opened or closed;
+// subscription created, closed or lagging; consumer checkpoint, failure or
+// parked event; snapshot saved; outbox batch sent or failed). [LogHooks]
+// logs them with log/slog, the module github.com/edge-es/eventstore/otelhooks
+// turns them into OpenTelemetry spans and metrics, and [Store.Stats]
+// returns counters.
+//
 // # Reliability tools
 //
 // [Store.Verify] checks a store and reports what it finds;

@@ -41,6 +41,7 @@ type (
 	}
 )
 
+// Validate requires an owner.
 func (e Opened) Validate() error {
 	if e.Owner == "" {
 		return ErrOwnerMissing
@@ -48,7 +49,10 @@ func (e Opened) Validate() error {
 	return nil
 }
 
+// Validate requires a positive amount.
 func (e Deposited) Validate() error { return positive(e.Cents) }
+
+// Validate requires a positive amount.
 func (e Withdrawn) Validate() error { return positive(e.Cents) }
 
 func positive(cents int64) error {
