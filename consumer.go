@@ -201,14 +201,21 @@ func (o *ConsumerOptions) validate(tx bool) error {
 	if o.CheckpointEvery == 0 {
 		o.CheckpointEvery = 1
 	}
-	if o.MinBackoff == 0 {
-		o.MinBackoff = 100 * time.Millisecond
-	}
-	if o.MaxBackoff == 0 {
-		o.MaxBackoff = 30 * time.Second
-	}
-	o.MaxBackoff = max(o.MaxBackoff, o.MinBackoff)
+	backoffDefaults(&o.MinBackoff, &o.MaxBackoff)
 	return nil
+}
+
+// backoffDefaults fills in the documented backoff bounds of consumers and
+// forwarders: 100ms first, capped at 30s, and never a cap below the first
+// wait.
+func backoffDefaults(first, limit *time.Duration) {
+	if *first == 0 {
+		*first = 100 * time.Millisecond
+	}
+	if *limit == 0 {
+		*limit = 30 * time.Second
+	}
+	*limit = max(*limit, *first)
 }
 
 // Consume runs a durable consumer until ctx ends, then returns ctx's

@@ -116,13 +116,7 @@ func (s *Store) NewForwarder(opts ForwarderOptions) (*Forwarder, error) {
 	if opts.BatchSize == 0 {
 		opts.BatchSize = 100
 	}
-	if opts.MinBackoff == 0 {
-		opts.MinBackoff = 100 * time.Millisecond
-	}
-	if opts.MaxBackoff == 0 {
-		opts.MaxBackoff = 30 * time.Second
-	}
-	opts.MaxBackoff = max(opts.MaxBackoff, opts.MinBackoff)
+	backoffDefaults(&opts.MinBackoff, &opts.MaxBackoff)
 	return &Forwarder{store: s, cp: cp, opts: opts, key: "outbox/" + opts.Name}, nil
 }
 
