@@ -26,9 +26,9 @@ const benchStreams = 1000
 
 var benchData = []byte(`{"id":"` + strings.Repeat("0", 36) + `","kind":"reading","sensor":"temp-01","value":21.5,"unit":"C","note":"` + strings.Repeat("x", 90) + `"}`)
 
-func benchStore(b *testing.B) (*eventstore.Store, *Backend) {
+func benchStore(b *testing.B, opts *Options) (*eventstore.Store, *Backend) {
 	b.Helper()
-	be, err := Open(filepath.Join(b.TempDir(), "bench.db"), nil)
+	be, err := Open(filepath.Join(b.TempDir(), "bench.db"), opts)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -48,7 +48,7 @@ func benchEvents(n int) []eventstore.Event {
 func BenchmarkAppend(b *testing.B) {
 	for _, size := range []int{1, 100} {
 		b.Run(fmt.Sprintf("events=%d", size), func(b *testing.B) {
-			s, _ := benchStore(b)
+			s, _ := benchStore(b, nil)
 			ctx := context.Background()
 			events := benchEvents(size)
 			i := 0
@@ -63,13 +63,18 @@ func BenchmarkAppend(b *testing.B) {
 	}
 }
 
-// BenchmarkRawInsert is the baseline of BenchmarkAppend: the same rows in
-// one transaction per batch, with a prepared statement, and the stream row
+// BenchmarkRawInsert is the baseline of BenchmarkAppend (and, with
+// sync=FULL, of BenchmarkAppendConcurrent under FULL): the same rows in one
+// transaction per batch, with a prepared statement, and the stream row
 // upserted as the store does.
 func BenchmarkRawInsert(b *testing.B) {
-	for _, size := range []int{1, 100} {
-		b.Run(fmt.Sprintf("events=%d", size), func(b *testing.B) {
-			_, be := benchStore(b)
+	for _, c := range []struct {
+		size int
+		sync Synchronous
+	}{{1, SyncNormal}, {100, SyncNormal}, {1, SyncFull}} {
+		b.Run(fmt.Sprintf("events=%d/sync=%s", c.size, c.sync), func(b *testing.B) {
+			size := c.size
+			_, be := benchStore(b, &Options{Synchronous: c.sync})
 			ctx := context.Background()
 			version := make([]int64, benchStreams)
 			at := time.Now().UnixNano()
@@ -116,7 +121,7 @@ func fillBench(b *testing.B, s *eventstore.Store, n int) {
 const benchScan = 100_000
 
 func BenchmarkReadAll(b *testing.B) {
-	s, _ := benchStore(b)
+	s, _ := benchStore(b, nil)
 	fillBench(b, s, benchScan)
 	ctx := context.Background()
 	for b.Loop() {
@@ -137,7 +142,7 @@ func BenchmarkReadAll(b *testing.B) {
 // BenchmarkRawScan is the baseline of BenchmarkReadAll: one SELECT of
 // every column in position order, scanned into Go values.
 func BenchmarkRawScan(b *testing.B) {
-	s, be := benchStore(b)
+	s, be := benchStore(b, nil)
 	fillBench(b, s, benchScan)
 	for b.Loop() {
 		rows, err := be.reader.Query(`SELECT position, id, stream_id, life, version, type, data, metadata, recorded_at FROM events ORDER BY position`)
@@ -164,7 +169,7 @@ func BenchmarkRawScan(b *testing.B) {
 }
 
 func BenchmarkReadStream(b *testing.B) {
-	s, _ := benchStore(b)
+	s, _ := benchStore(b, nil)
 	ctx := context.Background()
 	events := benchEvents(100)
 	for range 10 {
@@ -188,65 +193,46 @@ func BenchmarkReadStream(b *testing.B) {
 	b.ReportMetric(float64(b.N*1000)/b.Elapsed().Seconds(), "events/s")
 }
 
-// BenchmarkSubscribeLatency measures the time from the start of an Append
-// of one event to its arrival at a live subscriber: append, commit, wake,
-// read from storage, channel send.
+// BenchmarkSubscribeLatency measures how long a live subscriber waits for
+// an event: "append" from the start of the Append (its commit included),
+// "delivery" from the moment the Append returned (wake-up, read from
+// storage, channel send).
 func BenchmarkSubscribeLatency(b *testing.B) {
-	s, _ := benchStore(b)
-	ctx := context.Background()
-	sub, err := s.Subscribe(ctx, eventstore.SubscribeOptions{From: eventstore.FromNow})
-	if err != nil {
-		b.Fatal(err)
+	for _, fromCommit := range []bool{false, true} {
+		b.Run(map[bool]string{false: "append", true: "delivery"}[fromCommit], func(b *testing.B) {
+			s, _ := benchStore(b, nil)
+			ctx := context.Background()
+			sub, err := s.Subscribe(ctx, eventstore.SubscribeOptions{From: eventstore.FromNow})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer sub.Close()
+			events := benchEvents(1)
+			var lat []time.Duration
+			i := 0
+			for b.Loop() {
+				start := time.Now()
+				if _, err := s.Append(ctx, fmt.Sprintf("bench-%d", i%benchStreams), eventstore.Any, events...); err != nil {
+					b.Fatal(err)
+				}
+				if fromCommit {
+					start = time.Now()
+				}
+				<-sub.Events()
+				lat = append(lat, time.Since(start))
+				i++
+			}
+			slices.Sort(lat)
+			b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+		})
 	}
-	defer sub.Close()
-	events := benchEvents(1)
-	var lat []time.Duration
-	i := 0
-	for b.Loop() {
-		start := time.Now()
-		if _, err := s.Append(ctx, fmt.Sprintf("bench-%d", i%benchStreams), eventstore.Any, events...); err != nil {
-			b.Fatal(err)
-		}
-		<-sub.Events()
-		lat = append(lat, time.Since(start))
-		i++
-	}
-	slices.Sort(lat)
-	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
-	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
-}
-
-// BenchmarkSubscribeDelivery isolates the delivery: the time from the
-// end of an Append (committed) to the arrival at a live subscriber.
-func BenchmarkSubscribeDelivery(b *testing.B) {
-	s, _ := benchStore(b)
-	ctx := context.Background()
-	sub, err := s.Subscribe(ctx, eventstore.SubscribeOptions{From: eventstore.FromNow})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer sub.Close()
-	events := benchEvents(1)
-	var lat []time.Duration
-	i := 0
-	for b.Loop() {
-		if _, err := s.Append(ctx, fmt.Sprintf("bench-%d", i%benchStreams), eventstore.Any, events...); err != nil {
-			b.Fatal(err)
-		}
-		start := time.Now()
-		<-sub.Events()
-		lat = append(lat, time.Since(start))
-		i++
-	}
-	slices.Sort(lat)
-	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
-	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
 }
 
 // BenchmarkSubscribeCatchUp measures a subscription from the start of a
 // 100,000-event log.
 func BenchmarkSubscribeCatchUp(b *testing.B) {
-	s, _ := benchStore(b)
+	s, _ := benchStore(b, nil)
 	fillBench(b, s, benchScan)
 	ctx := context.Background()
 	for b.Loop() {
@@ -268,7 +254,7 @@ func BenchmarkConsume(b *testing.B) {
 	const n = 10_000
 	for _, every := range []int{1, 100} {
 		b.Run(fmt.Sprintf("checkpoint-every=%d", every), func(b *testing.B) {
-			s, _ := benchStore(b)
+			s, _ := benchStore(b, nil)
 			fillBench(b, s, n)
 			run := 0
 			for b.Loop() {
@@ -294,57 +280,12 @@ func BenchmarkConsume(b *testing.B) {
 	}
 }
 
-// A counter aggregate for the load benchmark: its events carry the
-// workload's 200-byte data.
-type benchCounter struct{ N int }
-
-type benchCodec struct{}
-
-func (benchCodec) Encode(int) (eventstore.Event, error) {
-	return eventstore.Event{Type: "Reading", Data: benchData}, nil
-}
-func (benchCodec) Decode(e eventstore.RecordedEvent) (int, error) { return len(e.Data), nil }
-
-var benchDecider = eventstore.Decider[benchCounter, int, int]{
-	Decide: func(_ benchCounter, n int) ([]int, error) { return make([]int, n), nil },
-	Evolve: func(s benchCounter, _ int) benchCounter { s.N++; return s },
-}
-
-// BenchmarkAggregateLoad loads a 10,000-event aggregate by replaying
-// every event, and from a snapshot (taken every 100 events) plus the tail.
-func BenchmarkAggregateLoad(b *testing.B) {
-	for _, every := range []int{0, 100} {
-		b.Run(fmt.Sprintf("snapshot-every=%d", every), func(b *testing.B) {
-			s, _ := benchStore(b)
-			ctx := context.Background()
-			repo := eventstore.NewRepository(s, benchDecider, benchCodec{}, &eventstore.RepositoryOptions[benchCounter]{SnapshotEvery: every})
-			for range 100 {
-				if _, err := repo.Execute(ctx, "agg-1", 100); err != nil {
-					b.Fatal(err)
-				}
-			}
-			fillBench(b, s, 10_000) // other streams around it
-			for b.Loop() {
-				st, v, err := repo.Load(ctx, "agg-1")
-				if err != nil || st.N != 10_000 || v != 9_999 {
-					b.Fatal(st, v, err)
-				}
-			}
-		})
-	}
-}
-
 // BenchmarkAppendConcurrent runs 64 goroutines appending one event each,
 // to different streams: group commit lets them share transactions.
 func BenchmarkAppendConcurrent(b *testing.B) {
 	for _, mode := range []Synchronous{SyncNormal, SyncFull} {
 		b.Run(fmt.Sprintf("sync=%s", mode), func(b *testing.B) {
-			be, err := Open(filepath.Join(b.TempDir(), "bench.db"), &Options{Synchronous: mode})
-			if err != nil {
-				b.Fatal(err)
-			}
-			s := eventstore.New(be, nil)
-			defer s.Close()
+			s, _ := benchStore(b, &Options{Synchronous: mode})
 			events := benchEvents(1)
 			var next atomic.Int64
 			b.SetParallelism(64 / runtime.GOMAXPROCS(0))
@@ -362,39 +303,4 @@ func BenchmarkAppendConcurrent(b *testing.B) {
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 		})
 	}
-}
-
-// BenchmarkRawInsertFull is BenchmarkRawInsert's one-row transaction under
-// synchronous FULL: the baseline of the FULL concurrent figure.
-func BenchmarkRawInsertFull(b *testing.B) {
-	be, err := Open(filepath.Join(b.TempDir(), "bench.db"), &Options{Synchronous: SyncFull})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer be.Close()
-	ctx := context.Background()
-	version := make([]int64, benchStreams)
-	at := time.Now().UnixNano()
-	i := 0
-	for b.Loop() {
-		stream := fmt.Sprintf("bench-%d", i%benchStreams)
-		tx, err := be.writer.BeginTx(ctx, nil)
-		if err != nil {
-			b.Fatal(err)
-		}
-		id := uuid.Must(uuid.NewV7())
-		v := version[i%benchStreams]
-		version[i%benchStreams]++
-		if _, err := tx.StmtContext(ctx, be.insertEvent.Stmt).ExecContext(ctx, id[:], stream, 0, v, "bench", "Reading", benchData, nil, at); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := tx.ExecContext(ctx, sqlUpsertStream, stream, "bench", 0, v, at, at); err != nil {
-			b.Fatal(err)
-		}
-		if err := tx.Commit(); err != nil {
-			b.Fatal(err)
-		}
-		i++
-	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 }
