@@ -19,6 +19,12 @@
 // Every command but import opens the file read-only: it never writes to
 // it (backup writes only DEST). Exit status: 0 on success, 1 when verify
 // finds problems or a command fails, 2 for a usage error.
+//
+// Export and import copy a store's events through a versioned JSON Lines
+// format that keeps event IDs, versions, types, data and metadata byte
+// for byte, and stream deletions; import is idempotent, so an interrupted
+// import is finished by running it again. 'eventstore export -h'
+// describes the format.
 package main
 
 import (
@@ -58,8 +64,8 @@ func commands() []command {
 		{"snapshots", "FILE STREAM", "list the snapshots of a stream", cmdSnapshots},
 		{"consumers", "FILE", "list consumers and forwarders with their checkpoints and lag", cmdConsumers},
 		{"backup", "FILE DEST", "copy the store to a new file DEST while it is in use", cmdBackup},
-		{"export", "[-o OUT] FILE", "write every event as JSON Lines (to stdout by default)", cmdExport},
-		{"import", "[-i IN] [-batch N] [-tx N] FILE", "append events from JSON Lines (stdin by default); safe to run again after an interruption", cmdImport},
+		{"export", "[-o OUT] FILE", "write every event and stream deletion as JSON Lines (to stdout by default)", cmdExport},
+		{"import", "[-i IN] [-batch N] [-tx N] FILE", "apply an export to FILE (stdin by default); safe to run again after an interruption", cmdImport},
 	}
 }
 
