@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -12,7 +11,6 @@ import (
 	"time"
 
 	"github.com/edge-es/eventstore"
-	"github.com/edge-es/eventstore/httpsink"
 	"github.com/edge-es/eventstore/sqlite"
 )
 
@@ -291,8 +289,9 @@ func newPrinter(w io.Writer, asJSON bool) *printer {
 }
 
 func (p *printer) print(ev eventstore.RecordedEvent) error {
-	if p.json {
-		return json.NewEncoder(p.w).Encode(httpsink.FromRecorded(ev))
+	if p.json { // the export's event lines
+		_, err := p.w.Write(appendEvent(nil, ev))
+		return err
 	}
 	if !p.header && !p.stream {
 		fmt.Fprintln(p.tw, "POSITION\tSTREAM\tVERSION\tTIME\tTYPE\tDATA")

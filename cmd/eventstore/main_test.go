@@ -656,3 +656,24 @@ func TestImport_LegacyFile(t *testing.T) {
 		t.Errorf("data %q, metadata %q", img.log[1].Data, img.streams["a-1"][0].Metadata)
 	}
 }
+
+// TestReadJSON prints events as the export does: valid JSON in UTF-8, the
+// data as stored.
+func TestReadJSON(t *testing.T) {
+	t.Parallel()
+	path := awkwardStore(t)
+	for _, stream := range []string{"doc-1", "bin-1"} {
+		out, errOut, code := run(t, "", "read", "-json", path, stream)
+		if code != 0 {
+			t.Fatalf("read: exit %d: %s", code, errOut)
+		}
+		for _, line := range strings.Split(strings.TrimSuffix(out, "\n"), "\n") {
+			if !json.Valid([]byte(line)) || !utf8.ValidString(line) {
+				t.Errorf("not valid JSON in UTF-8: %q", line)
+			}
+		}
+		if stream == "doc-1" {
+			expect(t, "read -json", out, `"data":{ "a" : 1,  "b" : [ 1, 2 ] }`, `"data":{"html":"<a href=\"x\">&amp;</a>"}`)
+		}
+	}
+}
