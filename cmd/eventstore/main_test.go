@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -441,9 +442,11 @@ func TestExportImport_Faithful(t *testing.T) {
 	// Small batches and transactions, so that runs and commits split
 	// streams and lives.
 	cp := filepath.Join(dir, "copy.db")
-	if _, errOut, code := run(t, "", "import", "-i", export, "-batch", "2", "-tx", "3", cp); code != 0 {
+	_, errOut, code := run(t, "", "import", "-i", export, "-batch", "2", "-tx", "3", cp)
+	if code != 0 {
 		t.Fatalf("import: exit %d: %s", code, errOut)
 	}
+	expect(t, "import", errOut, "imported 23 events (0 already there), 4 stream deletions (0 already done)")
 	want := imageOf(t, src)
 	sameImage(t, want, imageOf(t, cp))
 	for _, gone := range []string{"gone-1", "twice-1"} {
@@ -456,11 +459,11 @@ func TestExportImport_Faithful(t *testing.T) {
 	}
 
 	// Import the same file again: nothing is written.
-	_, errOut, code := run(t, string(data), "import", "-batch", "2", "-tx", "3", cp)
+	_, errOut, code = run(t, string(data), "import", "-batch", "2", "-tx", "3", cp)
 	if code != 0 {
 		t.Fatalf("second import: exit %d: %s", code, errOut)
 	}
-	expect(t, "second import", errOut, "imported 0 events")
+	expect(t, "second import", errOut, "imported 0 events (23 already there), 0 stream deletions (4 already done)")
 	sameImage(t, want, imageOf(t, cp))
 
 	// The copy exports to the same file, but for positions and times.
@@ -535,14 +538,20 @@ func TestImport_ResumeAnywhere(t *testing.T) {
 		t.Fatal(err)
 	}
 	lines := strings.SplitAfter(string(data), "\n")
+	deletion := slices.IndexFunc(lines, func(l string) bool { return strings.Contains(l, `"op":"delete"`) }) + 1
+	if deletion == 0 {
+		t.Fatal("the export has no deletion")
+	}
 	for _, c := range []struct {
 		first      int
 		batch, tx  string
 		whatBreaks string
 	}{
 		{1003, "500", "5000", "the default batches"},
-		{1, "500", "5000", "the first line only"},
-		{602, "7", "20", "a deletion in the middle"},
+		{1, "500", "5000", "the header only"},
+		{2, "500", "5000", "the first event only"},
+		{deletion - 1, "7", "20", "up to a deletion"},
+		{deletion, "7", "20", "a deletion as the last line"},
 		{37, "7", "20", "small batches"},
 	} {
 		cp := filepath.Join(t.TempDir(), "copy.db")
