@@ -588,8 +588,11 @@ func (imp *importer) last() *op {
 	return imp.queue[len(imp.queue)-1]
 }
 
+// queued counts a record put in the queue, and commits the queue when it
+// holds a transaction's worth.
 func (imp *importer) queued() error {
-	if imp.size++; imp.size >= imp.perTx {
+	imp.size++
+	if imp.size >= imp.perTx {
 		return imp.commit()
 	}
 	return nil
