@@ -86,7 +86,8 @@ type Event struct {
 }
 
 // FromRecorded returns the JSON form of a recorded event. The eventstore
-// command's export writes the same form, one event a line.
+// command's export uses the same field names, one event a line, but keeps
+// JSON data byte for byte where this form may re-encode it.
 func FromRecorded(e eventstore.RecordedEvent) Event {
 	out := Event{ID: e.ID.String(), Stream: e.StreamID, Version: e.Version, Position: e.Position, Type: e.Type, RecordedAt: e.RecordedAt}
 	if json.Valid(e.Data) {
