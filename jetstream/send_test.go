@@ -1,9 +1,14 @@
 package jetstream_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -288,4 +293,86 @@ func TestDecode_Malformed(t *testing.T) {
 			}
 		}
 	}
+}
+
+// lossyProxy relays NATS connections to addr and drops, once, the first
+// message published with the given position, as a network might lose it
+// in a reconnection. It returns the URL to connect to.
+func lossyProxy(t testing.TB, addr string, position int64) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	marker := fmt.Appendf(nil, "\r\n%s: %d\r\n", jetstream.HeaderPosition, position)
+	var dropped atomic.Bool
+	go func() {
+		for {
+			client, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			server, err := net.Dial("tcp", addr)
+			if err != nil {
+				client.Close()
+				continue
+			}
+			go func() { io.Copy(client, server); client.Close() }()
+			go func() {
+				defer server.Close()
+				r, w := bufio.NewReader(client), bufio.NewWriter(server)
+				for {
+					line, err := r.ReadBytes('\n')
+					if err != nil {
+						return
+					}
+					var body []byte
+					if f := strings.Fields(string(line)); len(f) > 0 && (f[0] == "PUB" || f[0] == "HPUB") {
+						size, err := strconv.Atoi(f[len(f)-1])
+						if err != nil {
+							return
+						}
+						body = make([]byte, size+2) // payload and CRLF
+						if _, err := io.ReadFull(r, body); err != nil {
+							return
+						}
+						if bytes.Contains(body, marker) && !dropped.Swap(true) {
+							continue
+						}
+					}
+					w.Write(line)
+					w.Write(body)
+					if r.Buffered() == 0 {
+						if err := w.Flush(); err != nil {
+							return
+						}
+					}
+				}
+			}()
+		}
+	}()
+	return "nats://" + ln.Addr().String()
+}
+
+// TestForward_MessageLostInTransitKeepsOrder loses one message in the
+// middle of a batch on the wire, so the server stores the ones after it
+// first unless it refuses them: the remote stream still ends up with
+// every event once, in position order.
+func TestForward_MessageLostInTransitKeepsOrder(t *testing.T) {
+	t.Parallel()
+	srv := runServer(t, 0, t.TempDir())
+	nc := connect(t, srv.ClientURL())
+	lossy := connect(t, lossyProxy(t, srv.Addr().String(), 120))
+	sink, err := jetstream.New(context.Background(), lossy, &jetstream.Options{
+		Stream: &jetstream.StreamConfig{Name: "EVENTS"}, AckTimeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := newDevice(t, sink)
+	d.write(t, 10, 300)
+	d.run()
+	defer d.stop()
+	d.waitForwarded(t, 300)
+	inOrder(t, received(t, nc, "EVENTS"), 300)
 }
