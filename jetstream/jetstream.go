@@ -363,6 +363,9 @@ func headerSafe(v string) bool {
 // [eventstore.ErrInvalidArgument].
 func Decode(m *nats.Msg) (eventstore.RecordedEvent, error) {
 	var e eventstore.RecordedEvent
+	if m == nil {
+		return e, fmt.Errorf("jetstream: decode: %w: nil message", eventstore.ErrInvalidArgument)
+	}
 	id, err := uuid.Parse(m.Header.Get(natsjs.MsgIDHeader))
 	if err != nil {
 		return e, fmt.Errorf("jetstream: decode %s: %w: %s: %v", m.Subject, eventstore.ErrInvalidArgument, natsjs.MsgIDHeader, err)

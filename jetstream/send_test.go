@@ -275,6 +275,11 @@ func TestDecode_Malformed(t *testing.T) {
 	if _, err := jetstream.Decode(&nats.Msg{Header: good}); err != nil {
 		t.Fatal(err)
 	}
+	for _, m := range []*nats.Msg{nil, {}} {
+		if _, err := jetstream.Decode(m); !errors.Is(err, eventstore.ErrInvalidArgument) {
+			t.Errorf("%v: %v", m, err)
+		}
+	}
 	for _, name := range []string{natsjs.MsgIDHeader, jetstream.HeaderStream, jetstream.HeaderType, jetstream.HeaderVersion, jetstream.HeaderPosition, jetstream.HeaderRecordedAt} {
 		for _, v := range []string{"", "bad"} {
 			h := nats.Header{}
