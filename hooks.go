@@ -2,6 +2,7 @@ package eventstore
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync/atomic"
 	"time"
@@ -130,13 +131,18 @@ func (s *Store) happened(ctx context.Context, h Happening) {
 }
 
 // LogHooks returns hooks that log to logger: operations at Debug level
-// (Warn when they fail), happenings at Info (Warn for failures).
+// (Warn when they fail), happenings at Info (Warn for failures). A
+// read_stream that ends in [ErrStreamNotFound] is logged at Debug, with its
+// error, like a success: the stream not existing is an answer (every new
+// aggregate's first load gets it), not a failure. A delete or purge of a
+// stream that does not exist is still a Warn: the caller asked for
+// something that could not be done.
 func LogHooks(logger *slog.Logger) Hooks {
 	return Hooks{
 		Start: func(ctx context.Context, op Op) func(Outcome) {
 			return func(o Outcome) {
 				level := slog.LevelDebug
-				if o.Err != nil {
+				if failed(op, o.Err) {
 					level = slog.LevelWarn
 				}
 				if !logger.Enabled(ctx, level) {
@@ -185,4 +191,10 @@ func LogHooks(logger *slog.Logger) Hooks {
 			logger.LogAttrs(ctx, level, "eventstore: "+h.Name, attrs...)
 		},
 	}
+}
+
+// failed reports whether an operation's error is a failure, rather than
+// the answer that the stream read does not exist.
+func failed(op Op, err error) bool {
+	return err != nil && !(op.Name == "read_stream" && errors.Is(err, ErrStreamNotFound))
 }

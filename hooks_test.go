@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"iter"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -173,5 +174,57 @@ func TestLogHooks(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("log lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// brokenReads is a backend whose stream reads fail: a real error, unlike
+// a stream that does not exist.
+type brokenReads struct{ *memory.Backend }
+
+func (brokenReads) ReadStream(ctx context.Context, stream string, opts eventstore.ReadOptions) iter.Seq2[eventstore.RecordedEvent, error] {
+	return func(yield func(eventstore.RecordedEvent, error) bool) {
+		yield(eventstore.RecordedEvent{}, errors.New("disk on fire"))
+	}
+}
+
+// A new aggregate's first command reads a stream that does not exist yet:
+// that is an answer, not a failure, and must not be logged as a warning.
+// A read that really fails still is.
+func TestLogHooks_StreamNotFoundIsNotAWarning(t *testing.T) {
+	t.Parallel()
+	is := is.New(t)
+	var buf bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	store := eventstore.New(memory.New(), &eventstore.Options{Hooks: eventstore.LogHooks(logger)})
+	defer store.Close()
+	ctx := context.Background()
+
+	type event struct{ N int }
+	registry := eventstore.NewRegistry()
+	is.NoErr(eventstore.Register[event](registry, "Counted"))
+	counters := eventstore.NewRepository(store, eventstore.Decider[int, int, event]{
+		Decide: func(s, c int) ([]event, error) { return []event{{N: c}}, nil },
+		Evolve: func(s int, e event) int { return s + e.N },
+	}, eventstore.RegistryCodec[event](registry), nil)
+	_, err := counters.Execute(ctx, "counter-1", 1)
+	is.NoErr(err)
+	_, err = store.StreamVersion(ctx, "nobody-1")
+	is.NoErr(err)
+
+	out := buf.String()
+	if strings.Contains(out, "level=WARN") || strings.Contains(out, "level=ERROR") {
+		t.Errorf("a missing stream was logged as a failure:\n%s", out)
+	}
+	if !strings.Contains(out, `level=DEBUG msg="eventstore: read_stream" op=read_stream`) {
+		t.Errorf("the read of the new stream was not logged:\n%s", out)
+	}
+
+	buf.Reset()
+	broken := eventstore.New(brokenReads{memory.New()}, &eventstore.Options{Hooks: eventstore.LogHooks(logger)})
+	defer broken.Close()
+	for range broken.ReadStream(ctx, "counter-1", eventstore.ReadOptions{}) {
+	}
+	if out := buf.String(); !strings.Contains(out, `level=WARN msg="eventstore: read_stream"`) || !strings.Contains(out, "disk on fire") {
+		t.Errorf("a failed read was not logged as a warning:\n%s", out)
 	}
 }
