@@ -322,7 +322,7 @@ func (s *Store) AppendWith(ctx context.Context, stream string, expected Expected
 // ReadStream yields the events of a stream in version order (or reverse
 // order with Backward), starting at opts.From. A stream that does not exist
 // or was deleted yields [ErrStreamNotFound] as its only element; a From past
-// the end yields nothing.
+// the end yields nothing. Every error it yields names the stream.
 //
 // The sequence reads in pages, so memory stays constant however long the
 // stream is, and no database connection or lock is held while the loop body
@@ -342,7 +342,17 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts ReadOptions)
 	if err != nil {
 		return errSeq[RecordedEvent](fmt.Errorf("read stream %s: %w", stream, err))
 	}
-	return s.guard(ctx, "read_stream", stream, s.backend.ReadStream(ctx, stream, opts))
+	read := s.guard(ctx, "read_stream", stream, s.backend.ReadStream(ctx, stream, opts))
+	return func(yield func(RecordedEvent, error) bool) {
+		for e, err := range read {
+			if err != nil {
+				err = fmt.Errorf("read stream %s: %w", stream, err)
+			}
+			if !yield(e, err) {
+				return
+			}
+		}
+	}
 }
 
 // StreamVersion returns the last version of a stream, or -1 when it does not

@@ -2,6 +2,7 @@ package eventstoretest
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/edge-es/eventstore"
@@ -101,4 +102,28 @@ func testDeleteStream(t *testing.T, newBackend NewBackend) {
 		}
 		b.is.Equal(n, 600)
 	})
+
+	t.Run("NotFoundNamesTheStream", func(t *testing.T) {
+		b := setup(t, newBackend)
+		b.appendOK("gone-1", eventstore.Any, ev("E"))
+		b.is.NoErr(b.store.DeleteStream(b.ctx, "gone-1", eventstore.Any))
+		for _, stream := range []string{"missing-1", "gone-1"} {
+			for _, opts := range []eventstore.ReadOptions{{}, {Backward: true}} {
+				_, err := collect(b.store.ReadStream(b.ctx, stream, opts))
+				notFoundNaming(t, err, stream)
+			}
+			notFoundNaming(t, b.store.DeleteStream(b.ctx, stream, eventstore.Any), stream)
+		}
+	})
+}
+
+// notFoundNaming checks that err is [eventstore.ErrStreamNotFound] and
+// that its message says which stream was not found.
+func notFoundNaming(t *testing.T, err error, stream string) {
+	t.Helper()
+	if !errors.Is(err, eventstore.ErrStreamNotFound) {
+		t.Errorf("%s: %v, want ErrStreamNotFound", stream, err)
+	} else if !strings.Contains(err.Error(), stream) {
+		t.Errorf("%q does not name the stream %s", err, stream)
+	}
 }

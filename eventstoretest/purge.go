@@ -119,4 +119,19 @@ func testPurge(t *testing.T, newBackend NewBackend) {
 		_, err = b.store.PurgeStream(b.ctx, "")
 		b.is.True(errors.Is(err, eventstore.ErrInvalidArgument))
 	})
+
+	t.Run("NotFoundNamesTheStream", func(t *testing.T) {
+		b := setup(t, newBackend)
+		if !supported(b) {
+			return
+		}
+		_, err := b.store.PurgeStream(b.ctx, "nobody-1")
+		notFoundNaming(t, err, "nobody-1")
+		notFoundNaming(t, b.store.RemoveTombstone(b.ctx, "nobody-1"), "nobody-1")
+		b.appendOK("user-1", eventstore.Any, ev("E"))
+		_, err = b.store.PurgeStream(b.ctx, "user-1")
+		b.is.NoErr(err)
+		_, err = collect(b.store.ReadStream(b.ctx, "user-1", eventstore.ReadOptions{}))
+		notFoundNaming(t, err, "user-1")
+	})
 }

@@ -99,7 +99,7 @@ func cmdRead(ctx context.Context, e *env, args []string) error {
 	p := newPrinter(e.stdout, *asJSON)
 	for ev, err := range store.ReadStream(ctx, pos[1], opts) {
 		if err != nil {
-			return fmt.Errorf("%s: %w", pos[1], err)
+			return err // it names the stream
 		}
 		if err := p.print(ev); err != nil {
 			return err
