@@ -14,6 +14,8 @@ var (
 	ErrWrongExpectedVersion = errors.New("eventstore: wrong expected version")
 
 	// ErrStreamNotFound reports that a stream does not exist, or was deleted.
+	// The [Store]'s errors that match it name the stream, as in
+	// "read stream order-1: eventstore: stream not found".
 	ErrStreamNotFound = errors.New("eventstore: stream not found")
 
 	// ErrDuplicateEvent reports that an appended event's ID is already stored,
