@@ -18,6 +18,7 @@ package otelhooks
 
 import (
 	"context"
+	"errors"
 
 	"github.com/edge-es/eventstore"
 	"go.opentelemetry.io/otel/attribute"
@@ -60,7 +61,11 @@ func New(tp trace.TracerProvider, mp metric.MeterProvider) (eventstore.Hooks, er
 				if o.Position > 0 {
 					span.SetAttributes(attribute.Int64("eventstore.position", o.Position))
 				}
-				if o.Err != nil {
+				switch {
+				case op.Name == "read_stream" && errors.Is(o.Err, eventstore.ErrStreamNotFound):
+					// A new aggregate's first load: expected, not a failure.
+					outcome = "not_found"
+				case o.Err != nil:
 					outcome = "error"
 					span.RecordError(o.Err)
 					span.SetStatus(codes.Error, o.Err.Error())

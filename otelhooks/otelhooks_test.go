@@ -66,6 +66,23 @@ func TestHooks(t *testing.T) {
 	is.Equal(sums["eventstore.happenings"], int64(2)) // opened, closed
 }
 
+func TestHooks_StreamNotFoundIsNotAnError(t *testing.T) {
+	is := is.New(t)
+	spans := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
+	hooks, err := otelhooks.New(tp, sdkmetric.NewMeterProvider())
+	is.NoErr(err)
+	store := eventstore.New(memory.New(), &eventstore.Options{Hooks: hooks})
+	defer store.Close()
+	for range store.ReadStream(context.Background(), "account-new", eventstore.ReadOptions{}) {
+	}
+	ended := spans.Ended()
+	is.Equal(len(ended), 1)
+	is.Equal(ended[0].Name(), "eventstore.read_stream")
+	is.True(ended[0].Status().Code != codes.Error) // a new aggregate's first load is expected
+	is.Equal(len(ended[0].Events()), 0)            // and records no error event
+}
+
 func hasAttr(attrs []attribute.KeyValue, want attribute.KeyValue) bool {
 	for _, a := range attrs {
 		if a == want {
