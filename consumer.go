@@ -90,7 +90,7 @@ type ConsumerInfo struct {
 // share out the streams, each event going to exactly one of them.
 type Group struct {
 	Member int // this member, 0 <= Member < Size
-	Size   int // how many members the group has
+	Size   int // how many members the group has, at most 1,000,000
 }
 
 // GroupMember returns which member of a group of size members owns a

@@ -3,12 +3,14 @@ package eventstore
 import (
 	"cmp"
 	"fmt"
+	"reflect"
 	"time"
 )
 
-// Every numeric option has a documented maximum, so that no value can
-// overflow a computation or make an allocation panic; beyond it the call
-// fails with [ErrInvalidArgument].
+// The argument checks that options and constructors share. Every numeric
+// option has a documented maximum, so that no value can overflow a
+// computation or make an allocation panic; beyond it the call fails with
+// [ErrInvalidArgument].
 
 // MaxBuffer is the largest [SubscribeOptions.Buffer] and
 // [ConsumerOptions.Buffer]. A subscription allocates its whole buffer up
@@ -38,3 +40,16 @@ func atMost[T int | time.Duration](what string, v, limit T) error {
 
 // firstError returns the first of errs that is not nil.
 func firstError(errs ...error) error { return cmp.Or(errs...) }
+
+// isNil reports whether v is nil, or an interface holding a nil pointer,
+// map, slice, func or channel.
+func isNil(v any) bool {
+	if v == nil {
+		return true
+	}
+	switch rv := reflect.ValueOf(v); rv.Kind() {
+	case reflect.Pointer, reflect.Map, reflect.Slice, reflect.Func, reflect.Chan, reflect.Interface:
+		return rv.IsNil()
+	}
+	return false
+}
