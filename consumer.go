@@ -209,9 +209,11 @@ func (o *ConsumerOptions) validate(tx bool) error {
 	); err != nil {
 		return fmt.Errorf("consumer %s: %w", o.Name, err)
 	}
-	if _, err := o.Filter.Matcher(); err != nil {
+	filter, err := o.Filter.withMatcher()
+	if err != nil {
 		return err
 	}
+	o.Filter = filter
 	if o.CheckpointEvery == 0 {
 		o.CheckpointEvery = 1
 	}

@@ -36,6 +36,11 @@ type Filter struct {
 	Payload map[string]any
 	// Match is an arbitrary predicate, applied after every other field.
 	Match func(RecordedEvent) bool
+
+	// checked is the matcher of the Store's own copy of a filter it has
+	// checked, so that a long-lived subscription does not check its filter
+	// again, and rebuild its sets, at every read.
+	checked *matcher
 }
 
 // IsZero reports whether f matches every event.
@@ -51,6 +56,27 @@ func (f Filter) IsZero() bool {
 // glob, a payload value that cannot be encoded as JSON) is an error
 // matching [ErrInvalidArgument].
 func (f Filter) Matcher() (func(RecordedEvent) bool, error) {
+	if f.checked != nil {
+		return f.checked.matches, nil
+	}
+	m, err := f.compile()
+	if err != nil {
+		return nil, err
+	}
+	return m.matches, nil
+}
+
+// withMatcher checks f and returns a copy that carries its matcher.
+func (f Filter) withMatcher() (Filter, error) {
+	if f.checked != nil {
+		return f, nil
+	}
+	m, err := f.compile()
+	f.checked = m
+	return f, err
+}
+
+func (f Filter) compile() (*matcher, error) {
 	for _, s := range f.Streams {
 		if err := ValidateStreamID(s); err != nil {
 			return nil, fmt.Errorf("filter: %w", err)
@@ -88,7 +114,7 @@ func (f Filter) Matcher() (func(RecordedEvent) bool, error) {
 			m.payload[k] = want
 		}
 	}
-	return m.matches, nil
+	return m, nil
 }
 
 // matcher is a checked [Filter], ready to test events.
@@ -250,7 +276,7 @@ func (s *Store) ReadAll(ctx context.Context, opts ReadOptions, filter Filter) it
 		err = opts.validate()
 	}
 	if err == nil {
-		_, err = filter.Matcher()
+		filter, err = filter.withMatcher()
 	}
 	if err != nil {
 		return errSeq[RecordedEvent](fmt.Errorf("read all: %w", err))

@@ -109,9 +109,11 @@ func (s *Store) NewForwarder(opts ForwarderOptions) (*Forwarder, error) {
 	if opts.Sink == nil {
 		return nil, fmt.Errorf("forwarder %s: %w", opts.Name, invalidf("no sink"))
 	}
-	if _, err := opts.Filter.Matcher(); err != nil {
+	filter, err := opts.Filter.withMatcher()
+	if err != nil {
 		return nil, fmt.Errorf("forwarder %s: %w", opts.Name, err)
 	}
+	opts.Filter = filter
 	if opts.BatchSize < 0 || opts.MinBackoff < 0 || opts.MaxBackoff < 0 || opts.From < FromNow {
 		return nil, fmt.Errorf("forwarder %s: %w", opts.Name, invalidf("negative option"))
 	}

@@ -99,9 +99,11 @@ func (s *Store) Subscribe(ctx context.Context, opts SubscribeOptions) (*Subscrip
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if _, err := opts.Filter.Matcher(); err != nil {
+	filter, err := opts.Filter.withMatcher()
+	if err != nil {
 		return nil, fmt.Errorf("subscribe: %w", err)
 	}
+	opts.Filter = filter
 	if opts.From < FromNow {
 		return nil, fmt.Errorf("subscribe: %w", invalidf("from %d", opts.From))
 	}
