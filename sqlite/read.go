@@ -145,8 +145,9 @@ func (b *Backend) ReadAll(ctx context.Context, opts eventstore.ReadOptions, filt
 		q := buildAllQuery(filter, opts.Backward)
 		// The bound is exclusive: one past From, towards where the read
 		// comes from. A backward read from 0 or from the largest position
-		// starts at the end (no event reaches position MaxInt64: SQLite
-		// refuses to allocate it).
+		// starts at the end, where From+1 would overflow. (The bound leaves
+		// out position MaxInt64 itself, which AUTOINCREMENT would reach
+		// after 9.2e18 appends.)
 		bound := opts.From - 1
 		if opts.Backward {
 			bound = opts.From + 1
