@@ -152,7 +152,7 @@ func testValidation(t *testing.T, newBackend NewBackend) {
 		})
 		b.is.True(errors.Is(err, context.Canceled)) // the maximums themselves pass
 
-		sink := newFakeSink()
+		var sink acceptAll
 		for name, opts := range map[string]eventstore.ForwarderOptions{
 			"BatchSize":         {BatchSize: math.MaxInt},
 			"BatchSizeOver":     {BatchSize: eventstore.MaxBatchSize + 1},
@@ -263,4 +263,11 @@ func testLifecycle(t *testing.T, newBackend NewBackend) {
 		b.is.True(errors.Is(last, context.Canceled))
 		b.is.Equal(n, 10) // nothing after the cancel
 	})
+}
+
+// acceptAll is a sink that accepts every batch.
+type acceptAll struct{}
+
+func (acceptAll) Send(ctx context.Context, events []eventstore.RecordedEvent) (int, error) {
+	return len(events), nil
 }
