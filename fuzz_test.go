@@ -237,8 +237,8 @@ func FuzzReadOptions(f *testing.F) {
 			},
 		}
 		for name, read := range reads {
-			gotLite, errLite := positionsOf(read(lite))
-			gotMem, errMem := positionsOf(read(mem))
+			gotLite, errLite := fuzzPositions(read(lite))
+			gotMem, errMem := fuzzPositions(read(mem))
 			if (errLite == nil) != (errMem == nil) || (errLite != nil && !errors.Is(errLite, eventstore.ErrInvalidArgument)) {
 				t.Fatalf("%s %+v: sqlite %v, memory %v", name, opts, errLite, errMem)
 			}
@@ -252,7 +252,7 @@ func FuzzReadOptions(f *testing.F) {
 	})
 }
 
-func positionsOf(seq iter.Seq2[eventstore.RecordedEvent, error]) ([]int64, error) {
+func fuzzPositions(seq iter.Seq2[eventstore.RecordedEvent, error]) ([]int64, error) {
 	var out []int64
 	for e, err := range seq {
 		if err != nil {
@@ -397,7 +397,7 @@ func FuzzForwarderOptions(f *testing.F) {
 		fwd, err := mem.NewForwarder(eventstore.ForwarderOptions{
 			Name: "fuzz", From: from, BatchSize: batch,
 			MinBackoff: time.Duration(minBackoff), MaxBackoff: time.Duration(maxBackoff),
-			Sink: sinkFunc(func(ctx context.Context, events []eventstore.RecordedEvent) (int, error) {
+			Sink: fuzzSink(func(ctx context.Context, events []eventstore.RecordedEvent) (int, error) {
 				cancel()
 				return len(events), nil
 			}),
@@ -414,9 +414,9 @@ func FuzzForwarderOptions(f *testing.F) {
 	})
 }
 
-// sinkFunc adapts a function to a [eventstore.Sink].
-type sinkFunc func(ctx context.Context, events []eventstore.RecordedEvent) (int, error)
+// fuzzSink adapts a function to a [eventstore.Sink].
+type fuzzSink func(ctx context.Context, events []eventstore.RecordedEvent) (int, error)
 
-func (f sinkFunc) Send(ctx context.Context, events []eventstore.RecordedEvent) (int, error) {
+func (f fuzzSink) Send(ctx context.Context, events []eventstore.RecordedEvent) (int, error) {
 	return f(ctx, events)
 }

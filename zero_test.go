@@ -11,8 +11,8 @@ import (
 	"github.com/matryer/is"
 )
 
-// panicOf calls f and returns what it panicked with, nil if it did not.
-func panicOf(f func()) (v any) {
+// panicked calls f and returns what it panicked with, nil if it did not.
+func panicked(f func()) (v any) {
 	defer func() { v = recover() }()
 	f()
 	return nil
@@ -61,7 +61,7 @@ func TestRegistry_Nil(t *testing.T) {
 	is.True(errors.Is(err, eventstore.ErrUnknownEventType))
 	_, err = r.Decode(eventstore.RecordedEvent{Type: "Opened"})
 	is.True(errors.Is(err, eventstore.ErrUnknownEventType))
-	is.True(isConstructionPanic(panicOf(func() { eventstore.RegistryCodec[any](nil) }), "nil *Registry"))
+	is.True(isConstructionPanic(panicked(func() { eventstore.RegistryCodec[any](nil) }), "nil *Registry"))
 }
 
 func TestNew_NilBackend(t *testing.T) {
@@ -71,7 +71,7 @@ func TestNew_NilBackend(t *testing.T) {
 		"NilMemory": (*memory.Backend)(nil),
 		"NilSQLite": (*sqlite.Backend)(nil),
 	} {
-		if v := panicOf(func() { eventstore.New(b, nil) }); !isConstructionPanic(v, "nil Backend") {
+		if v := panicked(func() { eventstore.New(b, nil) }); !isConstructionPanic(v, "nil Backend") {
 			t.Errorf("%s: New panicked with %v", name, v)
 		}
 	}
@@ -89,10 +89,10 @@ func TestNewRepository_NilArguments(t *testing.T) {
 		"Decider.Evolve": func() { eventstore.NewRepository(store, noEvolve, addedCodec{}, nil) },
 		"codec":          func() { eventstore.NewRepository[tally, add, added](store, tallyDecider, nil, nil) },
 	} {
-		if v := panicOf(f); !isConstructionPanic(v, "nil "+name) {
+		if v := panicked(f); !isConstructionPanic(v, "nil "+name) {
 			t.Errorf("nil %s: NewRepository panicked with %v", name, v)
 		}
 	}
 	// Everything given: no panic.
-	is.New(t).Equal(panicOf(func() { eventstore.NewRepository(store, tallyDecider, addedCodec{}, nil) }), nil)
+	is.New(t).Equal(panicked(func() { eventstore.NewRepository(store, tallyDecider, addedCodec{}, nil) }), nil)
 }
