@@ -76,8 +76,25 @@ type Repository[S, C, E any] struct {
 }
 
 // NewRepository returns a repository of the aggregates that decider
-// defines, stored in store, with events encoded by codec.
+// defines, stored in store, with events encoded by codec. A nil store,
+// codec, Decide or Evolve is a programming error: NewRepository panics,
+// with an error matching [ErrInvalidArgument] that names it, rather than
+// the first Execute failing far from the mistake.
 func NewRepository[S, C, E any](store *Store, decider Decider[S, C, E], codec Codec[E], opts *RepositoryOptions[S]) *Repository[S, C, E] {
+	var missing string
+	switch {
+	case store == nil:
+		missing = "nil store"
+	case decider.Decide == nil:
+		missing = "nil Decider.Decide"
+	case decider.Evolve == nil:
+		missing = "nil Decider.Evolve"
+	case isNil(codec):
+		missing = "nil codec"
+	}
+	if missing != "" {
+		panic(fmt.Errorf("eventstore: NewRepository: %w", invalidf("%s", missing)))
+	}
 	var o RepositoryOptions[S]
 	if opts != nil {
 		o = *opts

@@ -90,7 +90,7 @@ type ConsumerInfo struct {
 // share out the streams, each event going to exactly one of them.
 type Group struct {
 	Member int // this member, 0 <= Member < Size
-	Size   int // how many members the group has
+	Size   int // how many members the group has, at most 1,000,000
 }
 
 // GroupMember returns which member of a group of size members owns a
@@ -150,27 +150,30 @@ type ConsumerOptions struct {
 	// CheckpointEvery saves the checkpoint after this many events.
 	// Default: 1, after every event. A larger value writes less, and after
 	// a crash redelivers up to that many events, unless Deduplicate is set.
+	// At most 1,000,000.
 	CheckpointEvery int
 	// CheckpointInterval, when positive, also saves the checkpoint when it
-	// is this old and has moved. Default: 0, by count only.
+	// is this old and has moved. Default: 0, by count only. At most 24h.
 	CheckpointInterval time.Duration
 	// Deduplicate records each handled event's ID, so that an event
 	// redelivered after a crash (between handler and checkpoint) is skipped.
 	// It costs a write per event. Default: false.
 	Deduplicate bool
-	// MinBackoff is the first wait after a handler error. Default: 100ms.
+	// MinBackoff is the first wait after a handler error. Default: 100ms;
+	// at most 24h.
 	MinBackoff time.Duration
 	// MaxBackoff caps the wait, which doubles after each failed attempt,
-	// with jitter. Default: 30s.
+	// with jitter. Default: 30s; at most 24h.
 	MaxBackoff time.Duration
 	// ParkAfter, when positive, parks an event after this many failed
 	// attempts and goes on with the next one; [Store.Parked] lists them.
-	// Default: 0, retry until it succeeds or ctx ends.
+	// Default: 0, retry until it succeeds or ctx ends. At most 1,000,000.
 	ParkAfter int
 	// OnError is called after every failed attempt, with the attempt
 	// number (from 1) and whether the event was parked. Default: none.
 	OnError func(e RecordedEvent, err error, attempt int, parked bool)
-	// Buffer is the read-ahead of the underlying subscription. Default: 128.
+	// Buffer is the read-ahead of the underlying subscription. Default: 128;
+	// at most [MaxBuffer].
 	Buffer int
 }
 
@@ -195,9 +198,22 @@ func (o *ConsumerOptions) validate(tx bool) error {
 		o.MinBackoff < 0 || o.MaxBackoff < 0 || o.ParkAfter < 0 || o.Buffer < 0 {
 		return invalidf("consumer %s: negative option", o.Name)
 	}
-	if _, err := o.Filter.Matcher(); err != nil {
+	if err := firstError(
+		atMost("buffer", o.Buffer, MaxBuffer),
+		atMost("checkpoint every", o.CheckpointEvery, maxCount),
+		atMost("park after", o.ParkAfter, maxCount),
+		atMost("group size", o.Group.Size, maxCount),
+		atMost("checkpoint interval", o.CheckpointInterval, maxWait),
+		atMost("min backoff", o.MinBackoff, maxWait),
+		atMost("max backoff", o.MaxBackoff, maxWait),
+	); err != nil {
+		return fmt.Errorf("consumer %s: %w", o.Name, err)
+	}
+	filter, err := o.Filter.withMatcher()
+	if err != nil {
 		return err
 	}
+	o.Filter = filter
 	if o.CheckpointEvery == 0 {
 		o.CheckpointEvery = 1
 	}

@@ -46,8 +46,8 @@
 // [Store.ReadStream] reads one stream and [Store.ReadAll] the global log,
 // forward or backward, from a version or position, with a limit. ReadAll
 // takes a [Filter] on stream IDs, categories, a stream glob, event types,
-// top-level JSON payload fields and an arbitrary predicate. Reads are
-// iterators:
+// top-level JSON payload fields and an arbitrary predicate; a field may
+// hold any number of values. Reads are iterators:
 //
 //	for e, err := range store.ReadStream(ctx, "account-42", eventstore.ReadOptions{}) {
 //		if err != nil { ... } // ErrStreamNotFound, ctx.Err(), ...

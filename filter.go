@@ -14,6 +14,10 @@ import (
 // Filter selects events of the global log, for ReadAll and subscriptions.
 // Its fields combine with AND, the values within one field with OR, and an
 // empty field matches every event, so the zero Filter matches everything.
+// A field may hold any number of values: the SQLite backend binds up to a
+// few hundred of them into its query and matches longer lists in Go, with
+// a set, so a filter of 40,000 streams reads the same events as one of
+// four.
 type Filter struct {
 	// Streams are exact stream IDs.
 	Streams []string
@@ -32,6 +36,11 @@ type Filter struct {
 	Payload map[string]any
 	// Match is an arbitrary predicate, applied after every other field.
 	Match func(RecordedEvent) bool
+
+	// checked is the matcher of the Store's own copy of a filter it has
+	// checked, so that a long-lived subscription does not check its filter
+	// again, and rebuild its sets, at every read.
+	checked *matcher
 }
 
 // IsZero reports whether f matches every event.
@@ -41,10 +50,33 @@ func (f Filter) IsZero() bool {
 }
 
 // Matcher checks f and returns a function that reports whether an event
-// matches it, with the payload values encoded once. A malformed filter (an
-// invalid stream ID, an empty category or type, a bad glob, a payload value
-// that cannot be encoded as JSON) is an error matching [ErrInvalidArgument].
+// matches it, with the payload values encoded once and long value lists
+// turned into sets, so a filter of any size costs a few lookups per event.
+// A malformed filter (an invalid stream ID, an empty category or type, a bad
+// glob, a payload value that cannot be encoded as JSON) is an error
+// matching [ErrInvalidArgument].
 func (f Filter) Matcher() (func(RecordedEvent) bool, error) {
+	if f.checked != nil {
+		return f.checked.matches, nil
+	}
+	m, err := f.compile()
+	if err != nil {
+		return nil, err
+	}
+	return m.matches, nil
+}
+
+// withMatcher checks f and returns a copy that carries its matcher.
+func (f Filter) withMatcher() (Filter, error) {
+	if f.checked != nil {
+		return f, nil
+	}
+	m, err := f.compile()
+	f.checked = m
+	return f, err
+}
+
+func (f Filter) compile() (*matcher, error) {
 	for _, s := range f.Streams {
 		if err := ValidateStreamID(s); err != nil {
 			return nil, fmt.Errorf("filter: %w", err)
@@ -65,40 +97,80 @@ func (f Filter) Matcher() (func(RecordedEvent) bool, error) {
 			return nil, fmt.Errorf("filter: %w", invalidf("stream glob %q: %v", f.StreamGlob, err))
 		}
 	}
-	payload := make(map[string]any, len(f.Payload))
-	for k, v := range f.Payload {
-		want, err := normalizeJSON(v)
-		if err != nil {
-			return nil, fmt.Errorf("filter: %w", invalidf("payload field %q: %v", k, err))
-		}
-		payload[k] = want
+	m := &matcher{
+		streams:    newValueSet(f.Streams),
+		categories: newValueSet(f.Categories),
+		types:      newValueSet(f.Types),
+		glob:       f.StreamGlob,
+		match:      f.Match,
 	}
-	f.Payload = payload
-	return f.match, nil
+	if len(f.Payload) > 0 {
+		m.payload = make(map[string]any, len(f.Payload))
+		for k, v := range f.Payload {
+			want, err := normalizeJSON(v)
+			if err != nil {
+				return nil, fmt.Errorf("filter: %w", invalidf("payload field %q: %v", k, err))
+			}
+			m.payload[k] = want
+		}
+	}
+	return m, nil
 }
 
-func (f Filter) match(e RecordedEvent) bool {
-	if len(f.Streams) > 0 && !slices.Contains(f.Streams, e.StreamID) {
+// matcher is a checked [Filter], ready to test events.
+type matcher struct {
+	streams, categories, types valueSet
+	glob                       string
+	payload                    map[string]any // normalized
+	match                      func(RecordedEvent) bool
+}
+
+func (m *matcher) matches(e RecordedEvent) bool {
+	if !m.streams.has(e.StreamID) || !m.categories.has(Category(e.StreamID)) || !m.types.has(e.Type) {
 		return false
 	}
-	if len(f.Categories) > 0 && !slices.Contains(f.Categories, Category(e.StreamID)) {
-		return false
-	}
-	if f.StreamGlob != "" {
-		if ok, _ := path.Match(f.StreamGlob, e.StreamID); !ok {
+	if m.glob != "" {
+		if ok, _ := path.Match(m.glob, e.StreamID); !ok {
 			return false
 		}
 	}
-	if len(f.Types) > 0 && !slices.Contains(f.Types, e.Type) {
+	if len(m.payload) > 0 && !payloadMatches(m.payload, e.Data) {
 		return false
 	}
-	if len(f.Payload) > 0 && !payloadMatches(f.Payload, e.Data) {
-		return false
-	}
-	if f.Match != nil && !f.Match(e) {
+	if m.match != nil && !m.match(e) {
 		return false
 	}
 	return true
+}
+
+// setFrom is the length from which a valueSet looks values up in a map:
+// below it, scanning the list is as fast.
+const setFrom = 16
+
+// valueSet is the values of one filter field; the empty set matches every
+// value, as an empty field does.
+type valueSet struct {
+	list []string
+	set  map[string]struct{}
+}
+
+func newValueSet(vals []string) valueSet {
+	if len(vals) < setFrom {
+		return valueSet{list: vals}
+	}
+	set := make(map[string]struct{}, len(vals))
+	for _, v := range vals {
+		set[v] = struct{}{}
+	}
+	return valueSet{set: set}
+}
+
+func (s valueSet) has(v string) bool {
+	if s.set != nil {
+		_, ok := s.set[v]
+		return ok
+	}
+	return len(s.list) == 0 || slices.Contains(s.list, v)
 }
 
 // payloadMatches reports whether data is a JSON object holding every field
@@ -204,7 +276,7 @@ func (s *Store) ReadAll(ctx context.Context, opts ReadOptions, filter Filter) it
 		err = opts.validate()
 	}
 	if err == nil {
-		_, err = filter.Matcher()
+		filter, err = filter.withMatcher()
 	}
 	if err != nil {
 		return errSeq[RecordedEvent](fmt.Errorf("read all: %w", err))

@@ -32,12 +32,14 @@ type ForwarderOptions struct {
 	Sink Sink
 	// Filter selects the events to ship. Default: all.
 	Filter Filter
-	// BatchSize is the most events per Send. Default: 100.
+	// BatchSize is the most events per Send. Default: 100; at most
+	// [MaxBatchSize].
 	BatchSize int
-	// MinBackoff is the first wait after a failed Send. Default: 100ms.
+	// MinBackoff is the first wait after a failed Send. Default: 100ms; at
+	// most 24h.
 	MinBackoff time.Duration
 	// MaxBackoff caps the wait, which doubles after each consecutive
-	// failure, with jitter. Default: 30s.
+	// failure, with jitter. Default: 30s; at most 24h.
 	MaxBackoff time.Duration
 	// From is where a forwarder without a checkpoint starts, as in
 	// [SubscribeOptions.From]. Default: the start of the log.
@@ -107,11 +109,20 @@ func (s *Store) NewForwarder(opts ForwarderOptions) (*Forwarder, error) {
 	if opts.Sink == nil {
 		return nil, fmt.Errorf("forwarder %s: %w", opts.Name, invalidf("no sink"))
 	}
-	if _, err := opts.Filter.Matcher(); err != nil {
+	filter, err := opts.Filter.withMatcher()
+	if err != nil {
 		return nil, fmt.Errorf("forwarder %s: %w", opts.Name, err)
 	}
+	opts.Filter = filter
 	if opts.BatchSize < 0 || opts.MinBackoff < 0 || opts.MaxBackoff < 0 || opts.From < FromNow {
 		return nil, fmt.Errorf("forwarder %s: %w", opts.Name, invalidf("negative option"))
+	}
+	if err := firstError(
+		atMost("batch size", opts.BatchSize, MaxBatchSize),
+		atMost("min backoff", opts.MinBackoff, maxWait),
+		atMost("max backoff", opts.MaxBackoff, maxWait),
+	); err != nil {
+		return nil, fmt.Errorf("forwarder %s: %w", opts.Name, err)
 	}
 	if opts.BatchSize == 0 {
 		opts.BatchSize = 100

@@ -31,7 +31,9 @@ type Validator interface {
 // package-level registry. Register types with [Register] and old versions
 // with [Upcast]; then [Registry.Encode] and [Registry.Decode] convert, or
 // [RegistryCodec] adapts the registry to a [Repository]. Safe for
-// concurrent use.
+// concurrent use. The zero value is an empty registry, ready to use, and a
+// nil *Registry reads as an empty one (registering into it is
+// [ErrInvalidArgument]).
 type Registry struct {
 	mu     sync.RWMutex
 	byName map[string]decoder
@@ -41,9 +43,15 @@ type Registry struct {
 // decoder turns stored data into the current Go value of its type.
 type decoder func(data []byte) (any, error)
 
-// NewRegistry returns an empty registry.
-func NewRegistry() *Registry {
-	return &Registry{byName: map[string]decoder{}, byType: map[reflect.Type]string{}}
+// NewRegistry returns an empty registry, as new(Registry) does.
+func NewRegistry() *Registry { return new(Registry) }
+
+// lockForWrite locks r and makes its maps, which the zero value lacks.
+func (r *Registry) lockForWrite() {
+	r.mu.Lock()
+	if r.byName == nil {
+		r.byName, r.byType = map[string]decoder{}, map[reflect.Type]string{}
+	}
 }
 
 // Register maps the event type name to the Go type T (a struct, usually),
@@ -52,8 +60,11 @@ func Register[T any](r *Registry, name string) error {
 	if err := validateType(name); err != nil {
 		return fmt.Errorf("register: %w", err)
 	}
+	if r == nil {
+		return fmt.Errorf("register %s: %w", name, invalidf("nil *Registry"))
+	}
 	typ := reflect.TypeFor[T]()
-	r.mu.Lock()
+	r.lockForWrite()
 	defer r.mu.Unlock()
 	if _, ok := r.byName[name]; ok {
 		return fmt.Errorf("register %s: %w", name, invalidf("name registered twice"))
@@ -80,7 +91,10 @@ func Upcast[Old, New any](r *Registry, oldName string, fn func(Old) (New, error)
 	if err := validateType(oldName); err != nil {
 		return fmt.Errorf("upcast: %w", err)
 	}
-	r.mu.Lock()
+	if r == nil {
+		return fmt.Errorf("upcast %s: %w", oldName, invalidf("nil *Registry"))
+	}
+	r.lockForWrite()
 	defer r.mu.Unlock()
 	if _, ok := r.byType[reflect.TypeFor[New]()]; !ok {
 		return fmt.Errorf("upcast %s: %w: the target type %v is not registered", oldName, ErrUnknownEventType, reflect.TypeFor[New]())
@@ -108,6 +122,9 @@ func (r *Registry) Name(v any) (string, bool) {
 	typ := reflect.TypeOf(v)
 	for typ != nil && typ.Kind() == reflect.Pointer {
 		typ = typ.Elem()
+	}
+	if r == nil {
+		return "", false
 	}
 	r.mu.RLock()
 	defer r.mu.RUnlock()
@@ -143,9 +160,13 @@ func (r *Registry) Encode(v any) (Event, error) {
 // is [ErrUnknownEventType]; data that does not decode, or fails
 // validation, is [ErrInvalidEvent].
 func (r *Registry) Decode(e RecordedEvent) (any, error) {
-	r.mu.RLock()
-	dec, ok := r.byName[e.Type]
-	r.mu.RUnlock()
+	var dec decoder
+	ok := false
+	if r != nil {
+		r.mu.RLock()
+		dec, ok = r.byName[e.Type]
+		r.mu.RUnlock()
+	}
 	if !ok {
 		return nil, fmt.Errorf("decode %s at %s@%d: %w", e.Type, e.StreamID, e.Version, ErrUnknownEventType)
 	}
@@ -178,8 +199,14 @@ func validate(v any) error {
 // RegistryCodec adapts a registry to the [Codec] of a [Repository] whose
 // events are of type E, typically an interface that the registered event
 // types implement. A decoded value that is not an E is
-// [ErrUnknownEventType].
-func RegistryCodec[E any](r *Registry) Codec[E] { return registryCodec[E]{r} }
+// [ErrUnknownEventType]. A nil r is a programming error: RegistryCodec
+// panics with an error matching [ErrInvalidArgument].
+func RegistryCodec[E any](r *Registry) Codec[E] {
+	if r == nil {
+		panic(fmt.Errorf("eventstore: RegistryCodec: %w", invalidf("nil *Registry")))
+	}
+	return registryCodec[E]{r}
+}
 
 type registryCodec[E any] struct{ r *Registry }
 

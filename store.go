@@ -158,8 +158,13 @@ type Store struct {
 }
 
 // New returns a Store on backend. A nil opts gives the defaults. The Store
-// owns the backend from now on: [Store.Close] closes it.
+// owns the backend from now on: [Store.Close] closes it. A nil backend is a
+// programming error, which New reports at once by panicking with an error
+// matching [ErrInvalidArgument].
 func New(backend Backend, opts *Options) *Store {
+	if isNil(backend) {
+		panic(fmt.Errorf("eventstore: New: %w", invalidf("nil Backend")))
+	}
 	s := &Store{backend: backend, opts: opts.withDefaults()}
 	s.happened(context.Background(), Happening{Category: CategorySystem, Name: "store.opened"})
 	return s

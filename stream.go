@@ -129,11 +129,13 @@ type AppendResult struct {
 type ReadOptions struct {
 	// From is where to start, inclusive: a stream version for ReadStream, a
 	// global position for ReadAll. Backward with From 0 (the zero value) starts
-	// at the end.
+	// at the end, as does any From past the end, up to math.MaxInt64;
+	// forward, a From past the end reads nothing.
 	From int64
 	// Backward reads from From down towards the start.
 	Backward bool
-	// Limit is the most events to yield; 0 means no limit.
+	// Limit is the most events to yield; 0 means no limit, as does any
+	// limit above the number of events, up to math.MaxInt.
 	Limit int
 }
 
@@ -148,12 +150,28 @@ func (o ReadOptions) validate() error {
 }
 
 // ListOptions select the streams that ListStreams yields, in ascending order
-// of stream ID.
+// of stream ID. Prefix, Category and After are at most [MaxStreamIDLen]
+// bytes, as stream IDs are; a Limit above the number of streams, up to
+// math.MaxInt, is no limit.
 type ListOptions struct {
 	Prefix   string // only stream IDs with this prefix
 	Category string // only streams of this category (see [Category])
 	After    string // paging: only stream IDs sorted strictly after this one
 	Limit    int    // the most streams to yield; 0 means no limit
+}
+
+// validate refuses a negative Limit, and a Prefix, Category or After
+// longer than any stream ID ([MaxStreamIDLen]), which can only be a
+// mistake.
+func (o ListOptions) validate() error {
+	if o.Limit < 0 {
+		return invalidf("list limit %d: must be >= 0", o.Limit)
+	}
+	return firstError(
+		atMost("list prefix length", len(o.Prefix), MaxStreamIDLen),
+		atMost("list category length", len(o.Category), MaxStreamIDLen),
+		atMost("list after length", len(o.After), MaxStreamIDLen),
+	)
 }
 
 // StreamInfo describes a live stream.
@@ -386,8 +404,8 @@ func (s *Store) StreamExists(ctx context.Context, stream string) (bool, error) {
 // while the loop body runs, and stops at the first error.
 func (s *Store) ListStreams(ctx context.Context, opts ListOptions) iter.Seq2[StreamInfo, error] {
 	err := s.checkOpen()
-	if err == nil && opts.Limit < 0 {
-		err = invalidf("list limit %d: must be >= 0", opts.Limit)
+	if err == nil {
+		err = opts.validate()
 	}
 	if err != nil {
 		return errSeq[StreamInfo](fmt.Errorf("list streams: %w", err))

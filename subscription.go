@@ -17,12 +17,14 @@ const FromNow int64 = -1
 type SubscribeOptions struct {
 	// From is the global position of the first event to deliver, inclusive:
 	// 0 or 1 is the start of the log, a consumer resuming after position p
-	// passes p+1, and [FromNow] skips what is already stored.
+	// passes p+1, and [FromNow] skips what is already stored. A From past
+	// the end of the log, up to math.MaxInt64, waits for that position.
 	From int64
 	// Filter selects the events to deliver; the zero Filter delivers all.
 	Filter Filter
 	// Buffer is the capacity of the Events channel: how far the
-	// subscription may read ahead of its receiver. Default: 128.
+	// subscription may read ahead of its receiver. Default: 128; at most
+	// [MaxBuffer].
 	Buffer int
 }
 
@@ -88,8 +90,8 @@ func (sub *Subscription) Close() error {
 // events are delivered too, after the short delay of the backend's change
 // watcher (see [ChangeWatcher]).
 //
-// A malformed filter, a From below [FromNow] or a negative Buffer is
-// [ErrInvalidArgument].
+// A malformed filter, a From below [FromNow] or a Buffer below 0 or above
+// [MaxBuffer] is [ErrInvalidArgument].
 func (s *Store) Subscribe(ctx context.Context, opts SubscribeOptions) (*Subscription, error) {
 	if err := s.checkOpen(); err != nil {
 		return nil, err
@@ -97,14 +99,16 @@ func (s *Store) Subscribe(ctx context.Context, opts SubscribeOptions) (*Subscrip
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if _, err := opts.Filter.Matcher(); err != nil {
+	filter, err := opts.Filter.withMatcher()
+	if err != nil {
 		return nil, fmt.Errorf("subscribe: %w", err)
 	}
+	opts.Filter = filter
 	if opts.From < FromNow {
 		return nil, fmt.Errorf("subscribe: %w", invalidf("from %d", opts.From))
 	}
-	if opts.Buffer < 0 {
-		return nil, fmt.Errorf("subscribe: %w", invalidf("buffer %d", opts.Buffer))
+	if opts.Buffer < 0 || opts.Buffer > MaxBuffer {
+		return nil, fmt.Errorf("subscribe: %w", invalidf("buffer %d: must be from 0 to %d", opts.Buffer, MaxBuffer))
 	}
 	if opts.Buffer == 0 {
 		opts.Buffer = 128

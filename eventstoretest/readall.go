@@ -3,6 +3,7 @@ package eventstoretest
 import (
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -47,7 +48,70 @@ func testReadAll(t *testing.T, newBackend NewBackend) {
 		b.is.Equal(len(all(b.is, b.store.ReadAll(b.ctx, eventstore.ReadOptions{Backward: true}, eventstore.Filter{}))), 0)
 	})
 
+	t.Run("ExtremeRanges", func(t *testing.T) {
+		b := setup(t, newBackend)
+		for i := range 6 {
+			b.appendOK(fmt.Sprintf("s-%d", i%2), eventstore.Any, ev("E"))
+		}
+		// Each filter matches every event, so that each way a backend
+		// reads (whole log, index walks, filtering in code) is tried.
+		filters := map[string]eventstore.Filter{
+			"None":       {},
+			"Stream":     {Streams: []string{"s-0", "s-1"}},
+			"Category":   {Categories: []string{"s"}},
+			"Type":       {Types: []string{"E"}},
+			"Glob":       {StreamGlob: "s-*"},
+			"Match":      {Match: func(eventstore.RecordedEvent) bool { return true }},
+			"HugeStream": {Streams: hugeList("nobody-", "s-0", "s-1")},
+		}
+		cases := []struct {
+			name string
+			opts eventstore.ReadOptions
+			want []int64
+		}{
+			{"BackwardFromMax", eventstore.ReadOptions{Backward: true, From: math.MaxInt64}, []int64{6, 5, 4, 3, 2, 1}},
+			{"BackwardFromMaxLimit", eventstore.ReadOptions{Backward: true, From: math.MaxInt64, Limit: 2}, []int64{6, 5}},
+			{"BackwardFromAlmostMax", eventstore.ReadOptions{Backward: true, From: math.MaxInt64 - 1}, []int64{6, 5, 4, 3, 2, 1}},
+			{"BackwardLimitMax", eventstore.ReadOptions{Backward: true, Limit: math.MaxInt}, []int64{6, 5, 4, 3, 2, 1}},
+			{"FromMax", eventstore.ReadOptions{From: math.MaxInt64}, nil},
+			{"FromMaxLimitMax", eventstore.ReadOptions{From: math.MaxInt64, Limit: math.MaxInt}, nil},
+			{"LimitMax", eventstore.ReadOptions{Limit: math.MaxInt}, []int64{1, 2, 3, 4, 5, 6}},
+		}
+		for fname, f := range filters {
+			for _, c := range cases {
+				got := all(b.is, b.store.ReadAll(b.ctx, c.opts, f))
+				if !slices.Equal(positions(got), c.want) {
+					t.Errorf("ReadAll %s, filter %s: positions %v, want %v", c.name, fname, positions(got), c.want)
+				}
+			}
+		}
+
+		// A stream's versions: the same extremes mean the same.
+		streamCases := []struct {
+			name string
+			opts eventstore.ReadOptions
+			want []int64
+		}{
+			{"BackwardFromMax", eventstore.ReadOptions{Backward: true, From: math.MaxInt64}, []int64{2, 1, 0}},
+			{"BackwardFromMaxLimit", eventstore.ReadOptions{Backward: true, From: math.MaxInt64, Limit: 1}, []int64{2}},
+			{"BackwardLimitMax", eventstore.ReadOptions{Backward: true, Limit: math.MaxInt}, []int64{2, 1, 0}},
+			{"FromMax", eventstore.ReadOptions{From: math.MaxInt64}, nil},
+			{"LimitMax", eventstore.ReadOptions{Limit: math.MaxInt}, []int64{0, 1, 2}},
+			{"FromMaxLimitMax", eventstore.ReadOptions{From: math.MaxInt64, Limit: math.MaxInt}, nil},
+		}
+		for _, c := range streamCases {
+			got := all(b.is, b.store.ReadStream(b.ctx, "s-0", c.opts))
+			if !slices.Equal(versions(got), c.want) {
+				t.Errorf("ReadStream %s: versions %v, want %v", c.name, versions(got), c.want)
+			}
+		}
+		listed := all(b.is, b.store.ListStreams(b.ctx, eventstore.ListOptions{Limit: math.MaxInt}))
+		b.is.Equal(len(listed), 2)
+	})
+
 	t.Run("Filters", testFilters(newBackend))
+
+	t.Run("HugeFilters", testHugeFilters(newBackend))
 
 	t.Run("SparseFilterAcrossPages", func(t *testing.T) {
 		b := setup(t, newBackend)
@@ -156,6 +220,7 @@ func testFilters(newBackend NewBackend) func(t *testing.T) {
 			{"Zero", eventstore.Filter{}, eventstore.ReadOptions{}, []int64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}},
 			{"Stream", eventstore.Filter{Streams: []string{"account-1"}}, eventstore.ReadOptions{}, []int64{1, 5, 10}},
 			{"Streams", eventstore.Filter{Streams: []string{"order-9", "account"}}, eventstore.ReadOptions{}, []int64{4, 6}},
+			{"DuplicateStreams", eventstore.Filter{Streams: []string{"account-1", "order-9", "account-1"}}, eventstore.ReadOptions{}, []int64{1, 5, 6, 10}},
 			{"StreamWithPlus", eventstore.Filter{Streams: []string{"account-2+alice"}}, eventstore.ReadOptions{}, []int64{2}},
 			{"Category", eventstore.Filter{Categories: []string{"account"}}, eventstore.ReadOptions{}, []int64{1, 2, 4, 5, 10}},
 			{"CategoryIsNotAPrefix", eventstore.Filter{Categories: []string{"accountLog"}}, eventstore.ReadOptions{}, []int64{3}},
@@ -208,5 +273,86 @@ func testFilters(newBackend NewBackend) func(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// hugeValues is how many values the huge filters hold: more than SQLite
+// accepts as the variables of one statement (32,766 by default).
+const hugeValues = 40_000
+
+// hugeList returns hugeValues values: the given ones, spread over the list
+// (first, last, and in between), and made-up ones, prefix plus a number,
+// for the rest.
+func hugeList(prefix string, real ...string) []string {
+	out := make([]string, hugeValues)
+	for i := range out {
+		out[i] = fmt.Sprintf("%s%d", prefix, i)
+	}
+	for i, v := range real {
+		out[i*(hugeValues-1)/max(len(real)-1, 1)] = v
+	}
+	return out
+}
+
+// testHugeFilters checks that filters with tens of thousands of values read
+// the same events as small ones, in ReadAll and in subscriptions.
+func testHugeFilters(newBackend NewBackend) func(t *testing.T) {
+	return func(t *testing.T) {
+		t.Parallel()
+		repeated := make([]string, hugeValues)
+		for i := range repeated {
+			repeated[i] = "order-2"
+		}
+		cases := []struct {
+			name   string
+			filter eventstore.Filter
+			want   []int64   // positions in the fixture
+			match  [2]string // stream and type of a further event that matches
+		}{
+			{"Streams", eventstore.Filter{Streams: hugeList("nobody-", "order-1", "cart-1")}, []int64{1, 4, 5}, [2]string{"cart-1", "Any"}},
+			{"Types", eventstore.Filter{Types: hugeList("Type", "Shipped", "Closed")}, []int64{3, 5, 6}, [2]string{"new-1", "Closed"}},
+			{"Categories", eventstore.Filter{Categories: hugeList("cat", "account", "cart")}, []int64{2, 4, 6}, [2]string{"cart-9", "Any"}},
+			{"StreamsAndType", eventstore.Filter{Streams: hugeList("nobody-", "order-1", "order-2", "account-1"), Types: []string{"Shipped"}}, []int64{3, 5}, [2]string{"order-1", "Shipped"}},
+			{"AllHuge", eventstore.Filter{
+				Streams:    hugeList("nobody-", "order-1", "order-2", "account-2"),
+				Categories: hugeList("cat", "order", "account"),
+				Types:      hugeList("Type", "Shipped", "Closed"),
+			}, []int64{3, 5, 6}, [2]string{"order-2", "Closed"}},
+			{"HugeAndGlob", eventstore.Filter{Categories: hugeList("cat", "order", "account"), StreamGlob: "*-1"}, []int64{1, 2, 5}, [2]string{"account-1", "Any"}},
+			{"HugeAndPayload", eventstore.Filter{Types: hugeList("Type", "Placed", "Opened"), Payload: map[string]any{"n": 1}}, []int64{4}, [2]string{"x-1", "Opened"}},
+			{"Repeated", eventstore.Filter{Streams: repeated}, []int64{3}, [2]string{"order-2", "Any"}},
+		}
+		for _, c := range cases {
+			t.Run(c.name, func(t *testing.T) {
+				b := setup(t, newBackend)
+				b.appendOK("order-1", eventstore.Any, ev("Placed", "n", 0))
+				b.appendOK("account-1", eventstore.Any, ev("Opened", "n", 0))
+				b.appendOK("order-2", eventstore.Any, ev("Shipped"))
+				b.appendOK("cart-1", eventstore.Any, ev("Placed", "n", 1))
+				b.appendOK("order-1", eventstore.Any, ev("Shipped"))
+				b.appendOK("account-2", eventstore.Any, ev("Closed"))
+
+				got := all(b.is, b.store.ReadAll(b.ctx, eventstore.ReadOptions{}, c.filter))
+				b.is.Equal(positions(got), c.want) // forward
+				back := all(b.is, b.store.ReadAll(b.ctx, eventstore.ReadOptions{Backward: true}, c.filter))
+				reversed := slices.Clone(c.want)
+				slices.Reverse(reversed)
+				b.is.Equal(positions(back), reversed) // backward
+				first := all(b.is, b.store.ReadAll(b.ctx, eventstore.ReadOptions{From: c.want[0] + 1, Limit: 1}, c.filter))
+				b.is.Equal(positions(first), c.want[1:min(2, len(c.want))]) // from and limit
+
+				// A subscription delivers the same events, then live ones:
+				// an event that does not match is skipped, one that does
+				// arrives next.
+				sub, err := b.store.Subscribe(b.ctx, eventstore.SubscribeOptions{Filter: c.filter})
+				b.is.NoErr(err)
+				defer sub.Close()
+				b.is.Equal(positions(receive(t, sub, len(c.want))), c.want) // catch-up
+				b.appendOK("zzz-9", eventstore.Any, ev("Nope"))
+				live := b.appendOK(c.match[0], eventstore.Any, ev(c.match[1], "n", 1))
+				next := receive(t, sub, 1)[0]
+				b.is.Equal(next.Position, live.Position) // the matching live event, nothing before it
+			})
+		}
 	}
 }

@@ -3,8 +3,10 @@ package eventstoretest
 import (
 	"context"
 	"errors"
+	"math"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/edge-es/eventstore"
 	"github.com/google/uuid"
@@ -104,6 +106,79 @@ func testValidation(t *testing.T, newBackend NewBackend) {
 		b.is.NoErr(err)
 	})
 
+	// Every numeric option has a documented maximum; beyond it the call
+	// fails with ErrInvalidArgument instead of panicking or overflowing.
+	t.Run("OptionMaximums", func(t *testing.T) {
+		b := setup(t, newBackend)
+		b.appendOK("ok-1", eventstore.Any, ev("E"))
+		for name, opts := range map[string]eventstore.SubscribeOptions{
+			"BufferMaxInt":   {Buffer: math.MaxInt},
+			"BufferTooLarge": {Buffer: eventstore.MaxBuffer + 1},
+		} {
+			sub, err := b.store.Subscribe(b.ctx, opts)
+			if !errors.Is(err, eventstore.ErrInvalidArgument) || sub != nil {
+				t.Errorf("Subscribe %s: %v", name, err)
+			}
+		}
+		sub, err := b.store.Subscribe(b.ctx, eventstore.SubscribeOptions{Buffer: eventstore.MaxBuffer})
+		b.is.NoErr(err) // the maximum itself
+		b.is.Equal(receive(t, sub, 1)[0].StreamID, "ok-1")
+		b.is.NoErr(sub.Close())
+
+		h := func(context.Context, eventstore.RecordedEvent) error { return nil }
+		// A cancelled context: a consumer whose options pass returns at
+		// once with the context's error instead of running.
+		cancelled, cancel := context.WithCancel(b.ctx)
+		cancel()
+		for name, opts := range map[string]eventstore.ConsumerOptions{
+			"Buffer":             {Buffer: math.MaxInt},
+			"BufferTooLarge":     {Buffer: eventstore.MaxBuffer + 1},
+			"CheckpointEvery":    {CheckpointEvery: math.MaxInt},
+			"CheckpointInterval": {CheckpointInterval: math.MaxInt64},
+			"MinBackoff":         {MinBackoff: math.MaxInt64},
+			"MaxBackoff":         {MaxBackoff: math.MaxInt64},
+			"BackoffsTooLong":    {MinBackoff: 25 * time.Hour, MaxBackoff: 25 * time.Hour},
+			"ParkAfter":          {ParkAfter: math.MaxInt},
+			"GroupSize":          {Group: eventstore.Group{Member: 0, Size: math.MaxInt}},
+		} {
+			opts.Name, opts.Handler = "limits", h
+			if err := b.store.Consume(cancelled, opts); !errors.Is(err, eventstore.ErrInvalidArgument) {
+				t.Errorf("Consume %s: %v", name, err)
+			}
+		}
+		err = b.store.Consume(cancelled, eventstore.ConsumerOptions{
+			Name: "limits", Handler: h, Buffer: eventstore.MaxBuffer,
+			MinBackoff: 24 * time.Hour, MaxBackoff: 24 * time.Hour, CheckpointInterval: 24 * time.Hour,
+		})
+		b.is.True(errors.Is(err, context.Canceled)) // the maximums themselves pass
+
+		var sink acceptAll
+		for name, opts := range map[string]eventstore.ForwarderOptions{
+			"BatchSize":         {BatchSize: math.MaxInt},
+			"BatchSizeOver":     {BatchSize: eventstore.MaxBatchSize + 1},
+			"BatchSizeOverflow": {BatchSize: math.MaxInt/2 + 1}, // twice it is negative
+			"MinBackoff":        {MinBackoff: math.MaxInt64},
+			"MaxBackoff":        {MaxBackoff: math.MaxInt64},
+		} {
+			opts.Name, opts.Sink = "limits", sink
+			if _, err := b.store.NewForwarder(opts); !errors.Is(err, eventstore.ErrInvalidArgument) {
+				t.Errorf("NewForwarder %s: %v", name, err)
+			}
+		}
+		_, err = b.store.NewForwarder(eventstore.ForwarderOptions{Name: "limits", Sink: sink, BatchSize: eventstore.MaxBatchSize, MaxBackoff: 24 * time.Hour})
+		b.is.NoErr(err)
+
+		for name, opts := range map[string]eventstore.ListOptions{
+			"LongPrefix":   {Prefix: strings.Repeat("p", eventstore.MaxStreamIDLen+1)},
+			"LongCategory": {Category: strings.Repeat("c", eventstore.MaxStreamIDLen+1)},
+			"LongAfter":    {After: strings.Repeat("a", eventstore.MaxStreamIDLen+1)},
+		} {
+			if _, err := collect(b.store.ListStreams(b.ctx, opts)); !errors.Is(err, eventstore.ErrInvalidArgument) {
+				t.Errorf("ListStreams %s: %v", name, err)
+			}
+		}
+	})
+
 	t.Run("OddButValidIDs", func(t *testing.T) {
 		b := setup(t, newBackend)
 		for _, id := range []string{
@@ -188,4 +263,11 @@ func testLifecycle(t *testing.T, newBackend NewBackend) {
 		b.is.True(errors.Is(last, context.Canceled))
 		b.is.Equal(n, 10) // nothing after the cancel
 	})
+}
+
+// acceptAll is a sink that accepts every batch.
+type acceptAll struct{}
+
+func (acceptAll) Send(ctx context.Context, events []eventstore.RecordedEvent) (int, error) {
+	return len(events), nil
 }

@@ -22,8 +22,8 @@ import (
 // before it releases the lock and yields them.
 const pageSize = 256
 
-// Backend keeps the store in memory. Create it with [New]. It is safe for
-// concurrent use.
+// Backend keeps the store in memory. Create it with [New]; the zero value
+// is an empty store too. It is safe for concurrent use.
 type Backend struct {
 	mu      sync.RWMutex
 	closed  bool
@@ -46,13 +46,8 @@ type stream struct {
 
 var _ eventstore.Backend = (*Backend)(nil)
 
-// New returns an empty in-memory backend.
-func New() *Backend {
-	return &Backend{
-		ids:     make(map[uuid.UUID]int64),
-		streams: make(map[string]*stream),
-	}
-}
+// New returns an empty in-memory backend, as new(Backend) does.
+func New() *Backend { return new(Backend) }
 
 // Close drops the data. Calls after Close fail with [eventstore.ErrClosed].
 func (b *Backend) Close() error {
@@ -78,6 +73,9 @@ func (b *Backend) Append(ctx context.Context, req eventstore.AppendRequest) (eve
 	}
 	if b.purged[req.Stream] {
 		return eventstore.AppendResult{}, eventstore.ErrStreamPurged
+	}
+	if b.streams == nil { // the zero Backend
+		b.ids, b.streams = make(map[uuid.UUID]int64), make(map[string]*stream)
 	}
 	s := b.streams[req.Stream]
 	if s != nil && req.IdempotencyKey != "" {

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -63,6 +64,13 @@ func TestQueryPlans(t *testing.T) {
 		{"ByTypes", eventstore.Filter{Types: []string{"A", "B", "C"}}, false, []string{"events_type_position"}},
 		{"ByCategoryAndType", eventstore.Filter{Categories: []string{"order"}, Types: []string{"A"}}, false, []string{"events_category_position"}},
 		{"ByGlob", eventstore.Filter{StreamGlob: "order-*"}, false, []string{"events_category_position"}},
+		// A field too long for SQL is matched in Go; another field drives.
+		{"HugeStreamsByType", eventstore.Filter{Streams: many("s-", 40_000), Types: []string{"A"}}, false, []string{"events_type_position"}},
+		{"HugeCategoriesByGlob", eventstore.Filter{Categories: many("c", 40_000), StreamGlob: "order-*"}, false, []string{"events_category_position"}},
+		{"HugeEverything", eventstore.Filter{Streams: many("s-", 40_000), Categories: many("c", 40_000), Types: many("T", 40_000)}, true, nil},
+		// The longest lists SQL takes, in every arm of the longest union:
+		// still within SQLite's limit on variables.
+		{"LongestPushdown", eventstore.Filter{Streams: many("s-", maxUnion), Categories: many("c", maxPushdown), Types: many("T", maxPushdown), StreamGlob: "s-*"}, false, []string{"events_stream_position"}},
 	} {
 		q, args := all(c.filter, c.backward)
 		cases = append(cases, struct {
@@ -109,4 +117,13 @@ func TestQueryPlans(t *testing.T) {
 			}
 		}
 	}
+}
+
+// many returns n distinct values: prefix and a number.
+func many(prefix string, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("%s%d", prefix, i)
+	}
+	return out
 }

@@ -26,6 +26,13 @@ const pageSize = 512
 // the query walks the log in position order and filters.
 const maxUnion = 16
 
+// maxPushdown is the most values of one filter field that a ReadAll query
+// binds into an IN list. A longer field is matched in Go, with a set,
+// while SQL walks the index of another field or the log: SQLite limits the
+// variables of a statement (32,766), and a union repeats each IN list in
+// every arm, up to maxUnion times.
+const maxPushdown = 500
+
 const eventCols = `e.position, e.id, e.stream_id, e.life, e.version, e.type, e.data, e.metadata, e.recorded_at`
 
 const (
@@ -137,11 +144,14 @@ func (b *Backend) ReadAll(ctx context.Context, opts eventstore.ReadOptions, filt
 		}
 		q := buildAllQuery(filter, opts.Backward)
 		// The bound is exclusive: one past From, towards where the read
-		// comes from.
+		// comes from. A backward read from 0 or from the largest position
+		// starts at the end, where From+1 would overflow. (The bound leaves
+		// out position MaxInt64 itself, which AUTOINCREMENT would reach
+		// after 9.2e18 appends.)
 		bound := opts.From - 1
 		if opts.Backward {
 			bound = opts.From + 1
-			if opts.From == 0 {
+			if opts.From == 0 || opts.From == math.MaxInt64 {
 				bound = math.MaxInt64
 			}
 		}
@@ -192,11 +202,14 @@ type allQuery struct {
 // walk their index instead and sort. The literal prefix of StreamGlob
 // narrows the stream ID range, and when that prefix holds a '-' it fixes
 // the category too, so "order-*" walks the category index. What SQL cannot
-// say (the rest of the glob, Payload, Match) is checked in Go.
+// say (the rest of the glob, Payload, Match, a field of more than
+// maxPushdown values) is checked in Go.
 func buildAllQuery(f eventstore.Filter, backward bool) allQuery {
 	streams, categories, types := dedup(f.Streams), dedup(f.Categories), dedup(f.Types)
 	prefix := globPrefix(f.StreamGlob)
-	if i := strings.IndexByte(prefix, '-'); i >= 0 && len(categories) == 0 {
+	if i := strings.IndexByte(prefix, '-'); i >= 0 && (len(categories) == 0 || len(categories) > maxPushdown) {
+		// The glob fixes the category; a long Categories list is still
+		// checked in Go.
 		categories = []string{prefix[:i]}
 	}
 
@@ -207,8 +220,13 @@ func buildAllQuery(f eventstore.Filter, backward bool) allQuery {
 		conds     []string
 		condArgs  []any
 	)
+	residual := f.StreamGlob != "" || len(f.Payload) > 0 || f.Match != nil
 	cond := func(col, index string, vals []string) {
 		if len(vals) == 0 {
+			return
+		}
+		if len(vals) > maxPushdown {
+			residual = true
 			return
 		}
 		if driveCol == "" && len(vals) <= maxUnion {
@@ -251,7 +269,7 @@ func buildAllQuery(f eventstore.Filter, backward bool) allQuery {
 	one := "SELECT " + eventCols + " FROM " + from + " WHERE " + where.String() +
 		" ORDER BY e.position " + order + " LIMIT ?"
 
-	q := allQuery{residual: f.StreamGlob != "" || len(f.Payload) > 0 || f.Match != nil}
+	q := allQuery{residual: residual}
 	subArgs := func(drive *string, bound int64, limit int) []any {
 		args := make([]any, 0, len(condArgs)+3)
 		if drive != nil {
@@ -310,8 +328,19 @@ func prefixEnd(prefix string) (string, bool) {
 	return string(p), true
 }
 
+// dedup returns vals sorted, without duplicates; vals itself when it is
+// so already, or when it is too long to push into SQL anyway (sorting
+// tens of thousands of values would cost more than matching them in Go,
+// duplicates or not).
 func dedup(vals []string) []string {
-	if len(vals) < 2 {
+	if len(vals) > maxPushdown {
+		return vals
+	}
+	strict := true
+	for i := 1; i < len(vals) && strict; i++ {
+		strict = vals[i-1] < vals[i]
+	}
+	if strict {
 		return vals
 	}
 	out := slices.Clone(vals)
