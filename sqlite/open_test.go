@@ -117,13 +117,13 @@ func TestOpen_SchemaVersion(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "events.db")
 	b, err := Open(path, nil)
 	is.NoErr(err)
-	var v int
-	is.NoErr(b.writer.Get(&v, "PRAGMA user_version"))
+	v, err := readSchemaVersion(context.Background(), b.writer)
+	is.NoErr(err)
 	is.Equal(v, SchemaVersion())
 	is.True(SchemaVersion() >= 1)
 
 	// A file from a newer release is refused, and left as it was.
-	_, err = b.writer.Exec(fmt.Sprintf("PRAGMA user_version = %d", SchemaVersion()+1))
+	_, err = b.writer.Exec(fmt.Sprintf("UPDATE eventstore_schema SET version = %d", SchemaVersion()+1))
 	is.NoErr(err)
 	is.NoErr(b.Close())
 	_, err = Open(path, nil)
@@ -292,8 +292,8 @@ func TestOpen_MigratesOlderFile(t *testing.T) {
 	is.NoErr(err)
 	s := eventstore.New(b, nil)
 	defer s.Close()
-	var v int
-	is.NoErr(b.writer.Get(&v, "PRAGMA user_version"))
+	v, err := readSchemaVersion(ctx, b.writer)
+	is.NoErr(err)
 	is.Equal(v, SchemaVersion())
 	for e, err := range s.ReadStream(ctx, "old-1", eventstore.ReadOptions{}) {
 		is.NoErr(err)
