@@ -59,6 +59,22 @@
 // with the -wal and -shm files beside it, and the file must be on a local
 // disk, not a network file system.
 //
+// # Reading without write access
+//
+// With [Options.ReadOnly], a store that no process has open (there is no
+// -wal file beside it) is read on a read-only file, directory or mount, by
+// a user who may only read the file, and nothing is created beside it:
+// SQLite would otherwise create the -wal and -shm files that a WAL-mode
+// file is read through, and a read-only connection never removes them.
+// Such a store is read as immutable, without locks. When a writer opens
+// the file later, its -wal appears and the read-only Backend moves to
+// ordinary read-only connections that see the writer's commits (a read
+// already running when the writer checkpoints may fail or be wrong: it
+// read a file it took as unchanging). A store that a writer has open is
+// read through the writer's -wal and -shm files, which need not be
+// writable; if the -wal exists without its -shm and this process cannot
+// create one, Open says so.
+//
 // # Locks
 //
 // A write that finds the file locked by another process waits up to
@@ -76,6 +92,7 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"path/filepath"
 	"regexp"
 	"runtime"
 	"strconv"
@@ -138,7 +155,10 @@ type Options struct {
 	// ReadOnly opens an existing file for reading only, as the eventstore
 	// command does for its read commands: nothing is migrated or written,
 	// and every write fails with [ErrReadOnly]. The file must be at this
-	// release's schema version. Default: false.
+	// release's schema version. It needs no write access to the file, its
+	// directory or its mount, and creates no -wal or -shm file when no
+	// process has the store open; see "Reading without write access" in
+	// the package documentation. Default: false.
 	ReadOnly bool
 	// LogSQL, when set, receives every SQL statement the backend runs, at
 	// Info level, with its arguments, duration and error. For debugging: it
@@ -217,20 +237,15 @@ func Open(path string, opts *Options) (*Backend, error) {
 		return nil, fmt.Errorf("open %q: %w: want a file name (for an in-memory store use package memory)", path, eventstore.ErrInvalidArgument)
 	}
 	b := &Backend{path: path, opts: o}
-	busy := strconv.FormatInt(o.BusyTimeout.Milliseconds(), 10)
 	if o.ReadOnly {
 		if _, err := os.Stat(path); err != nil {
 			return nil, fmt.Errorf("open %s: %w", path, err)
 		}
-	}
-
-	writerParams := []string{"_txlock=immediate", "_pragma=busy_timeout(" + busy + ")"}
-	if o.ReadOnly {
-		writerParams = append(writerParams, "mode=ro")
+		b.writer, err = b.openReader("_txlock=immediate")
 	} else {
-		writerParams = append(writerParams, "_pragma=journal_mode(WAL)", "_pragma=synchronous("+string(o.Synchronous)+")")
+		b.writer, err = sqlx.Open("sqlite", dsn(path, "_txlock=immediate", "_pragma=busy_timeout("+b.busyMillis()+")",
+			"_pragma=journal_mode(WAL)", "_pragma=synchronous("+string(o.Synchronous)+")"))
 	}
-	b.writer, err = sqlx.Open("sqlite", dsn(path, writerParams...))
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
@@ -240,7 +255,7 @@ func Open(path string, opts *Options) (*Backend, error) {
 	b.writer.SetConnMaxLifetime(0)
 	if err := b.migrate(context.Background()); err != nil {
 		b.writer.Close()
-		return nil, fmt.Errorf("open %s: %w", path, err)
+		return nil, fmt.Errorf("open %s: %w", path, b.cannotRead(err))
 	}
 	if b.insertEvent, err = b.writer.Preparex(sqlInsertEvent); err != nil {
 		b.writer.Close()
@@ -257,11 +272,7 @@ func Open(path string, opts *Options) (*Backend, error) {
 		b.prepared[q] = st
 	}
 
-	readerParams := []string{"_pragma=busy_timeout(" + busy + ")", "_pragma=query_only(1)"}
-	if o.ReadOnly {
-		readerParams = append(readerParams, "mode=ro")
-	}
-	b.reader, err = sqlx.Open("sqlite", dsn(path, readerParams...))
+	b.reader, err = b.openReader("_pragma=query_only(1)")
 	if err != nil {
 		b.writer.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
@@ -269,6 +280,40 @@ func Open(path string, opts *Options) (*Backend, error) {
 	b.reader.SetMaxOpenConns(o.ReadConns)
 	b.reader.SetMaxIdleConns(o.ReadConns)
 	return b, nil
+}
+
+func (b *Backend) busyMillis() string {
+	return strconv.FormatInt(b.opts.BusyTimeout.Milliseconds(), 10)
+}
+
+// cannotRead explains why a read-only Backend could not read its file,
+// when SQLite's own message ("unable to open database file", "attempt to
+// write a readonly database") would not.
+func (b *Backend) cannotRead(err error) error {
+	var se *msqlite.Error
+	if !b.opts.ReadOnly || !errors.As(err, &se) {
+		return err
+	}
+	switch se.Code() & 0xff {
+	case sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_PERM, sqlite3.SQLITE_AUTH:
+	default:
+		return err
+	}
+	f, openErr := os.Open(b.path)
+	if openErr != nil {
+		return fmt.Errorf("%w: %v", err, openErr)
+	}
+	f.Close()
+	if !walExists(b.path) { // read as immutable: the file itself was the trouble
+		return err
+	}
+	if _, statErr := os.Lstat(b.path + "-shm"); errors.Is(statErr, os.ErrNotExist) {
+		return fmt.Errorf("%w: the store has a write-ahead log (%s-wal) but no -shm file, and this process cannot create one "+
+			"(the directory or the mount is read-only, or not ours): a writer has the file open, or stopped without closing it; "+
+			"open it once with write access, or read it where the -shm file can be created", err, filepath.Base(b.path))
+	}
+	return fmt.Errorf("%w: the store has a write-ahead log (%s-wal) and this process cannot use its -shm file: "+
+		"open it with write access, or when no process has it open", err, filepath.Base(b.path))
 }
 
 // dsn builds a driver data source name: the path as a file: URI (so any
@@ -542,9 +587,9 @@ func translate(err error) error {
 	if errors.As(err, &se) {
 		switch se.Code() & 0xff {
 		case sqlite3.SQLITE_READONLY:
-			return fmt.Errorf("%w: %v", ErrReadOnly, err)
+			return fmt.Errorf("%w: %w", ErrReadOnly, err)
 		case sqlite3.SQLITE_BUSY:
-			return fmt.Errorf("%w: %v", ErrBusy, err)
+			return fmt.Errorf("%w: %w", ErrBusy, err)
 		}
 		switch se.Code() {
 		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
