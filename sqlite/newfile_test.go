@@ -43,7 +43,7 @@ func TestTwoProcesses_OpenNewFile(t *testing.T) {
 		return
 	}
 	t.Parallel()
-	for round := range 10 {
+	for round := range 5 {
 		t.Run(fmt.Sprint(round), func(t *testing.T) {
 			is := is.New(t)
 			path := filepath.Join(t.TempDir(), "new.db")
