@@ -45,7 +45,7 @@ func TestBackup_Killed(t *testing.T) {
 	is.NoErr(err)
 	s := eventstore.New(b, nil)
 	data := []byte(`{"pad":"` + strings.Repeat("x", 400) + `"}`)
-	for i := range 50 { // a few megabytes: the copy takes a while
+	for i := range 20 { // megabytes: the copy takes a while: the copy takes a while
 		batch := make([]eventstore.Event, 200)
 		for j := range batch {
 			batch[j] = eventstore.Event{Type: "E", Data: data}
@@ -54,18 +54,27 @@ func TestBackup_Killed(t *testing.T) {
 		is.NoErr(err)
 	}
 	is.NoErr(s.Close())
-	const events = 50 * 200
+	const events = 20 * 200
 
+	// The first backup runs to its end, which says how long one takes on
+	// this machine; the others are killed at a random moment within that.
+	var whole time.Duration
 	complete := 0
-	for round := range 8 {
+	for round := range 5 {
 		dest := filepath.Join(dir, fmt.Sprintf("backup-%d.db", round))
 		cmd := exec.Command(os.Args[0], "-test.run=^TestBackup_Killed$")
 		cmd.Env = append(os.Environ(), backupKillEnv+"="+store+" "+dest)
 		cmd.Stderr = os.Stderr
+		start := time.Now()
 		is.NoErr(cmd.Start())
-		time.Sleep(time.Duration(rand.IntN(400)) * time.Millisecond) // a random moment, not a wait for anything
-		cmd.Process.Kill()
-		cmd.Wait()
+		if round == 0 {
+			is.NoErr(cmd.Wait())
+			whole = time.Since(start)
+		} else {
+			time.Sleep(rand.N(whole)) // a random moment, not a wait for anything
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
 		if _, err := os.Stat(dest); errors.Is(err, os.ErrNotExist) {
 			continue // killed before the copy was in place: nothing there
 		}
@@ -78,5 +87,6 @@ func TestBackup_Killed(t *testing.T) {
 		is.Equal(r.Events, int64(events)) // the whole store
 		is.NoErr(cb.Close())
 	}
-	t.Logf("%d of 8 backups completed before the kill", complete)
+	is.True(complete >= 1) // the first, at least
+	t.Logf("a backup takes %v here; %d of 5 completed", whole, complete)
 }
