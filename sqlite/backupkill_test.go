@@ -44,8 +44,8 @@ func TestBackup_Killed(t *testing.T) {
 	b, err := sqlite.Open(store, nil)
 	is.NoErr(err)
 	s := eventstore.New(b, nil)
-	data := []byte(`{"pad":"` + strings.Repeat("x", 400) + `"}`)
-	for i := range 20 { // megabytes: the copy takes a while: the copy takes a while
+	data := []byte(`{"pad":"` + strings.Repeat("x", 800) + `"}`)
+	for i := range 10 { // a megabyte or two: the copy takes a while: the copy takes a while
 		batch := make([]eventstore.Event, 200)
 		for j := range batch {
 			batch[j] = eventstore.Event{Type: "E", Data: data}
@@ -54,7 +54,7 @@ func TestBackup_Killed(t *testing.T) {
 		is.NoErr(err)
 	}
 	is.NoErr(s.Close())
-	const events = 20 * 200
+	const events = 10 * 200
 
 	// The first backup runs to its end, which says how long one takes on
 	// this machine; the others are killed at a random moment within that.
