@@ -154,9 +154,10 @@ func (b *Backend) write(ctx context.Context, fn func(tx *sqlx.Tx) error) (err er
 	if tx := Tx(ctx); tx != nil {
 		return b.savepoint(ctx, tx, fn)
 	}
+	start := time.Now()
 	tx, err := b.writer.BeginTxx(ctx, nil)
 	if err != nil {
-		return fail(ctx, err)
+		return b.waited(fail(ctx, err), "the write transaction", start)
 	}
 	committed := false
 	defer func() {

@@ -117,13 +117,13 @@ func TestOpen_SchemaVersion(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "events.db")
 	b, err := Open(path, nil)
 	is.NoErr(err)
-	var v int
-	is.NoErr(b.writer.Get(&v, "PRAGMA user_version"))
+	v, err := readSchemaVersion(context.Background(), b.writer)
+	is.NoErr(err)
 	is.Equal(v, SchemaVersion())
 	is.True(SchemaVersion() >= 1)
 
 	// A file from a newer release is refused, and left as it was.
-	_, err = b.writer.Exec(fmt.Sprintf("PRAGMA user_version = %d", SchemaVersion()+1))
+	_, err = b.writer.Exec(fmt.Sprintf("UPDATE eventstore_schema SET version = %d", SchemaVersion()+1))
 	is.NoErr(err)
 	is.NoErr(b.Close())
 	_, err = Open(path, nil)
@@ -292,8 +292,8 @@ func TestOpen_MigratesOlderFile(t *testing.T) {
 	is.NoErr(err)
 	s := eventstore.New(b, nil)
 	defer s.Close()
-	var v int
-	is.NoErr(b.writer.Get(&v, "PRAGMA user_version"))
+	v, err := readSchemaVersion(ctx, b.writer)
+	is.NoErr(err)
 	is.Equal(v, SchemaVersion())
 	for e, err := range s.ReadStream(ctx, "old-1", eventstore.ReadOptions{}) {
 		is.NoErr(err)
@@ -333,4 +333,55 @@ func TestOpen_ReadOnly(t *testing.T) {
 	v, err = reader.StreamVersion(ctx, "a-1")
 	is.NoErr(err)
 	is.Equal(v, int64(1)) // it sees the writer's commits
+}
+
+// TestOpen_ReadOnlyThenWriter opens a store read-only while no process has
+// it open, which reads it as immutable, then starts a writer: the
+// read-only store's reads and subscriptions follow the writer's commits.
+func TestOpen_ReadOnlyThenWriter(t *testing.T) {
+	t.Parallel()
+	is := is.New(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "events.db")
+	w, err := Open(path, nil)
+	is.NoErr(err)
+	_, err = eventstore.New(w, nil).Append(ctx, "a-1", eventstore.Any, eventstore.Event{Type: "Before"})
+	is.NoErr(err)
+	is.NoErr(w.Close())
+
+	r, err := Open(path, &Options{ReadOnly: true, WatchInterval: 10 * time.Millisecond})
+	is.NoErr(err)
+	reader := eventstore.New(r, nil)
+	defer reader.Close()
+	v, err := reader.StreamVersion(ctx, "a-1")
+	is.NoErr(err)
+	is.Equal(v, int64(0))
+	is.Equal(dirNames(t, dir), []string{"events.db"}) // read as immutable: nothing created
+	sub, err := reader.Subscribe(ctx, eventstore.SubscribeOptions{})
+	is.NoErr(err)
+	defer sub.Close()
+	select {
+	case e := <-sub.Events():
+		is.Equal(e.Type, "Before")
+	case <-time.After(30 * time.Second): // a hang detector, not a speed test
+		t.Fatal("the existing event never arrived")
+	}
+
+	w, err = Open(path, nil)
+	is.NoErr(err)
+	writer := eventstore.New(w, nil)
+	defer writer.Close()
+	_, err = writer.Append(ctx, "a-1", eventstore.Any, eventstore.Event{Type: "After"})
+	is.NoErr(err)
+	select {
+	case e := <-sub.Events():
+		is.Equal(e.Type, "After")
+		is.Equal(e.Position, int64(2))
+	case <-time.After(30 * time.Second):
+		t.Fatal("the writer's event never reached the read-only store's subscription")
+	}
+	v, err = reader.StreamVersion(ctx, "a-1")
+	is.NoErr(err)
+	is.Equal(v, int64(1))
 }

@@ -1,7 +1,18 @@
 -- The eventstore SQLite schema: the one source of truth, embedded in the
 -- sqlite package. Each "-- migration N" section below is applied once, in
--- order, inside a transaction, and PRAGMA user_version records the last one
--- applied. Never edit a section that has shipped: add the next one.
+-- order, inside a transaction, and the eventstore_schema table records the
+-- last one applied. Never edit a section that has shipped: add the next one.
+
+-- eventstore_schema is the migration runner's record of the schema version,
+-- created with the first migration a file gets: one row. It is not PRAGMA
+-- user_version, which belongs to the application when the store lives in
+-- the application's own file. (Releases before this table kept the version
+-- in user_version, up to 4; Open reads it from there once and records it
+-- here, leaving user_version as it was.)
+CREATE TABLE IF NOT EXISTS eventstore_schema (
+    id      INTEGER NOT NULL PRIMARY KEY CHECK (id = 1),
+    version INTEGER NOT NULL
+);
 
 -- migration 1
 -- streams holds one row per stream ID that ever had events. DeleteStream

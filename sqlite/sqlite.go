@@ -37,19 +37,62 @@
 // # Schema
 //
 // The schema is schema.sql in this package directory, embedded; its numbered
-// migrations are applied at [Open], in one transaction each, and PRAGMA
-// user_version records the last one. A file written by a newer version of
-// this package is refused with [ErrSchemaTooNew].
+// migrations are applied at [Open], in one transaction each, and the
+// store's own table eventstore_schema records the last one. A file written
+// by a newer version of this package is refused with [ErrSchemaTooNew].
+// Files of releases before eventstore_schema kept the version in PRAGMA
+// user_version: Open takes it from there once, records it in
+// eventstore_schema and never reads or writes user_version again.
+//
+// # Sharing the application's file
+//
+// The store may live in the application's own SQLite file, which is what
+// lets [eventstore.Store.Transact] and exactly-once consumers commit the
+// application's rows and the store's together. Open adds the store's
+// tables (streams, events, checkpoints, processed, parked, snapshots,
+// idempotency_keys and eventstore_schema, and those of later migrations)
+// and leaves everything else alone: the application's tables and its PRAGMA
+// user_version. A table of the application's with one of those names makes
+// Open fail, naming it, with nothing changed. Open switches the file to WAL
+// mode, which the store needs (its readers run beside the writer): the mode
+// is kept in the file, so the application's own connections use WAL too,
+// with the -wal and -shm files beside it, and the file must be on a local
+// disk, not a network file system.
+//
+// # Reading without write access
+//
+// With [Options.ReadOnly], a store that no process has open (there is no
+// -wal file beside it) is read on a read-only file, directory or mount, by
+// a user who may only read the file, and nothing is created beside it:
+// SQLite would otherwise create the -wal and -shm files that a WAL-mode
+// file is read through, and a read-only connection never removes them.
+// Such a store is read as immutable, without locks. When a writer opens
+// the file later, its -wal appears and the read-only Backend moves to
+// ordinary read-only connections that see the writer's commits (a read
+// already running when the writer checkpoints may fail or be wrong: it
+// read a file it took as unchanging). A store that a writer has open is
+// read through the writer's -wal and -shm files, which need not be
+// writable; if the -wal exists without its -shm and this process cannot
+// create one, Open says so.
+//
+// # Locks
+//
+// A write that finds the file locked by another process waits up to
+// [Options.BusyTimeout], then fails with [ErrBusy], saying what waited and
+// for how long. Processes that open a brand-new file at once all succeed:
+// one applies the schema, the others wait for it.
 package sqlite
 
 import (
 	"context"
+	"database/sql"
 	_ "embed"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
 	"os"
+	"path/filepath"
 	"regexp"
 	"runtime"
 	"strconv"
@@ -74,6 +117,11 @@ var ErrReadOnly = errors.New("eventstore/sqlite: store opened read-only")
 // this package knows: it was written by a newer release, and opening it
 // could damage it.
 var ErrSchemaTooNew = errors.New("eventstore/sqlite: schema version newer than this release supports")
+
+// ErrBusy reports that the file stayed locked by another connection or
+// process for longer than [Options.BusyTimeout]; the message says what
+// waited and for how long. Retrying later may succeed.
+var ErrBusy = errors.New("eventstore/sqlite: database is locked by another connection or process")
 
 // Synchronous is SQLite's synchronous setting for commits; see the package
 // documentation on durability.
@@ -107,7 +155,10 @@ type Options struct {
 	// ReadOnly opens an existing file for reading only, as the eventstore
 	// command does for its read commands: nothing is migrated or written,
 	// and every write fails with [ErrReadOnly]. The file must be at this
-	// release's schema version. Default: false.
+	// release's schema version. It needs no write access to the file, its
+	// directory or its mount, and creates no -wal or -shm file when no
+	// process has the store open; see "Reading without write access" in
+	// the package documentation. Default: false.
 	ReadOnly bool
 	// LogSQL, when set, receives every SQL statement the backend runs, at
 	// Info level, with its arguments, duration and error. For debugging: it
@@ -186,20 +237,15 @@ func Open(path string, opts *Options) (*Backend, error) {
 		return nil, fmt.Errorf("open %q: %w: want a file name (for an in-memory store use package memory)", path, eventstore.ErrInvalidArgument)
 	}
 	b := &Backend{path: path, opts: o}
-	busy := strconv.FormatInt(o.BusyTimeout.Milliseconds(), 10)
 	if o.ReadOnly {
 		if _, err := os.Stat(path); err != nil {
 			return nil, fmt.Errorf("open %s: %w", path, err)
 		}
-	}
-
-	writerParams := []string{"_txlock=immediate", "_pragma=busy_timeout(" + busy + ")"}
-	if o.ReadOnly {
-		writerParams = append(writerParams, "mode=ro")
+		b.writer, err = b.openReader("_txlock=immediate")
 	} else {
-		writerParams = append(writerParams, "_pragma=journal_mode(WAL)", "_pragma=synchronous("+string(o.Synchronous)+")")
+		b.writer, err = sqlx.Open("sqlite", dsn(path, "_txlock=immediate", "_pragma=busy_timeout("+b.busyMillis()+")",
+			"_pragma=journal_mode(WAL)", "_pragma=synchronous("+string(o.Synchronous)+")"))
 	}
-	b.writer, err = sqlx.Open("sqlite", dsn(path, writerParams...))
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
@@ -209,7 +255,7 @@ func Open(path string, opts *Options) (*Backend, error) {
 	b.writer.SetConnMaxLifetime(0)
 	if err := b.migrate(context.Background()); err != nil {
 		b.writer.Close()
-		return nil, fmt.Errorf("open %s: %w", path, err)
+		return nil, fmt.Errorf("open %s: %w", path, b.cannotRead(err))
 	}
 	if b.insertEvent, err = b.writer.Preparex(sqlInsertEvent); err != nil {
 		b.writer.Close()
@@ -226,11 +272,7 @@ func Open(path string, opts *Options) (*Backend, error) {
 		b.prepared[q] = st
 	}
 
-	readerParams := []string{"_pragma=busy_timeout(" + busy + ")", "_pragma=query_only(1)"}
-	if o.ReadOnly {
-		readerParams = append(readerParams, "mode=ro")
-	}
-	b.reader, err = sqlx.Open("sqlite", dsn(path, readerParams...))
+	b.reader, err = b.openReader("_pragma=query_only(1)")
 	if err != nil {
 		b.writer.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
@@ -238,6 +280,40 @@ func Open(path string, opts *Options) (*Backend, error) {
 	b.reader.SetMaxOpenConns(o.ReadConns)
 	b.reader.SetMaxIdleConns(o.ReadConns)
 	return b, nil
+}
+
+func (b *Backend) busyMillis() string {
+	return strconv.FormatInt(b.opts.BusyTimeout.Milliseconds(), 10)
+}
+
+// cannotRead explains why a read-only Backend could not read its file,
+// when SQLite's own message ("unable to open database file", "attempt to
+// write a readonly database") would not.
+func (b *Backend) cannotRead(err error) error {
+	var se *msqlite.Error
+	if !b.opts.ReadOnly || !errors.As(err, &se) {
+		return err
+	}
+	switch se.Code() & 0xff {
+	case sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_PERM, sqlite3.SQLITE_AUTH:
+	default:
+		return err
+	}
+	f, openErr := os.Open(b.path)
+	if openErr != nil {
+		return fmt.Errorf("%w: %v", err, openErr)
+	}
+	f.Close()
+	if !walExists(b.path) { // read as immutable: the file itself was the trouble
+		return err
+	}
+	if _, statErr := os.Lstat(b.path + "-shm"); errors.Is(statErr, os.ErrNotExist) {
+		return fmt.Errorf("%w: the store has a write-ahead log (%s-wal) but no -shm file, and this process cannot create one "+
+			"(the directory or the mount is read-only, or not ours): a writer has the file open, or stopped without closing it; "+
+			"open it once with write access, or read it where the -shm file can be created", err, filepath.Base(b.path))
+	}
+	return fmt.Errorf("%w: the store has a write-ahead log (%s-wal) and this process cannot use its -shm file: "+
+		"open it with write access, or when no process has it open", err, filepath.Base(b.path))
 }
 
 // dsn builds a driver data source name: the path as a file: URI (so any
@@ -266,20 +342,114 @@ var migrations = sync.OnceValue(func() []string {
 	return out
 })
 
+// schemaPreamble is the part of schema.sql before migration 1: the
+// migration runner's own eventstore_schema table.
+var schemaPreamble = sync.OnceValue(func() string {
+	return schemaSQL[:strings.Index(schemaSQL, "\n-- migration 1\n")]
+})
+
 // SchemaVersion is the schema version of files this release writes.
 func SchemaVersion() int { return len(migrations()) }
 
+// legacyTables are the tables each migration created in the releases that
+// kept the schema version in PRAGMA user_version, before the
+// eventstore_schema table: migration i+1 created legacyTables[i].
+var legacyTables = [][]string{
+	{"streams", "events"},
+	{"checkpoints", "processed", "parked"},
+	{"snapshots"},
+	{"idempotency_keys"},
+}
+
+// readSchemaVersion returns the store's schema version in the file: 0 when
+// the store is not in it yet.
+func readSchemaVersion(ctx context.Context, q sqlx.QueryerContext) (int, error) {
+	v, _, err := schemaState(ctx, q)
+	return v, err
+}
+
+// schemaState reads the store's schema version from its eventstore_schema
+// table, and says whether the table records it. In a file of a release
+// before that table (recorded is false) the version is the file's PRAGMA
+// user_version, which those releases wrote, when the file has the store's
+// tables; when the application has since set user_version to a value of
+// its own, the version is read from which of the store's tables exist.
+func schemaState(ctx context.Context, q sqlx.QueryerContext) (v int, recorded bool, err error) {
+	var names []string
+	if err := sqlx.SelectContext(ctx, q, &names, `SELECT name FROM sqlite_schema WHERE type = 'table'`); err != nil {
+		return 0, false, translate(err)
+	}
+	tables := map[string]bool{}
+	for _, n := range names {
+		tables[n] = true
+	}
+	if tables["eventstore_schema"] {
+		err := sqlx.GetContext(ctx, q, &v, `SELECT version FROM eventstore_schema WHERE id = 1`)
+		if errors.Is(err, sql.ErrNoRows) {
+			return 0, true, nil
+		}
+		return v, true, translate(err)
+	}
+	// The store's tables, not tables of the application's that happen to
+	// have their names: check their columns.
+	var store bool
+	if err := sqlx.GetContext(ctx, q, &store, `SELECT
+		(SELECT count(*) FROM pragma_table_info('events') WHERE name IN
+			('position', 'id', 'stream_id', 'life', 'version', 'category', 'type', 'data', 'metadata', 'recorded_at')) = 10
+		AND (SELECT count(*) FROM pragma_table_info('streams') WHERE name IN
+			('id', 'category', 'life', 'version', 'created_at', 'updated_at')) = 6`); err != nil {
+		return 0, false, translate(err)
+	}
+	if !store {
+		return 0, false, nil
+	}
+	if err := sqlx.GetContext(ctx, q, &v, `PRAGMA user_version`); err != nil {
+		return 0, false, translate(err)
+	}
+	if v >= 1 && v <= len(legacyTables) {
+		return v, false, nil
+	}
+	v = 0
+	for _, created := range legacyTables {
+		for _, t := range created {
+			if !tables[t] {
+				return v, false, nil
+			}
+		}
+		v++
+	}
+	return v, false, nil
+}
+
 // migrate brings the file's schema up to date, one transaction per
 // migration, so that two processes opening a new file at once do not both
-// apply it.
+// apply it. The version is recorded in the store's own eventstore_schema
+// table: PRAGMA user_version belongs to the application whose file it may
+// be. A file that is busy (another process is switching a new file to WAL
+// mode, which waits for no busy timeout) is tried again until
+// [Options.BusyTimeout] has passed.
 func (b *Backend) migrate(ctx context.Context) error {
+	start := time.Now()
+	for pause := time.Millisecond; ; pause = min(2*pause, 50*time.Millisecond) {
+		err := b.migrateOnce(ctx)
+		if !errors.Is(err, ErrBusy) || time.Since(start) >= b.opts.BusyTimeout {
+			return b.waited(err, "opening the file", start)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(pause):
+		}
+	}
+}
+
+func (b *Backend) migrateOnce(ctx context.Context) error {
 	all := migrations()
 	if b.opts.ReadOnly {
-		var v int
-		if err := b.writer.GetContext(ctx, &v, "PRAGMA user_version"); err != nil {
-			return translate(err)
-		}
+		v, err := readSchemaVersion(ctx, b.writer)
 		switch {
+		case err != nil:
+			return err
 		case v > len(all):
 			return fmt.Errorf("%w: the file is at version %d, this release knows up to %d", ErrSchemaTooNew, v, len(all))
 		case v < len(all):
@@ -292,33 +462,54 @@ func (b *Backend) migrate(ctx context.Context) error {
 		if err != nil {
 			return translate(err)
 		}
-		var v int
-		if err := tx.GetContext(ctx, &v, "PRAGMA user_version"); err != nil {
+		v, recorded, err := schemaState(ctx, tx)
+		if err != nil {
 			tx.Rollback()
-			return translate(err)
+			return err
 		}
 		if v > len(all) {
 			tx.Rollback()
 			return fmt.Errorf("%w: the file is at version %d, this release knows up to %d", ErrSchemaTooNew, v, len(all))
 		}
-		if v == len(all) {
+		if v == len(all) && recorded {
 			return translate(tx.Rollback())
 		}
-		if _, err := tx.ExecContext(ctx, all[v]); err != nil {
-			tx.Rollback()
-			return fmt.Errorf("schema migration %d: %w", v+1, translate(err))
+		if !recorded {
+			if _, err := tx.ExecContext(ctx, schemaPreamble()); err != nil {
+				tx.Rollback()
+				return fmt.Errorf("schema version table: %w", translate(err))
+			}
 		}
-		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", v+1)); err != nil {
+		migrated := v < len(all)
+		if migrated {
+			if _, err := tx.ExecContext(ctx, all[v]); err != nil {
+				tx.Rollback()
+				return fmt.Errorf("schema migration %d: %w", v+1, translate(err))
+			}
+			v++
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO eventstore_schema (id, version) VALUES (1, ?)
+			ON CONFLICT (id) DO UPDATE SET version = excluded.version`, v); err != nil {
 			tx.Rollback()
 			return translate(err)
 		}
 		if err := tx.Commit(); err != nil {
-			return fmt.Errorf("schema migration %d: %w", v+1, translate(err))
+			return fmt.Errorf("schema migration %d: %w", v, translate(err))
 		}
-		if b.opts.LogSQL != nil {
-			b.opts.LogSQL.Info("eventstore/sqlite: schema migrated", "version", v+1)
+		if b.opts.LogSQL != nil && migrated {
+			b.opts.LogSQL.Info("eventstore/sqlite: schema migrated", "version", v)
 		}
 	}
+}
+
+// waited says, when err is [ErrBusy], what waited for the lock and for how
+// long.
+func (b *Backend) waited(err error, what string, start time.Time) error {
+	if !errors.Is(err, ErrBusy) {
+		return err
+	}
+	return fmt.Errorf("%s waited %v for the lock (busy timeout %v): %w",
+		what, time.Since(start).Round(time.Millisecond), b.opts.BusyTimeout, err)
 }
 
 // Close closes the database. Calls after Close fail with
@@ -394,8 +585,11 @@ func translate(err error) error {
 	}
 	var se *msqlite.Error
 	if errors.As(err, &se) {
-		if se.Code()&0xff == sqlite3.SQLITE_READONLY {
-			return fmt.Errorf("%w: %v", ErrReadOnly, err)
+		switch se.Code() & 0xff {
+		case sqlite3.SQLITE_READONLY:
+			return fmt.Errorf("%w: %w", ErrReadOnly, err)
+		case sqlite3.SQLITE_BUSY:
+			return fmt.Errorf("%w: %w", ErrBusy, err)
 		}
 		switch se.Code() {
 		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:

@@ -11,7 +11,7 @@ import (
 // monitoring.
 type FileStats struct {
 	FileBytes      int64     // the database file (without its WAL)
-	SchemaVersion  int       // PRAGMA user_version
+	SchemaVersion  int       // the store's schema version (see [SchemaVersion])
 	Events         int64     // events in the log
 	LastPosition   int64     // highest position ever given (0: none)
 	Streams        int64     // streams that exist
@@ -42,7 +42,8 @@ func (b *Backend) FileStats(ctx context.Context) (FileStats, error) {
 	if err := row.Scan(&st.Events, &st.LastPosition, &st.Streams, &st.DeletedStreams, &st.Snapshots, &first, &last); err != nil {
 		return st, fail(ctx, err)
 	}
-	if err := b.reader.GetContext(ctx, &st.SchemaVersion, "PRAGMA user_version"); err != nil {
+	var err error
+	if st.SchemaVersion, err = readSchemaVersion(ctx, b.reader); err != nil {
 		return st, fail(ctx, err)
 	}
 	if first.Valid {

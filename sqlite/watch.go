@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"strconv"
 	"time"
 
 	"github.com/edge-es/eventstore"
@@ -22,23 +21,38 @@ func (b *Backend) WatchChanges(ctx context.Context, changed func()) error {
 		return err
 	}
 	// data_version is per connection: keep one connection for the watch.
-	db, err := sqlx.Open("sqlite", dsn(b.path,
-		"_pragma=busy_timeout("+strconv.FormatInt(b.opts.BusyTimeout.Milliseconds(), 10)+")",
-		"_pragma=query_only(1)",
-	))
+	db, err := b.openReader("_pragma=query_only(1)")
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	conn, err := db.Connx(ctx)
-	if err != nil {
-		return fail(ctx, err)
+	var (
+		conn      *sqlx.Conn
+		immutable bool // conn reads the file as immutable: data_version never moves
+		last      int64
+	)
+	connect := func() error {
+		if conn != nil {
+			conn.Close()
+		}
+		var err error
+		if conn, err = db.Connx(ctx); err != nil {
+			return fail(ctx, err)
+		}
+		conn.Raw(func(dc any) error {
+			_, immutable = dc.(*immutableConn)
+			return nil
+		})
+		return fail(ctx, conn.GetContext(ctx, &last, "PRAGMA data_version"))
 	}
-	defer conn.Close()
-	var last int64
-	if err := conn.GetContext(ctx, &last, "PRAGMA data_version"); err != nil {
-		return fail(ctx, err)
+	if err := connect(); err != nil {
+		return err
 	}
+	defer func() {
+		if conn != nil {
+			conn.Close()
+		}
+	}()
 	// A commit between the subscription's first read and the line above
 	// changed nothing this watch can see: wake the subscriptions once to
 	// cover it.
@@ -50,6 +64,19 @@ func (b *Backend) WatchChanges(ctx context.Context, changed func()) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-tick.C:
+		}
+		if immutable && walExists(b.path) {
+			// A writer has opened the file of a read-only Backend that
+			// read it as immutable: follow it from now on.
+			if err := connect(); err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				immutable = true // try again next tick
+				continue
+			}
+			changed()
+			continue
 		}
 		var v int64
 		if err := conn.GetContext(ctx, &v, "PRAGMA data_version"); err != nil {
