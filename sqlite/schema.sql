@@ -95,3 +95,11 @@ CREATE TABLE idempotency_keys (
     position  INTEGER NOT NULL,
     PRIMARY KEY (stream_id, key)
 ) WITHOUT ROWID;
+
+-- migration 5
+-- A snapshot records the life of its stream it was taken of, so that one
+-- saved as the stream was deleted can never be loaded in its next life.
+-- Existing snapshots belong to their stream's current life (DeleteStream
+-- has always deleted a stream's snapshots with it).
+ALTER TABLE snapshots ADD COLUMN life INTEGER NOT NULL DEFAULT 0;
+UPDATE snapshots SET life = coalesce((SELECT life FROM streams WHERE streams.id = snapshots.stream_id), 0);

@@ -1,0 +1,56 @@
+package sqlite
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+
+	"github.com/edge-es/eventstore"
+	"github.com/jmoiron/sqlx"
+	"github.com/matryer/is"
+)
+
+// TestOpen_MigratesSnapshotsToTheirLife opens a file of schema version 4,
+// whose snapshots record no life, with a snapshot of a stream in its second
+// life: the snapshot must stay loadable, as part of that life.
+func TestOpen_MigratesSnapshotsToTheirLife(t *testing.T) {
+	t.Parallel()
+	is := is.New(t)
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "v4.db")
+	old, err := sqlx.Open("sqlite", path)
+	is.NoErr(err)
+	for _, m := range migrations()[:4] {
+		_, err = old.Exec(m)
+		is.NoErr(err)
+	}
+	for _, q := range []string{
+		`PRAGMA user_version = 4`,
+		`INSERT INTO events (id, stream_id, life, version, category, type, recorded_at) VALUES
+			(randomblob(16), 'acc-1', 0, 0, 'acc', 'Old', 0),
+			(randomblob(16), 'acc-1', 1, 0, 'acc', 'New', 0),
+			(randomblob(16), 'acc-1', 1, 1, 'acc', 'New', 0)`,
+		`INSERT INTO streams VALUES ('acc-1', 'acc', 1, 1, 0, 0)`,
+		`INSERT INTO snapshots (stream_id, version, data, created_at) VALUES ('acc-1', 1, '{"n":2}', 0)`,
+	} {
+		_, err = old.Exec(q)
+		is.NoErr(err)
+	}
+	is.NoErr(old.Close())
+
+	b, err := Open(path, nil)
+	is.NoErr(err)
+	s := eventstore.New(b, nil)
+	defer s.Close()
+	var life int64
+	is.NoErr(b.writer.Get(&life, `SELECT life FROM snapshots WHERE stream_id = 'acc-1'`))
+	is.Equal(life, int64(1)) // the stream's current life
+	snap, err := s.LoadSnapshot(ctx, "acc-1")
+	is.NoErr(err)
+	is.Equal(snap.Version, int64(1))
+	is.Equal(string(snap.Data), `{"n":2}`)
+	r, err := s.Verify(ctx)
+	is.NoErr(err)
+	is.Equal(r.Problems, nil)
+	is.True(r.OK())
+}
