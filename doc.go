@@ -188,7 +188,7 @@
 //
 // # Reliability tools
 //
-// [Store.Verify] checks a store and reports what it finds;
+// [Store.Verify] checks a store and reports what it checked and found;
 // [Store.PurgeStream] erases a stream's events from the log itself (for
 // GDPR erasure and retention) and leaves a tombstone that refuses appends
 // until [Store.RemoveTombstone]; [Options.MaxEventSize] bounds the size of
