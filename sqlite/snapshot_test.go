@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"testing"
 
@@ -53,4 +54,40 @@ func TestOpen_MigratesSnapshotsToTheirLife(t *testing.T) {
 	is.NoErr(err)
 	is.Equal(r.Problems, nil)
 	is.True(r.OK())
+}
+
+// TestSnapshot_InTransact saves a snapshot of events appended in the same
+// transaction: the save sees them, and commits or rolls back with them.
+func TestSnapshot_InTransact(t *testing.T) {
+	t.Parallel()
+	is := is.New(t)
+	ctx := context.Background()
+	b, err := Open(filepath.Join(t.TempDir(), "events.db"), nil)
+	is.NoErr(err)
+	s := eventstore.New(b, nil)
+	defer s.Close()
+	e := eventstore.Event{Type: "E"}
+	is.NoErr(s.Transact(ctx, func(ctx context.Context) error {
+		if _, err := s.Append(ctx, "a-1", eventstore.NoStream, e, e, e); err != nil {
+			return err
+		}
+		return s.SaveSnapshot(ctx, "a-1", 2, []byte(`{"n":3}`), nil)
+	}))
+	snap, err := s.LoadSnapshot(ctx, "a-1")
+	is.NoErr(err)
+	is.Equal(snap.Version, int64(2))
+
+	rollback := errors.New("roll back")
+	err = s.Transact(ctx, func(ctx context.Context) error {
+		if _, err := s.Append(ctx, "b-1", eventstore.NoStream, e); err != nil {
+			return err
+		}
+		if err := s.SaveSnapshot(ctx, "b-1", 0, nil, nil); err != nil {
+			return err
+		}
+		return rollback
+	})
+	is.True(errors.Is(err, rollback))
+	_, err = s.LoadSnapshot(ctx, "b-1")
+	is.True(errors.Is(err, eventstore.ErrSnapshotNotFound)) // gone with its stream
 }
