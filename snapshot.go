@@ -14,8 +14,12 @@ var ErrSnapshotNotFound = errors.New("eventstore: snapshot not found")
 // Snapshot is the state of a stream as of one of its versions, stored so
 // that loading the stream can start there instead of at version 0.
 type Snapshot struct {
-	StreamID  string
-	Version   int64 // the last version the state includes
+	StreamID string
+	Version  int64 // the last version the state includes
+	// Position is the global position of the event at Version, which
+	// identifies the life of the stream the snapshot was taken of. The
+	// backend sets it when it saves the snapshot.
+	Position  int64
 	Data      []byte
 	Metadata  []byte
 	CreatedAt time.Time
@@ -37,8 +41,12 @@ type Snapshotter interface {
 	// deletes the snapshot with the stream. A stream that does not exist,
 	// or was deleted or purged, is [ErrStreamNotFound]; a version past the
 	// stream's last is [ErrInvalidArgument]; nothing is written then. When
-	// keep is positive it then deletes all but the keep highest versions
-	// of the stream's snapshots.
+	// s.Position is positive, the event at s.Version must be at that
+	// position: a snapshot taken of an earlier life, before the stream was
+	// deleted and started again, is [ErrStreamNotFound] too. The snapshot
+	// is stored with the position of the event at its version. When keep
+	// is positive it then deletes all but the keep highest versions of the
+	// stream's snapshots.
 	SaveSnapshot(ctx context.Context, s Snapshot, keep int) error
 	// LoadSnapshot returns the snapshot of the stream at version, or the
 	// highest version when version is -1; [ErrSnapshotNotFound] when there
@@ -74,6 +82,15 @@ func (s *Store) snapshotter(stream string) (Snapshotter, error) {
 // [Options.SnapshotRetention] set, older snapshots beyond that many are
 // deleted.
 func (s *Store) SaveSnapshot(ctx context.Context, stream string, version int64, data, metadata []byte) error {
+	return s.saveSnapshot(ctx, Snapshot{StreamID: stream, Version: version, Data: data, Metadata: metadata})
+}
+
+// saveSnapshot saves snap. A positive snap.Position pins it to the life of
+// the stream that holds the event at that position: the [Repository] saves
+// the state after its append that way, so that a stream deleted and
+// started again since gets no snapshot of its earlier life.
+func (s *Store) saveSnapshot(ctx context.Context, snap Snapshot) error {
+	stream, version := snap.StreamID, snap.Version
 	sn, err := s.snapshotter(stream)
 	if err != nil {
 		return fmt.Errorf("save snapshot: %w", err)
@@ -81,7 +98,7 @@ func (s *Store) SaveSnapshot(ctx context.Context, stream string, version int64, 
 	if version < 0 {
 		return fmt.Errorf("save snapshot %s: %w", stream, invalidf("version %d", version))
 	}
-	snap := Snapshot{StreamID: stream, Version: version, Data: data, Metadata: metadata, CreatedAt: s.now()}
+	snap.CreatedAt = s.now()
 	end := s.begin(ctx, "save_snapshot", stream)
 	err = sn.SaveSnapshot(ctx, snap, s.opts.SnapshotRetention)
 	end(Outcome{Err: err})

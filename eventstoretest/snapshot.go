@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/edge-es/eventstore"
 	"github.com/matryer/is"
@@ -117,6 +118,34 @@ func testSnapshots(t *testing.T, newBackend NewBackend) {
 		b.appendOK("acc-1", eventstore.NoStream, numbered("E", 5)...)
 		_, err := b.store.LoadSnapshot(b.ctx, "acc-1")
 		b.is.True(errors.Is(err, eventstore.ErrSnapshotNotFound)) // the old life's state is gone
+	})
+
+	t.Run("PinnedToLife", func(t *testing.T) {
+		b := setup(t, newBackend)
+		if !supported(b) {
+			return
+		}
+		sn := b.store.Backend().(eventstore.Snapshotter)
+		old := b.appendOK("acc-1", eventstore.NoStream, numbered("Old", 3)...)
+		b.is.NoErr(b.store.SaveSnapshot(b.ctx, "acc-1", 2, nil, nil))
+		snap, err := b.store.LoadSnapshot(b.ctx, "acc-1")
+		b.is.NoErr(err)
+		b.is.Equal(snap.Position, old.Position) // recorded by the backend
+
+		// The stream is deleted and started again as far, and only then
+		// does a snapshot of its old life arrive, pinned to its event.
+		b.is.NoErr(b.store.DeleteStream(b.ctx, "acc-1", eventstore.Any))
+		now := b.appendOK("acc-1", eventstore.NoStream, numbered("New", 3)...)
+		stale := eventstore.Snapshot{StreamID: "acc-1", Version: 2, Position: old.Position, Data: []byte(`{"life":"old"}`), CreatedAt: time.Now()}
+		err = sn.SaveSnapshot(b.ctx, stale, 0)
+		b.is.True(errors.Is(err, eventstore.ErrStreamNotFound))
+		_, err = b.store.LoadSnapshot(b.ctx, "acc-1")
+		b.is.True(errors.Is(err, eventstore.ErrSnapshotNotFound)) // nothing written
+		stale.Position = now.Position
+		b.is.NoErr(sn.SaveSnapshot(b.ctx, stale, 0)) // pinned to the live life: fine
+		snap, err = b.store.LoadSnapshot(b.ctx, "acc-1")
+		b.is.NoErr(err)
+		b.is.Equal(snap.Position, now.Position)
 	})
 
 	// SaveRacesDelete runs SaveSnapshot against DeleteStream many times:

@@ -46,6 +46,10 @@ func (b *Backend) SaveSnapshot(ctx context.Context, snap eventstore.Snapshot, ke
 	if last := int64(len(s.positions)) - 1; snap.Version > last {
 		return fmt.Errorf("%w: version %d is ahead of the stream (at %d)", eventstore.ErrInvalidArgument, snap.Version, last)
 	}
+	if p := s.positions[snap.Version]; snap.Position > 0 && snap.Position != p {
+		return fmt.Errorf("%w: %s@%d is at position %d, not %d: the snapshot is of an earlier life", eventstore.ErrStreamNotFound, snap.StreamID, snap.Version, p, snap.Position)
+	}
+	snap.Position = s.positions[snap.Version]
 	if b.snapshots == nil {
 		b.snapshots = make(map[string]lifeSnapshots)
 	}

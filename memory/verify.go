@@ -72,6 +72,8 @@ func (b *Backend) AuditSnapshots(ctx context.Context, problem func(string)) (int
 				problem(at + " of an earlier life of the stream")
 			case snap.Version >= int64(len(s.positions)):
 				problem(fmt.Sprintf("%s, but the stream is at %d", at, len(s.positions)-1))
+			case snap.Position != s.positions[snap.Version]:
+				problem(fmt.Sprintf("%s records position %d, but %s@%d is at position %d", at, snap.Position, id, snap.Version, s.positions[snap.Version]))
 			}
 		}
 	}

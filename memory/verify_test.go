@@ -31,6 +31,9 @@ func TestVerify_Damage(t *testing.T) {
 		{"SnapshotAhead", func(b *Backend) {
 			b.snapshots["a-1"].list[0].Version = 7
 		}, "snapshots: a-1: snapshot at version 7, but the stream is at 2"},
+		{"SnapshotPosition", func(b *Backend) {
+			b.snapshots["a-1"].list[0].Position = 3
+		}, "snapshots: a-1: snapshot at version 1 records position 3, but a-1@1 is at position 2"},
 		{"VersionAtAnotherEvent", func(b *Backend) {
 			b.streams["a-1"].positions[2] = 4 // b-1@0
 		}, "streams: a-1@2: at position 4, which holds b-1@0"},

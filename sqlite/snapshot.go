@@ -13,7 +13,7 @@ import (
 
 var _ eventstore.Snapshotter = (*Backend)(nil)
 
-const snapshotCols = `sn.stream_id, sn.version, sn.data, sn.metadata, sn.created_at`
+const snapshotCols = `sn.stream_id, sn.version, sn.position, sn.data, sn.metadata, sn.created_at`
 
 // snapshotsOfLife are the snapshots of the stream's current life: one of
 // an earlier life, which a healthy store never holds, is never loaded.
@@ -36,13 +36,25 @@ func (b *Backend) SaveSnapshot(ctx context.Context, s eventstore.Snapshot, keep 
 		case s.Version > version:
 			return fmt.Errorf("%w: version %d is ahead of the stream (at %d)", eventstore.ErrInvalidArgument, s.Version, version)
 		}
+		var position int64
+		err = tx.QueryRowxContext(ctx, `SELECT position FROM events WHERE stream_id = ? AND life = ? AND version = ?`,
+			s.StreamID, life, s.Version).Scan(&position)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			return fmt.Errorf("%s@%d: the stream's record has the version, but the log has no event at it (see Store.Verify)", s.StreamID, s.Version)
+		case err != nil:
+			return fail(ctx, err)
+		}
+		if s.Position > 0 && s.Position != position {
+			return fmt.Errorf("%w: %s@%d is at position %d, not %d: the snapshot is of an earlier life", eventstore.ErrStreamNotFound, s.StreamID, s.Version, position, s.Position)
+		}
 		// Snapshots of an earlier life go: DeleteStream removes them, so
 		// only a damaged file holds any.
 		if _, err := b.exec(ctx, tx, `DELETE FROM snapshots WHERE stream_id = ? AND life <> ?`, s.StreamID, life); err != nil {
 			return err
 		}
-		if _, err := b.exec(ctx, tx, `INSERT OR REPLACE INTO snapshots (stream_id, life, version, data, metadata, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
-			s.StreamID, life, s.Version, nullIfEmpty(s.Data), nullIfEmpty(s.Metadata), s.CreatedAt.UnixNano()); err != nil {
+		if _, err := b.exec(ctx, tx, `INSERT OR REPLACE INTO snapshots (stream_id, life, version, position, data, metadata, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			s.StreamID, life, s.Version, position, nullIfEmpty(s.Data), nullIfEmpty(s.Metadata), s.CreatedAt.UnixNano()); err != nil {
 			return err
 		}
 		if keep <= 0 {
@@ -86,7 +98,7 @@ func scanSnapshot(rows *sql.Rows) (eventstore.Snapshot, error) {
 	var s eventstore.Snapshot
 	var data, meta sql.RawBytes
 	var at int64
-	if err := rows.Scan(&s.StreamID, &s.Version, &data, &meta, &at); err != nil {
+	if err := rows.Scan(&s.StreamID, &s.Version, &s.Position, &data, &meta, &at); err != nil {
 		return s, err
 	}
 	s.Data, s.Metadata, s.CreatedAt = clone(data), clone(meta), time.Unix(0, at).UTC()

@@ -49,6 +49,7 @@ func TestOpen_MigratesSnapshotsToTheirLife(t *testing.T) {
 	snap, err := s.LoadSnapshot(ctx, "acc-1")
 	is.NoErr(err)
 	is.Equal(snap.Version, int64(1))
+	is.Equal(snap.Position, int64(3)) // acc-1@1 of life 1
 	is.Equal(string(snap.Data), `{"n":2}`)
 	r, err := s.Verify(ctx)
 	is.NoErr(err)

@@ -82,10 +82,11 @@ func (b *Backend) AuditSnapshots(ctx context.Context, problem func(string)) (int
 	err := b.eachRow(ctx, func(rows *sql.Rows) error {
 		var (
 			stream                    string
-			version, life             int64
+			version, life, position   int64
 			streamLife, streamVersion sql.NullInt64
+			eventPosition             sql.NullInt64
 		)
-		if err := rows.Scan(&stream, &version, &life, &streamLife, &streamVersion); err != nil {
+		if err := rows.Scan(&stream, &version, &life, &position, &streamLife, &streamVersion, &eventPosition); err != nil {
 			return err
 		}
 		n++
@@ -99,10 +100,17 @@ func (b *Backend) AuditSnapshots(ctx context.Context, problem func(string)) (int
 			problem(fmt.Sprintf("%s of life %d, but the stream is in life %d", at, life, streamLife.Int64))
 		case version > streamVersion.Int64:
 			problem(fmt.Sprintf("%s, but the stream is at %d", at, streamVersion.Int64))
+		case !eventPosition.Valid:
+			problem(at + ", but the log has no event at that version")
+		case eventPosition.Int64 != position:
+			problem(fmt.Sprintf("%s records position %d, but %s@%d is at position %d", at, position, stream, version, eventPosition.Int64))
 		}
 		return nil
-	}, `SELECT sn.stream_id, sn.version, sn.life, s.life, s.version
-		FROM snapshots sn LEFT JOIN streams s ON s.id = sn.stream_id ORDER BY sn.stream_id, sn.version`)
+	}, `SELECT sn.stream_id, sn.version, sn.life, sn.position, s.life, s.version, e.position
+		FROM snapshots sn
+		LEFT JOIN streams s ON s.id = sn.stream_id
+		LEFT JOIN events e ON e.stream_id = sn.stream_id AND e.life = sn.life AND e.version = sn.version
+		ORDER BY sn.stream_id, sn.version`)
 	return n, err
 }
 

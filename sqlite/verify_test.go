@@ -75,10 +75,12 @@ func TestVerify_Damage(t *testing.T) {
 		{"MissingStreamRecord", []string{`DELETE FROM streams WHERE id = 'a-1'`}, "a-1: 3 events from position 1 on, but no stream record"},
 		{"VersionGap", []string{`UPDATE events SET version = 5 WHERE stream_id = 'a-1' AND version = 2`}, "a-1: version 5 at position 3"},
 		{"StreamVersion", []string{`UPDATE streams SET version = 7 WHERE id = 'a-1'`}, "a-1: at version 7"},
-		{"SnapshotOfNoStream", []string{`INSERT INTO snapshots (stream_id, life, version, created_at) VALUES ('ghost-1', 0, 0, 0)`}, "ghost-1: snapshot at version 0, but the stream does not exist"},
-		{"SnapshotOfDeletedStream", []string{`INSERT INTO snapshots (stream_id, life, version, created_at) VALUES ('c-1', 1, 0, 0)`}, "c-1: snapshot at version 0, but the stream is deleted"},
-		{"SnapshotOfEarlierLife", []string{`INSERT INTO snapshots (stream_id, life, version, created_at) VALUES ('b-1', 0, 0, 0)`}, "b-1: snapshot at version 0 of life 0, but the stream is in life 1"},
+		{"SnapshotOfNoStream", []string{`INSERT INTO snapshots (stream_id, life, version, position, created_at) VALUES ('ghost-1', 0, 0, 1, 0)`}, "ghost-1: snapshot at version 0, but the stream does not exist"},
+		{"SnapshotOfDeletedStream", []string{`INSERT INTO snapshots (stream_id, life, version, position, created_at) VALUES ('c-1', 1, 0, 7, 0)`}, "c-1: snapshot at version 0, but the stream is deleted"},
+		{"SnapshotOfEarlierLife", []string{`INSERT INTO snapshots (stream_id, life, version, position, created_at) VALUES ('b-1', 0, 0, 4, 0)`}, "b-1: snapshot at version 0 of life 0, but the stream is in life 1"},
 		{"SnapshotAhead", []string{`UPDATE snapshots SET version = 9 WHERE stream_id = 'a-1'`}, "a-1: snapshot at version 9, but the stream is at 2"},
+		{"SnapshotPosition", []string{`UPDATE snapshots SET position = 3 WHERE stream_id = 'a-1'`}, "a-1: snapshot at version 1 records position 3, but a-1@1 is at position 2"},
+		{"SnapshotOfMissingEvent", []string{`DELETE FROM events WHERE stream_id = 'a-1' AND version = 1`}, "a-1: snapshot at version 1, but the log has no event at that version"},
 		{"CheckpointPastEnd", []string{`UPDATE checkpoints SET position = 99 WHERE consumer = 'c'`}, "c: checkpoint at position 99, past the end of the log at 7"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
