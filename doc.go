@@ -150,7 +150,10 @@
 // [Store.LoadSnapshot], [Store.LoadSnapshotAt], [Store.ListSnapshots],
 // [Store.DeleteSnapshots], [Store.DeleteSnapshotAt] and
 // [Store.SnapshotExists] manage them, [Options.SnapshotRetention] keeps the
-// last few, and deleting a stream deletes its snapshots.
+// last few, and deleting a stream deletes its snapshots. A snapshot belongs
+// to the life of its stream it was taken of: one saved while the stream is
+// deleted fails or goes with it, and none is ever loaded in the stream's
+// next life.
 //
 // # Outbox
 //
