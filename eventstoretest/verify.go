@@ -3,11 +3,15 @@ package eventstoretest
 import (
 	"context"
 	"errors"
+	"iter"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/edge-es/eventstore"
+	"github.com/google/uuid"
 	"github.com/matryer/is"
 )
 
@@ -110,6 +114,24 @@ func testVerify(t *testing.T, newBackend NewBackend) {
 		is.Equal(r.Problems, []string{"integrity: page 3: btree broken"})
 	})
 
+	t.Run("WrittenWhileVerifying", func(t *testing.T) {
+		t.Parallel()
+		is := is.New(t)
+		w := &writeDuringList{Backend: newBackend(t)}
+		s := eventstore.New(w, nil)
+		defer s.Close()
+		for _, stream := range []string{"a-1", "b-1"} {
+			_, err := s.Append(t.Context(), stream, eventstore.Any, numbered("E", 3)...)
+			is.NoErr(err)
+		}
+		r, err := s.Verify(t.Context())
+		is.NoErr(err)
+		is.NoErr(w.err)           // the writes during Verify
+		is.Equal(r.Problems, nil) // a stream appended to or deleted after the log was read is no problem
+		is.True(r.OK())
+		is.Equal(r.Events, int64(6))
+	})
+
 	t.Run("NotRunIsNotOK", func(t *testing.T) {
 		b := setup(t, newBackend)
 		b.appendOK("a-1", eventstore.Any, numbered("E", 2)...)
@@ -135,3 +157,26 @@ type integrityOf struct {
 }
 
 func (b integrityOf) CheckIntegrity(context.Context) (string, error) { return b.result, b.err }
+
+// writeDuringList is a backend on which, the first time streams are
+// listed, another writer appends to a-1 and deletes b-1: as Verify lists
+// the streams after it has read the log, they have moved on meanwhile.
+type writeDuringList struct {
+	eventstore.Backend
+	once sync.Once
+	err  error // of the writes
+}
+
+func (b *writeDuringList) ListStreams(ctx context.Context, opts eventstore.ListOptions) iter.Seq2[eventstore.StreamInfo, error] {
+	b.once.Do(func() {
+		_, err := b.Backend.Append(ctx, eventstore.AppendRequest{
+			Stream: "a-1", Expected: eventstore.Any, Time: time.Now().UTC(),
+			Events: []eventstore.Event{{ID: uuid.New(), Type: "Late"}},
+		})
+		if err == nil {
+			err = b.Backend.DeleteStream(ctx, "b-1", eventstore.Any)
+		}
+		b.err = err
+	})
+	return b.Backend.ListStreams(ctx, opts)
+}
