@@ -105,7 +105,7 @@ func (s *Store) saveSnapshot(ctx context.Context, snap Snapshot) error {
 	if errors.Is(err, ErrStreamNotFound) && !errors.Is(err, ErrInvalidArgument) {
 		// Before the check moved into the backend's write, a missing
 		// stream was only ErrInvalidArgument: callers may test for it.
-		err = fmt.Errorf("%w (%w: no version %d)", err, ErrInvalidArgument, version)
+		err = fmt.Errorf("%w (%w)", err, ErrInvalidArgument)
 	}
 	if err != nil {
 		return fmt.Errorf("save snapshot %s: %w", stream, err)

@@ -37,8 +37,10 @@ func (b *Backend) SaveSnapshot(ctx context.Context, s eventstore.Snapshot, keep 
 			return fmt.Errorf("%w: version %d is ahead of the stream (at %d)", eventstore.ErrInvalidArgument, s.Version, version)
 		}
 		var position int64
-		err = tx.QueryRowxContext(ctx, `SELECT position FROM events WHERE stream_id = ? AND life = ? AND version = ?`,
-			s.StreamID, life, s.Version).Scan(&position)
+		const query = `SELECT position FROM events WHERE stream_id = ? AND life = ? AND version = ?`
+		start := b.logStart()
+		err = tx.QueryRowxContext(ctx, query, s.StreamID, life, s.Version).Scan(&position)
+		b.logSQL(ctx, query, []any{s.StreamID, life, s.Version}, start, err)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 			return fmt.Errorf("%s@%d: the stream's record has the version, but the log has no event at it (see Store.Verify)", s.StreamID, s.Version)
