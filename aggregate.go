@@ -117,7 +117,8 @@ func NewRepository[S, C, E any](store *Store, decider Decider[S, C, E], codec Co
 
 // Load returns the current state of the aggregate id and its version (-1
 // for one with no events): from its latest snapshot, if any, plus the
-// events after it.
+// events after it. A snapshot whose own event is no longer in the stream
+// (deleted, and perhaps started again, since) is passed over.
 func (r *Repository[S, C, E]) Load(ctx context.Context, id string) (S, int64, error) {
 	state, version, _, err := r.load(ctx, id)
 	return state, version, err
@@ -126,32 +127,58 @@ func (r *Repository[S, C, E]) Load(ctx context.Context, id string) (S, int64, er
 // load also reports the version of the snapshot it started from (-1 for
 // none).
 func (r *Repository[S, C, E]) load(ctx context.Context, id string) (state S, version, snapVersion int64, err error) {
-	state, version, snapVersion = r.decider.Initial, -1, -1
 	snap, err := r.store.LoadSnapshot(ctx, id)
 	switch {
 	case err == nil:
 		if state, err = r.opts.DecodeState(snap.Data); err != nil {
 			return state, -1, -1, fmt.Errorf("load %s: snapshot at version %d: %w", id, snap.Version, err)
 		}
-		version, snapVersion = snap.Version, snap.Version
+		folded, v, stale, err := r.fold(ctx, id, state, snap)
+		if err != nil || !stale {
+			return folded, v, snap.Version, err
+		}
+		// The stream was deleted, and perhaps started again, after the
+		// snapshot was loaded: it is not of the life read.
 	case errors.Is(err, ErrSnapshotNotFound), errors.Is(err, errors.ErrUnsupported):
 	default:
-		return state, -1, -1, fmt.Errorf("load %s: %w", id, err)
+		return r.decider.Initial, -1, -1, fmt.Errorf("load %s: %w", id, err)
 	}
-	for e, err := range r.store.ReadStream(ctx, id, ReadOptions{From: version + 1}) {
+	state, version, _, err = r.fold(ctx, id, r.decider.Initial, Snapshot{Version: -1})
+	return state, version, -1, err
+}
+
+// fold evolves state, the stream's state as of snap, with the events after
+// it. When the snapshot records the position of its event, fold reads from
+// that event and reports stale, having folded nothing, unless it is there:
+// otherwise the snapshot is of another life of the stream.
+func (r *Repository[S, C, E]) fold(ctx context.Context, id string, state S, snap Snapshot) (_ S, version int64, stale bool, err error) {
+	version = snap.Version
+	pinned := snap.Version >= 0 && snap.Position > 0
+	from := snap.Version + 1
+	if pinned {
+		from = snap.Version
+	}
+	for e, err := range r.store.ReadStream(ctx, id, ReadOptions{From: from}) {
 		if errors.Is(err, ErrStreamNotFound) {
-			break // a new aggregate
+			return state, version, pinned, nil // a new aggregate, or a snapshot of a deleted one
 		}
 		if err != nil {
-			return state, -1, -1, fmt.Errorf("load %s: %w", id, err)
+			return state, -1, false, fmt.Errorf("load %s: %w", id, err)
+		}
+		if pinned {
+			if e.Version != snap.Version || e.Position != snap.Position {
+				return state, -1, true, nil
+			}
+			pinned = false // the snapshot's own event: already in the state
+			continue
 		}
 		ev, err := r.codec.Decode(e)
 		if err != nil {
-			return state, -1, -1, fmt.Errorf("load %s: event %d: %w", id, e.Version, err)
+			return state, -1, false, fmt.Errorf("load %s: event %d: %w", id, e.Version, err)
 		}
 		state, version = r.decider.Evolve(state, ev), e.Version
 	}
-	return state, version, snapVersion, nil
+	return state, version, pinned, nil // still pinned: the stream is shorter than the snapshot
 }
 
 // Result is what [Repository.Execute] returns.
@@ -208,7 +235,7 @@ func (r *Repository[S, C, E]) Execute(ctx context.Context, id string, cmd C, met
 			state = r.decider.Evolve(state, e)
 		}
 		r.commands.Add(1)
-		r.maybeSnapshot(ctx, id, version, res.Version, state)
+		r.maybeSnapshot(ctx, id, version, res, state)
 		return Result[S, E]{State: state, Version: res.Version, Position: res.Position, Events: events}, nil
 	}
 }
@@ -217,14 +244,16 @@ func (r *Repository[S, C, E]) Execute(ctx context.Context, id string, cmd C, met
 // (version+1) across a multiple of SnapshotEvery. A failure is counted,
 // not returned: the events are committed, and the next crossing tries
 // again.
-func (r *Repository[S, C, E]) maybeSnapshot(ctx context.Context, id string, before, after int64, state S) {
+func (r *Repository[S, C, E]) maybeSnapshot(ctx context.Context, id string, before int64, after AppendResult, state S) {
 	n := int64(r.opts.SnapshotEvery)
-	if n <= 0 || (before+1)/n == (after+1)/n {
+	if n <= 0 || (before+1)/n == (after.Version+1)/n {
 		return
 	}
 	data, err := r.opts.EncodeState(state)
 	if err == nil {
-		err = r.store.SaveSnapshot(ctx, id, after, data, nil)
+		// Pinned to the appended event: if the stream was deleted and
+		// started again meanwhile, this state is not its.
+		err = r.store.saveSnapshot(ctx, Snapshot{StreamID: id, Version: after.Version, Position: after.Position, Data: data})
 	}
 	if err != nil {
 		r.snapshotErrors.Add(1)

@@ -150,7 +150,10 @@
 // [Store.LoadSnapshot], [Store.LoadSnapshotAt], [Store.ListSnapshots],
 // [Store.DeleteSnapshots], [Store.DeleteSnapshotAt] and
 // [Store.SnapshotExists] manage them, [Options.SnapshotRetention] keeps the
-// last few, and deleting a stream deletes its snapshots.
+// last few, and deleting a stream deletes its snapshots. A snapshot belongs
+// to the life of its stream it was taken of: one saved while the stream is
+// deleted fails or goes with it, and none is ever loaded in the stream's
+// next life.
 //
 // # Outbox
 //
@@ -188,7 +191,7 @@
 //
 // # Reliability tools
 //
-// [Store.Verify] checks a store and reports what it finds;
+// [Store.Verify] checks a store and reports what it checked and found;
 // [Store.PurgeStream] erases a stream's events from the log itself (for
 // GDPR erasure and retention) and leaves a tombstone that refuses appends
 // until [Store.RemoveTombstone]; [Options.MaxEventSize] bounds the size of

@@ -14,8 +14,12 @@ var ErrSnapshotNotFound = errors.New("eventstore: snapshot not found")
 // Snapshot is the state of a stream as of one of its versions, stored so
 // that loading the stream can start there instead of at version 0.
 type Snapshot struct {
-	StreamID  string
-	Version   int64 // the last version the state includes
+	StreamID string
+	Version  int64 // the last version the state includes
+	// Position is the global position of the event at Version, which
+	// identifies the life of the stream the snapshot was taken of. The
+	// backend sets it when it saves the snapshot.
+	Position  int64
 	Data      []byte
 	Metadata  []byte
 	CreatedAt time.Time
@@ -23,12 +27,26 @@ type Snapshot struct {
 
 // Snapshotter is the [Backend] capability that stores snapshots. Both
 // bundled backends implement it; the snapshot methods of [Store] fail with
-// [errors.ErrUnsupported] on a backend that does not. A backend that
-// implements it deletes a stream's snapshots in DeleteStream.
+// [errors.ErrUnsupported] on a backend that does not.
+//
+// A snapshot belongs to one life of its stream: the one that was current
+// when it was saved. DeleteStream deletes the stream's snapshots, and
+// LoadSnapshot and ListSnapshots never return a snapshot of an earlier
+// life, so a stream started again never starts from a deleted state.
 type Snapshotter interface {
-	// SaveSnapshot stores s, replacing a snapshot of the same stream and
-	// version. When keep is positive it then deletes all but the keep
-	// highest versions of the stream's snapshots.
+	// SaveSnapshot stores s in the current life of its stream, replacing a
+	// snapshot of the same stream and version. It checks that the stream
+	// exists and has reached s.Version atomically with the write, so that
+	// a concurrent DeleteStream either comes first (and the save fails) or
+	// deletes the snapshot with the stream. A stream that does not exist,
+	// or was deleted or purged, is [ErrStreamNotFound]; a version past the
+	// stream's last is [ErrInvalidArgument]; nothing is written then. When
+	// s.Position is positive, the event at s.Version must be at that
+	// position: a snapshot taken of an earlier life, before the stream was
+	// deleted and started again, is [ErrStreamNotFound] too. The snapshot
+	// is stored with the position of the event at its version. When keep
+	// is positive it then deletes all but the keep highest versions of the
+	// stream's snapshots.
 	SaveSnapshot(ctx context.Context, s Snapshot, keep int) error
 	// LoadSnapshot returns the snapshot of the stream at version, or the
 	// highest version when version is -1; [ErrSnapshotNotFound] when there
@@ -57,10 +75,22 @@ func (s *Store) snapshotter(stream string) (Snapshotter, error) {
 
 // SaveSnapshot stores the state of a stream as of version, replacing a
 // snapshot of the same version. version must be an existing version of the
-// stream: a snapshot ahead of its stream is [ErrInvalidArgument]. With
+// stream: a snapshot ahead of its stream is [ErrInvalidArgument]. A stream
+// that does not exist, or is deleted before the snapshot is written, is
+// [ErrStreamNotFound] (the error matches [ErrInvalidArgument] too): a
+// snapshot never outlives the life of the stream it was taken of. With
 // [Options.SnapshotRetention] set, older snapshots beyond that many are
 // deleted.
 func (s *Store) SaveSnapshot(ctx context.Context, stream string, version int64, data, metadata []byte) error {
+	return s.saveSnapshot(ctx, Snapshot{StreamID: stream, Version: version, Data: data, Metadata: metadata})
+}
+
+// saveSnapshot saves snap. A positive snap.Position pins it to the life of
+// the stream that holds the event at that position: the [Repository] saves
+// the state after its append that way, so that a stream deleted and
+// started again since gets no snapshot of its earlier life.
+func (s *Store) saveSnapshot(ctx context.Context, snap Snapshot) error {
+	stream, version := snap.StreamID, snap.Version
 	sn, err := s.snapshotter(stream)
 	if err != nil {
 		return fmt.Errorf("save snapshot: %w", err)
@@ -68,17 +98,15 @@ func (s *Store) SaveSnapshot(ctx context.Context, stream string, version int64, 
 	if version < 0 {
 		return fmt.Errorf("save snapshot %s: %w", stream, invalidf("version %d", version))
 	}
-	current, err := s.backend.StreamVersion(ctx, stream)
-	if err != nil {
-		return fmt.Errorf("save snapshot %s: %w", stream, err)
-	}
-	if version > current {
-		return fmt.Errorf("save snapshot %s: %w", stream, invalidf("version %d is ahead of the stream (at %d)", version, current))
-	}
-	snap := Snapshot{StreamID: stream, Version: version, Data: data, Metadata: metadata, CreatedAt: s.now()}
+	snap.CreatedAt = s.now()
 	end := s.begin(ctx, "save_snapshot", stream)
 	err = sn.SaveSnapshot(ctx, snap, s.opts.SnapshotRetention)
 	end(Outcome{Err: err})
+	if errors.Is(err, ErrStreamNotFound) && !errors.Is(err, ErrInvalidArgument) {
+		// Before the check moved into the backend's write, a missing
+		// stream was only ErrInvalidArgument: callers may test for it.
+		err = fmt.Errorf("%w (%w)", err, ErrInvalidArgument)
+	}
 	if err != nil {
 		return fmt.Errorf("save snapshot %s: %w", stream, err)
 	}

@@ -2,6 +2,7 @@ package eventstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 )
 
@@ -12,102 +13,329 @@ type IntegrityChecker interface {
 	CheckIntegrity(ctx context.Context) (string, error)
 }
 
-// VerifyReport is what [Store.Verify] found.
-type VerifyReport struct {
-	Events    int64  // events in the global log
-	Streams   int    // streams that exist
-	Snapshots int    // snapshots of those streams
-	Integrity string // the backend's own check: "ok", what it found, or "" without one
-	// Problems lists what is wrong, one finding a line; empty when all is
-	// well.
-	Problems []string
+// Auditor is an optional [Backend] capability for [Store.Verify]: checks of
+// the records a backend keeps beside its events, which the Backend methods
+// do not show. Both bundled backends implement it. Each method calls
+// problem once per finding, with a line that names the stream.
+type Auditor interface {
+	// AuditStreams checks every event against the record of its stream:
+	// that the record exists, and that the event's life and category agree
+	// with it. An event of a life the stream has not reached, or of the
+	// current life of a deleted stream, disagrees.
+	AuditStreams(ctx context.Context, problem func(string)) error
+	// AuditSnapshots checks every stored snapshot, whatever its stream:
+	// that the stream exists, that the snapshot belongs to its current life
+	// and that the stream has reached its version. It returns how many
+	// snapshots it checked. A backend without snapshots returns 0.
+	AuditSnapshots(ctx context.Context, problem func(string)) (int, error)
+	// LastPosition returns the highest position the log has ever given,
+	// purged events included; 0 for an empty log.
+	LastPosition(ctx context.Context) (int64, error)
 }
 
-// OK reports whether Verify found nothing wrong.
-func (r VerifyReport) OK() bool { return len(r.Problems) == 0 }
+// VerifyCheck names one of the checks of [Store.Verify].
+type VerifyCheck string
+
+// The checks of [Store.Verify], in the order it runs them.
+const (
+	// VerifyIntegrity is the backend's check of its storage
+	// ([IntegrityChecker]; SQLite's PRAGMA integrity_check).
+	VerifyIntegrity VerifyCheck = "integrity"
+	// VerifyLog checks that positions strictly increase through the global
+	// log and that versions run 0, 1, 2... within each life of each stream.
+	VerifyLog VerifyCheck = "log"
+	// VerifyStreams checks that every stream's version agrees with the
+	// events of its current life, and ([Auditor]) that every event has a
+	// stream record whose life and category agree with it.
+	VerifyStreams VerifyCheck = "streams"
+	// VerifySnapshots checks ([Auditor]) that every snapshot belongs to the
+	// current life of a stream that exists, at a version the stream has.
+	VerifySnapshots VerifyCheck = "snapshots"
+	// VerifyCheckpoints checks that no consumer or forwarder checkpoint
+	// lies past the end of the log.
+	VerifyCheckpoints VerifyCheck = "checkpoints"
+)
+
+// VerifyReport is what [Store.Verify] found, and what it checked.
+type VerifyReport struct {
+	Events      int64  // events in the global log
+	Streams     int    // streams that exist
+	Snapshots   int    // snapshots stored
+	Checkpoints int    // consumer and forwarder checkpoints
+	Integrity   string // the backend's own check: "ok", what it found, or "" without one
+	// Checked lists the checks that ran to the end, in order.
+	Checked []VerifyCheck
+	// Skipped lists the checks, or the parts of them, that the backend
+	// cannot support, one "check: reason" a line; the bundled backends
+	// skip only [VerifyIntegrity] on memory, which has no storage to check.
+	Skipped []string
+	// Problems lists what is wrong, one finding a line, each starting with
+	// the check that found it; a check that could not run is a problem
+	// too. Empty when all is well.
+	Problems []string
+
+	complete bool // Verify ran every check it could
+}
+
+// OK reports whether Verify ran every check the backend supports to the
+// end and found nothing wrong. A report of a Verify that failed or was
+// cancelled is never OK, nor is the zero VerifyReport.
+func (r VerifyReport) OK() bool { return r.complete && len(r.Problems) == 0 }
 
 // maxProblems bounds a report: past it, a broken store says so once.
 const maxProblems = 100
 
-func (r *VerifyReport) problem(format string, args ...any) {
+func (r *VerifyReport) problem(check VerifyCheck, format string, args ...any) {
 	switch {
 	case len(r.Problems) < maxProblems:
-		r.Problems = append(r.Problems, fmt.Sprintf(format, args...))
+		r.Problems = append(r.Problems, string(check)+": "+fmt.Sprintf(format, args...))
 	case len(r.Problems) == maxProblems:
 		r.Problems = append(r.Problems, "... more problems not listed")
 	}
 }
 
+func (r *VerifyReport) skip(check VerifyCheck, reason string) {
+	r.Skipped = append(r.Skipped, string(check)+": "+reason)
+}
+
 // Verify checks the store: the backend's own integrity check, positions
 // strictly increasing through the global log, versions contiguous within
 // each life of each stream, every stream's version agreeing with its
-// events, and every snapshot at a version its stream has. It reads the
-// whole log, in constant memory per stream. An error means Verify could
-// not run; what it found is in the report.
+// events and its record with each of its events, every snapshot belonging
+// to the current life of a live stream at a version it has, and no
+// checkpoint past the end of the log (see the Verify* checks). It reads
+// the whole log, in constant memory per stream. It can run while the store
+// is written: a stream that disagrees with the log as read is read again
+// on its own, and is a problem only if it still disagrees (or never stops
+// changing).
+//
+// The report says what was checked and what was found; an error means a
+// check could not run (it is in the report's Problems too, and the report
+// is not OK).
 func (s *Store) Verify(ctx context.Context) (VerifyReport, error) {
 	var r VerifyReport
 	if err := s.checkOpen(); err != nil {
-		return r, err
+		return r, fmt.Errorf("verify: %w", err)
 	}
-	if ic, ok := s.backend.(IntegrityChecker); ok {
-		res, err := ic.CheckIntegrity(ctx)
-		if err != nil {
-			return r, fmt.Errorf("verify: %w", err)
+	v := verifier{s: s, r: &r}
+	v.audit, _ = s.backend.(Auditor)
+	for _, step := range []struct {
+		check VerifyCheck
+		run   func(context.Context) error
+	}{
+		{VerifyIntegrity, v.integrity},
+		// Checkpoints are read before the end of the log is, so that one
+		// that moves on meanwhile is not taken to be past it.
+		{VerifyCheckpoints, v.readCheckpoints},
+		{VerifyLog, v.log},
+		{VerifyStreams, v.streams},
+		{VerifySnapshots, v.snapshots},
+		{VerifyCheckpoints, v.checkpoints},
+	} {
+		err := step.run(ctx)
+		if err == nil {
+			err = ctx.Err()
 		}
-		r.Integrity = res
-		if res != "ok" {
-			r.problem("integrity check: %s", res)
-		}
-	}
-
-	// lifeLen is the number of events of each stream's latest life seen.
-	lifeLen := map[string]int64{}
-	var last int64
-	for e, err := range s.backend.ReadAll(ctx, ReadOptions{}, Filter{}) {
-		if err != nil {
-			return r, fmt.Errorf("verify: %w", err)
-		}
-		r.Events++
-		if e.Position <= last {
-			r.problem("position %d (%s@%d) comes after position %d", e.Position, e.StreamID, e.Version, last)
-		}
-		last = e.Position
-		switch n := lifeLen[e.StreamID]; {
-		case e.Version == n:
-			lifeLen[e.StreamID] = n + 1
-		case e.Version == 0: // a new life, after DeleteStream
-			lifeLen[e.StreamID] = 1
-		default:
-			r.problem("%s: version %d at position %d, expected %d or 0", e.StreamID, e.Version, e.Position, n)
-			lifeLen[e.StreamID] = e.Version + 1
-		}
-	}
-
-	sn, hasSnapshots := s.backend.(Snapshotter)
-	for info, err := range s.backend.ListStreams(ctx, ListOptions{}) {
-		if err != nil {
-			return r, fmt.Errorf("verify: %w", err)
-		}
-		r.Streams++
-		if n := lifeLen[info.ID]; n != info.Version+1 {
-			r.problem("%s: at version %d, but its log holds %d events of its life", info.ID, info.Version, n)
-		}
-		if !hasSnapshots {
+		if errors.Is(err, errSkipped) {
 			continue
+		}
+		if err != nil {
+			r.problem(step.check, "could not check: %v", err)
+			return r, fmt.Errorf("verify %s: %w", step.check, err)
+		}
+	}
+	r.complete = true
+	return r, nil
+}
+
+// errSkipped ends a check that does not apply to the backend; the check
+// has recorded why.
+var errSkipped = errors.New("skipped")
+
+// verifier carries what one run of Verify learns from check to check.
+type verifier struct {
+	s     *Store
+	r     *VerifyReport
+	audit Auditor // nil when the backend is not one
+
+	lifeLen map[string]int64 // events of each stream's latest life in the log
+	last    int64            // the last position in the log
+	cps     []Checkpoint
+}
+
+func (v *verifier) done(check VerifyCheck) error {
+	v.r.Checked = append(v.r.Checked, check)
+	return nil
+}
+
+func (v *verifier) integrity(ctx context.Context) error {
+	ic, ok := v.s.backend.(IntegrityChecker)
+	if !ok {
+		v.r.skip(VerifyIntegrity, "the backend has no storage check")
+		return errSkipped
+	}
+	res, err := ic.CheckIntegrity(ctx)
+	if err != nil {
+		return err
+	}
+	v.r.Integrity = res
+	if res != "ok" {
+		v.r.problem(VerifyIntegrity, "%s", res)
+	}
+	return v.done(VerifyIntegrity)
+}
+
+func (v *verifier) readCheckpoints(ctx context.Context) error {
+	cp, ok := v.s.backend.(Checkpointer)
+	if !ok {
+		v.r.skip(VerifyCheckpoints, "the backend stores no checkpoints")
+		return errSkipped
+	}
+	var err error
+	v.cps, err = cp.Checkpoints(ctx)
+	v.r.Checkpoints = len(v.cps)
+	return err
+}
+
+func (v *verifier) log(ctx context.Context) error {
+	v.lifeLen = map[string]int64{}
+	for e, err := range v.s.backend.ReadAll(ctx, ReadOptions{}, Filter{}) {
+		if err != nil {
+			return err
+		}
+		v.r.Events++
+		if e.Position <= v.last {
+			v.r.problem(VerifyLog, "position %d (%s@%d) comes after position %d", e.Position, e.StreamID, e.Version, v.last)
+		}
+		v.last = e.Position
+		switch n := v.lifeLen[e.StreamID]; {
+		case e.Version == n:
+			v.lifeLen[e.StreamID] = n + 1
+		case e.Version == 0: // a new life, after DeleteStream
+			v.lifeLen[e.StreamID] = 1
+		default:
+			v.r.problem(VerifyLog, "%s: version %d at position %d, expected %d or 0", e.StreamID, e.Version, e.Position, n)
+			v.lifeLen[e.StreamID] = e.Version + 1
+		}
+	}
+	return v.done(VerifyLog)
+}
+
+func (v *verifier) streams(ctx context.Context) error {
+	for info, err := range v.s.backend.ListStreams(ctx, ListOptions{}) {
+		if err != nil {
+			return err
+		}
+		v.r.Streams++
+		n := v.lifeLen[info.ID]
+		if n == info.Version+1 {
+			continue
+		}
+		// Appended to or deleted since the log was read? A stream that
+		// keeps changing is a problem too: it could not be checked.
+		if settled, err := v.recheck(ctx, info.ID); err != nil || !settled {
+			if err != nil {
+				return err
+			}
+			v.r.problem(VerifyStreams, "%s: at version %d, but its log holds %d events of its life", info.ID, info.Version, n)
+		}
+	}
+	if v.audit == nil {
+		v.r.skip(VerifyStreams, "the backend cannot show its stream records (it is no eventstore.Auditor)")
+		return errSkipped
+	}
+	if err := v.audit.AuditStreams(ctx, func(p string) { v.r.problem(VerifyStreams, "%s", p) }); err != nil {
+		return err
+	}
+	return v.done(VerifyStreams)
+}
+
+// recheck reads a stream again, on its own: it reports whether its version
+// and the events of its current life agree once the stream is still for
+// the time of one read.
+func (v *verifier) recheck(ctx context.Context, stream string) (bool, error) {
+	for range 3 {
+		before, err := v.s.backend.StreamVersion(ctx, stream)
+		if err != nil {
+			return false, err
+		}
+		var n int64
+		contiguous := true
+		for e, err := range v.s.backend.ReadStream(ctx, stream, ReadOptions{}) {
+			if errors.Is(err, ErrStreamNotFound) {
+				break
+			}
+			if err != nil {
+				return false, err
+			}
+			contiguous = contiguous && e.Version == n
+			n++
+		}
+		after, err := v.s.backend.StreamVersion(ctx, stream)
+		if err != nil {
+			return false, err
+		}
+		if before == after {
+			return contiguous && n == after+1, nil
+		}
+	}
+	return false, nil
+}
+
+func (v *verifier) snapshots(ctx context.Context) error {
+	sn, ok := v.s.backend.(Snapshotter)
+	switch {
+	case !ok:
+		v.r.skip(VerifySnapshots, "the backend stores no snapshots")
+		return errSkipped
+	case v.audit != nil:
+		n, err := v.audit.AuditSnapshots(ctx, func(p string) { v.r.problem(VerifySnapshots, "%s", p) })
+		if err != nil {
+			return err
+		}
+		v.r.Snapshots = n
+		return v.done(VerifySnapshots)
+	}
+	// Without an Auditor only the snapshots of live streams can be seen.
+	for info, err := range v.s.backend.ListStreams(ctx, ListOptions{}) {
+		if err != nil {
+			return err
 		}
 		snaps, err := sn.ListSnapshots(ctx, info.ID)
 		if err != nil {
-			return r, fmt.Errorf("verify: %w", err)
+			return err
 		}
-		r.Snapshots += len(snaps)
+		v.r.Snapshots += len(snaps)
 		for _, snap := range snaps {
 			if snap.Version > info.Version {
-				r.problem("%s: snapshot at version %d, but the stream is at %d", info.ID, snap.Version, info.Version)
+				v.r.problem(VerifySnapshots, "%s: snapshot at version %d, but the stream is at %d", info.ID, snap.Version, info.Version)
 			}
 		}
 	}
-	if err := ctx.Err(); err != nil {
-		return r, err
+	v.r.skip(VerifySnapshots, "snapshots of deleted or missing streams cannot be seen (the backend is no eventstore.Auditor)")
+	return errSkipped
+}
+
+func (v *verifier) checkpoints(ctx context.Context) error {
+	if _, ok := v.s.backend.(Checkpointer); !ok {
+		return errSkipped // said so when reading them
 	}
-	return r, nil
+	end := v.last
+	switch _, purges := v.s.backend.(Purger); {
+	case v.audit != nil:
+		var err error
+		if end, err = v.audit.LastPosition(ctx); err != nil {
+			return err
+		}
+	case purges:
+		// Purged events may have ended the log past its last event.
+		v.r.skip(VerifyCheckpoints, "the end of a log with purged events is unknown (the backend is no eventstore.Auditor)")
+		return errSkipped
+	}
+	for _, c := range v.cps {
+		if c.Position > end {
+			v.r.problem(VerifyCheckpoints, "%s: checkpoint at position %d, past the end of the log at %d", c.Key, c.Position, end)
+		}
+	}
+	return v.done(VerifyCheckpoints)
 }

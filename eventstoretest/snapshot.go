@@ -3,7 +3,10 @@ package eventstoretest
 import (
 	"errors"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/edge-es/eventstore"
 	"github.com/matryer/is"
@@ -117,6 +120,73 @@ func testSnapshots(t *testing.T, newBackend NewBackend) {
 		b.is.True(errors.Is(err, eventstore.ErrSnapshotNotFound)) // the old life's state is gone
 	})
 
+	t.Run("PinnedToLife", func(t *testing.T) {
+		b := setup(t, newBackend)
+		if !supported(b) {
+			return
+		}
+		sn := b.store.Backend().(eventstore.Snapshotter)
+		old := b.appendOK("acc-1", eventstore.NoStream, numbered("Old", 3)...)
+		b.is.NoErr(b.store.SaveSnapshot(b.ctx, "acc-1", 2, nil, nil))
+		snap, err := b.store.LoadSnapshot(b.ctx, "acc-1")
+		b.is.NoErr(err)
+		b.is.Equal(snap.Position, old.Position) // recorded by the backend
+
+		// The stream is deleted and started again as far, and only then
+		// does a snapshot of its old life arrive, pinned to its event.
+		b.is.NoErr(b.store.DeleteStream(b.ctx, "acc-1", eventstore.Any))
+		now := b.appendOK("acc-1", eventstore.NoStream, numbered("New", 3)...)
+		stale := eventstore.Snapshot{StreamID: "acc-1", Version: 2, Position: old.Position, Data: []byte(`{"life":"old"}`), CreatedAt: time.Now()}
+		err = sn.SaveSnapshot(b.ctx, stale, 0)
+		b.is.True(errors.Is(err, eventstore.ErrStreamNotFound))
+		_, err = b.store.LoadSnapshot(b.ctx, "acc-1")
+		b.is.True(errors.Is(err, eventstore.ErrSnapshotNotFound)) // nothing written
+		stale.Position = now.Position
+		b.is.NoErr(sn.SaveSnapshot(b.ctx, stale, 0)) // pinned to the live life: fine
+		snap, err = b.store.LoadSnapshot(b.ctx, "acc-1")
+		b.is.NoErr(err)
+		b.is.Equal(snap.Position, now.Position)
+	})
+
+	// SaveRacesDelete runs SaveSnapshot against DeleteStream many times:
+	// whichever wins, the snapshot must not outlive the life it was taken
+	// of, or a Repository would load the deleted state into the stream's
+	// next life.
+	t.Run("SaveRacesDelete", func(t *testing.T) {
+		b := setup(t, newBackend)
+		if !supported(b) {
+			return
+		}
+		// Several rounds at once, each with a few savers, so that on two
+		// cores a delete often lands inside a save.
+		const rounds, workers, savers = 300, 4, 3
+		var survived atomic.Int64
+		var wg sync.WaitGroup
+		for w := range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := w; i < rounds; i += workers {
+					if err := saveRacesDelete(b, fmt.Sprintf("race-%d", i), savers); err != nil {
+						if !errors.Is(err, errSurvived) {
+							t.Errorf("round %d: %v", i, err)
+							return
+						}
+						survived.Add(1)
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		if n := survived.Load(); n > 0 {
+			t.Errorf("a snapshot of the deleted life survived into the next one in %d of %d rounds", n, rounds)
+		}
+		r, err := b.store.Verify(b.ctx)
+		b.is.NoErr(err)
+		b.is.Equal(r.Problems, nil)
+		b.is.True(r.OK())
+	})
+
 	t.Run("BadInput", func(t *testing.T) {
 		b := setup(t, newBackend)
 		if !supported(b) {
@@ -137,6 +207,16 @@ func testSnapshots(t *testing.T, newBackend NewBackend) {
 			}
 		}
 		b.is.Equal(snapshotVersions(b, "acc-1"), []int64{})
+
+		// A stream that does not exist, or no longer does, is also
+		// ErrStreamNotFound.
+		b.appendOK("gone-1", eventstore.Any, numbered("E", 3)...)
+		b.is.NoErr(b.store.DeleteStream(b.ctx, "gone-1", eventstore.Any))
+		for _, stream := range []string{"nobody-1", "gone-1"} {
+			err := b.store.SaveSnapshot(b.ctx, stream, 0, nil, nil)
+			b.is.True(errors.Is(err, eventstore.ErrStreamNotFound))
+			b.is.True(errors.Is(err, eventstore.ErrInvalidArgument))
+		}
 	})
 
 	t.Run("Retention", func(t *testing.T) {
@@ -154,4 +234,59 @@ func testSnapshots(t *testing.T, newBackend NewBackend) {
 		}
 		is.Equal(snapshotVersions(b, "acc-1"), []int64{6, 8}) // the two highest
 	})
+}
+
+var errSurvived = errors.New("the snapshot survived")
+
+// saveRacesDelete starts savers SaveSnapshots and a DeleteStream of stream
+// at once, then starts the stream's next life: none of the snapshots may
+// be found in it. Losing the race to the delete (ErrStreamNotFound) is the
+// only error a save may have.
+func saveRacesDelete(b *bundle, stream string, savers int) error {
+	if _, err := b.store.Append(b.ctx, stream, eventstore.NoStream, numbered("Old", savers)...); err != nil {
+		return err
+	}
+	start := make(chan struct{})
+	errs := make(chan error, savers+1)
+	var wg sync.WaitGroup
+	for v := range savers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			err := b.store.SaveSnapshot(b.ctx, stream, int64(v), []byte(`{"life":"old"}`), nil)
+			if err != nil && !errors.Is(err, eventstore.ErrStreamNotFound) {
+				errs <- fmt.Errorf("save: %w", err)
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		<-start
+		if err := b.store.DeleteStream(b.ctx, stream, eventstore.Any); err != nil {
+			errs <- fmt.Errorf("delete: %w", err)
+		}
+	}()
+	close(start)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		return err
+	}
+	if _, err := b.store.Append(b.ctx, stream, eventstore.NoStream, numbered("New", savers)...); err != nil {
+		return err
+	}
+	list, err := b.store.ListSnapshots(b.ctx, stream)
+	if err != nil {
+		return err
+	}
+	_, loadErr := b.store.LoadSnapshot(b.ctx, stream)
+	switch {
+	case len(list) > 0 || loadErr == nil:
+		return errSurvived
+	case !errors.Is(loadErr, eventstore.ErrSnapshotNotFound):
+		return fmt.Errorf("load: %w", loadErr)
+	}
+	return nil
 }

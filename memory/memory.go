@@ -31,9 +31,9 @@ type Backend struct {
 	ids     map[uuid.UUID]int64        // event ID -> position
 	streams map[string]*stream         // live streams only
 
-	consumers map[string]*consumerState        // by consumer key
-	snapshots map[string][]eventstore.Snapshot // by stream, ascending version
-	purged    map[string]bool                  // tombstones
+	consumers map[string]*consumerState // by consumer key
+	snapshots map[string]lifeSnapshots  // by stream
+	purged    map[string]bool           // tombstones
 }
 
 // stream is the current life of a stream.

@@ -106,3 +106,15 @@ CREATE TABLE idempotency_keys (
     position  INTEGER NOT NULL,
     PRIMARY KEY (stream_id, key)
 ) WITHOUT ROWID;
+
+-- migration 5
+-- A snapshot records the life of its stream it was taken of, and the
+-- position of the event at its version, so that one saved as the stream
+-- was deleted can never be loaded in its next life. Existing snapshots
+-- belong to their stream's current life (DeleteStream has always deleted a
+-- stream's snapshots with it).
+ALTER TABLE snapshots ADD COLUMN life INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE snapshots ADD COLUMN position INTEGER NOT NULL DEFAULT 0;
+UPDATE snapshots SET life = coalesce((SELECT life FROM streams WHERE streams.id = snapshots.stream_id), 0);
+UPDATE snapshots SET position = coalesce((SELECT position FROM events
+	WHERE events.stream_id = snapshots.stream_id AND events.life = snapshots.life AND events.version = snapshots.version), 0);
