@@ -73,8 +73,20 @@ func (s *Store) inTx(ctx context.Context, run func(ctx context.Context) error) e
 // with fn's context commit together, or, when fn returns an error or
 // panics, not at all. Subscribers and forwarders see the events only after
 // the commit. Reads inside fn see the store as it was before the
-// transaction, not its uncommitted appends. A backend without
-// transactions ([Transactor]) fails with [errors.ErrUnsupported].
+// transaction, not its uncommitted appends. A Transact inside fn, with
+// fn's context, is nested: its writes are undone when it fails, and the
+// outer transaction goes on. A backend without transactions
+// ([Transactor]) fails with [errors.ErrUnsupported].
+//
+// Inside fn, pass fn's context to every call on the store. The transaction
+// holds the store's only writer until fn returns, and a write made with any
+// other context (context.Background(), a request's context) cannot join
+// it: it waits for the transaction to end, which waits for fn, which waits
+// for that write. No Go program can tell that wait from a write of another
+// goroutine that must simply queue, so it is not refused at once: on
+// SQLite it fails when its context ends or, when that has no deadline,
+// after the busy timeout, with sqlite.ErrWriterTimeout. Until then every
+// other write of the store waits too.
 func (s *Store) Transact(ctx context.Context, fn func(ctx context.Context) error) error {
 	if err := s.checkOpen(); err != nil {
 		return err

@@ -22,7 +22,12 @@
 // Append returns only once its transaction has committed. A lone append
 // runs at once, with no added latency. Under [SyncFull], where every commit
 // waits for the disk, this is what lets many writers go faster than the
-// disk flushes.
+// disk flushes. The append that leads a group returns with its commit, and
+// the next group is led by one of the appends in it, so no caller waits for
+// more commits than its own group's. An append that has not been taken into a
+// transaction yet returns as soon as its context ends, and is not written;
+// without a deadline it waits for the writer at most [Options.BusyTimeout]
+// ([ErrWriterTimeout]).
 //
 // # Durability
 //
