@@ -82,11 +82,12 @@ func (s *Store) inTx(ctx context.Context, run func(ctx context.Context) error) e
 // holds the store's only writer until fn returns, and a write made with any
 // other context (context.Background(), a request's context) cannot join
 // it: it waits for the transaction to end, which waits for fn, which waits
-// for that write. No Go program can tell that wait from a write of another
-// goroutine that must simply queue, so it is not refused at once: on
-// SQLite it fails when its context ends or, when that has no deadline,
-// after the busy timeout, with sqlite.ErrWriterTimeout. Until then every
-// other write of the store waits too.
+// for that write. The store cannot tell such a write from one made by
+// another goroutine, which must simply wait its turn, so it does not
+// refuse it at once: on SQLite it fails when its context ends or, when
+// that has no deadline, after the busy timeout, with
+// sqlite.ErrWriterTimeout. Until then every other write of the store
+// waits too.
 func (s *Store) Transact(ctx context.Context, fn func(ctx context.Context) error) error {
 	if err := s.checkOpen(); err != nil {
 		return err

@@ -119,7 +119,7 @@ func (g *groupCommit) wait(q *queuedAppend) (lead bool) {
 	case q.leads: // handed the lead as its context ended: lead hands it on
 		g.mu.Unlock()
 		return true
-	case q.taken: // its outcome is the commit's, which does not wait for anyone
+	case q.taken: // in a transaction already: its outcome is the commit's
 		g.mu.Unlock()
 		<-q.wake
 		return q.leads
