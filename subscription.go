@@ -157,13 +157,24 @@ func (s *Store) run(ctx context.Context, sub *Subscription, cursor int64, filter
 		close(sub.done)
 	}()
 	for {
-		// Every position up to head was committed before this read starts,
-		// and commits happen in position order, so once the read has run
-		// to the end the subscription has passed over all of them, matching
-		// or not: the next read can start after head.
-		head := s.hub.head.Load()
+		// The cursor moves only past positions that storage showed
+		// committed, never past one it was told of: a wake-up is only a
+		// hint, and a position a rolled-back transaction had taken is given
+		// to a later append. A filtered read skips the events that do not
+		// match, so it first reads the last position of the whole log:
+		// events become visible in position order, so the read that follows
+		// sees every event up to that one, and has passed over them all,
+		// matching or not, once it has run to the end.
+		var head int64
 		var err error
-		cursor, err = s.catchUp(ctx, sub, cursor, filter)
+		if !filter.IsZero() {
+			if head, err = s.lastPosition(ctx); err != nil {
+				err = readErr(ctx, err)
+			}
+		}
+		if err == nil {
+			cursor, err = s.catchUp(ctx, sub, cursor, filter)
+		}
 		if err == errStopped {
 			sub.setErr(sub.stopReason())
 			return
@@ -194,10 +205,7 @@ func (s *Store) catchUp(ctx context.Context, sub *Subscription, cursor int64, fi
 	lagging := false
 	for e, err := range s.backend.ReadAll(ctx, ReadOptions{From: cursor + 1}, filter) {
 		if err != nil {
-			if ctx.Err() != nil {
-				return cursor, ctx.Err()
-			}
-			return cursor, fmt.Errorf("subscription: %w", err)
+			return cursor, readErr(ctx, err)
 		}
 		select {
 		case sub.events <- e:
@@ -221,6 +229,15 @@ func (s *Store) catchUp(ctx context.Context, sub *Subscription, cursor int64, fi
 		}
 	}
 	return cursor, nil
+}
+
+// readErr is the Err of a subscription whose read failed: ctx's error
+// when it ended, which interrupts reads.
+func readErr(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return fmt.Errorf("subscription: %w", err)
 }
 
 // stopReason is the Err of a stopped subscription: nil after its own

@@ -22,10 +22,17 @@ type Transactor interface {
 // committed yet.
 type txKey struct{}
 
-// pendingTx collects the last position appended in a transaction.
+// pendingTx collects the last position appended in one level of a
+// transaction: the outermost, or a nested one (a savepoint).
 type pendingTx struct {
 	mu   sync.Mutex
 	last int64
+}
+
+func (p *pendingTx) add(position int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.last = max(p.last, position)
 }
 
 // committed reports an append that ended at position: to subscriptions at
@@ -33,26 +40,29 @@ type pendingTx struct {
 // would let a subscription pass over positions that are not visible yet.
 func (s *Store) committed(ctx context.Context, position int64) {
 	if p, ok := ctx.Value(txKey{}).(*pendingTx); ok {
-		p.mu.Lock()
-		p.last = max(p.last, position)
-		p.mu.Unlock()
+		p.add(position)
 		return
 	}
 	s.hub.notify(position)
 }
 
 // inTx runs fn through run (a backend transaction) with a context that
-// defers notifications, and notifies once it has committed.
+// defers notifications, and notifies once it has committed. Each level of
+// nesting collects its own positions and hands them to the level above
+// only when it succeeds: a level that fails is rolled back, and the
+// positions it had taken are given to later appends, so announcing them
+// would tell subscriptions of events that do not exist.
 func (s *Store) inTx(ctx context.Context, run func(ctx context.Context) error) error {
 	outer, nested := ctx.Value(txKey{}).(*pendingTx)
 	p := &pendingTx{}
-	if nested {
-		p = outer // the outermost commit notifies
-	}
 	if err := run(context.WithValue(ctx, txKey{}, p)); err != nil {
 		return err
 	}
-	if !nested && p.last > 0 {
+	switch {
+	case p.last == 0:
+	case nested:
+		outer.add(p.last) // the outermost commit notifies
+	default:
 		s.hub.notify(p.last)
 	}
 	return nil
@@ -63,8 +73,21 @@ func (s *Store) inTx(ctx context.Context, run func(ctx context.Context) error) e
 // with fn's context commit together, or, when fn returns an error or
 // panics, not at all. Subscribers and forwarders see the events only after
 // the commit. Reads inside fn see the store as it was before the
-// transaction, not its uncommitted appends. A backend without
-// transactions ([Transactor]) fails with [errors.ErrUnsupported].
+// transaction, not its uncommitted appends. A Transact inside fn, with
+// fn's context, is nested: its writes are undone when it fails, and the
+// outer transaction goes on. A backend without transactions
+// ([Transactor]) fails with [errors.ErrUnsupported].
+//
+// Inside fn, pass fn's context to every call on the store. The transaction
+// holds the store's only writer until fn returns, and a write made with any
+// other context (context.Background(), a request's context) cannot join
+// it: it waits for the transaction to end, which waits for fn, which waits
+// for that write. The store cannot tell such a write from one made by
+// another goroutine, which must simply wait its turn, so it does not
+// refuse it at once: on SQLite it fails when its context ends or, when
+// that has no deadline, after the busy timeout, with
+// sqlite.ErrWriterTimeout. Until then every other write of the store
+// waits too.
 func (s *Store) Transact(ctx context.Context, fn func(ctx context.Context) error) error {
 	if err := s.checkOpen(); err != nil {
 		return err

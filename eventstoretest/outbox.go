@@ -257,9 +257,10 @@ func testOutbox(t *testing.T, newBackend NewBackend) {
 		opts.Filter = eventstore.Filter{Categories: []string{"dev"}, Types: []string{"Reading"}}
 		_, stop := b.forward(t, opts)
 		sink.waitFor(t, 2)
-		time.Sleep(20 * time.Millisecond)
+		b.appendOK("dev-2", eventstore.Any, ev("Reading")) // a barrier: nothing else came before it
+		sink.waitFor(t, 3)
 		stop()
-		b.is.Equal(sink.unique(), []int64{1, 3})
+		b.is.Equal(sink.unique(), []int64{1, 3, 5})
 	})
 
 	t.Run("BadOptions", func(t *testing.T) {

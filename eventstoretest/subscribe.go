@@ -36,15 +36,16 @@ func receive(t *testing.T, sub *eventstore.Subscription, n int) []eventstore.Rec
 	return out
 }
 
-// quiet asserts that sub delivers nothing more for a moment.
-func quiet(t *testing.T, sub *eventstore.Subscription) {
+// quiet proves that subs have nothing more to deliver, with a barrier: it
+// appends an event to stream, which each of them must match, and fails
+// unless that is the next event each one delivers.
+func (b *bundle) quiet(t *testing.T, stream string, subs ...*eventstore.Subscription) {
 	t.Helper()
-	select {
-	case e, ok := <-sub.Events():
-		if ok {
-			t.Fatalf("unexpected event %s@%d (position %d)", e.StreamID, e.Version, e.Position)
+	barrier := b.appendOK(stream, eventstore.Any, ev("Barrier")).Position
+	for _, sub := range subs {
+		if e := receive(t, sub, 1)[0]; e.Position != barrier {
+			t.Fatalf("delivered %s@%d (position %d) before the barrier at %d", e.StreamID, e.Version, e.Position, barrier)
 		}
-	case <-time.After(50 * time.Millisecond):
 	}
 }
 
@@ -72,31 +73,43 @@ func testSubscribe(t *testing.T, newBackend NewBackend) {
 		b.is.NoErr(err)
 		defer sub.Close()
 		b.is.Equal(positions(receive(t, sub, 10)), []int64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10})
-		quiet(t, sub)
 		b.appendOK("b-1", eventstore.Any, numbered("New", 3)...)
 		live := receive(t, sub, 3)
-		b.is.Equal(positions(live), []int64{11, 12, 13})
+		b.is.Equal(positions(live), []int64{11, 12, 13}) // nothing came between
 		b.is.Equal(live[0].Type, "New")
 		b.is.Equal(live[0].StreamID, "b-1")
-		quiet(t, sub)
+		b.quiet(t, "b-1", sub)
 	})
 
 	t.Run("From", func(t *testing.T) {
 		b := setup(t, newBackend)
 		b.appendOK("a-1", eventstore.Any, numbered("E", 5)...)
-		for _, c := range []struct {
+		cases := []struct {
 			from  int64
 			first int64
-		}{{0, 1}, {1, 1}, {4, 4}, {5, 5}, {6, 6}, {100, 100}} {
+			sub   *eventstore.Subscription
+		}{{0, 1, nil}, {1, 1, nil}, {4, 4, nil}, {5, 5, nil}, {6, 6, nil}, {100, 100, nil}}
+		for i, c := range cases {
 			sub, err := b.store.Subscribe(b.ctx, eventstore.SubscribeOptions{From: c.from})
 			b.is.NoErr(err)
-			if c.first <= 5 {
-				got := receive(t, sub, int(5-c.first+1))
-				b.is.Equal(got[0].Position, c.first)
-			}
-			quiet(t, sub)
-			sub.Close()
+			defer sub.Close()
+			cases[i].sub = sub
 		}
+		b.appendOK("a-1", eventstore.Any, numbered("E", 95)...) // up to position 100
+		for _, c := range cases {
+			var want []int64
+			for p := c.first; p <= 100; p++ {
+				want = append(want, p)
+			}
+			if got := positions(receive(t, c.sub, len(want))); !slices.Equal(got, want) {
+				t.Errorf("from %d: got %v, want %v", c.from, got, want)
+			}
+		}
+		subs := make([]*eventstore.Subscription, len(cases))
+		for i, c := range cases {
+			subs[i] = c.sub
+		}
+		b.quiet(t, "a-1", subs...) // and nothing twice
 	})
 
 	t.Run("FromNow", func(t *testing.T) {
@@ -105,9 +118,8 @@ func testSubscribe(t *testing.T, newBackend NewBackend) {
 		sub, err := b.store.Subscribe(b.ctx, eventstore.SubscribeOptions{From: eventstore.FromNow})
 		b.is.NoErr(err)
 		defer sub.Close()
-		quiet(t, sub)
 		b.appendOK("a-1", eventstore.Any, ev("New"))
-		got := receive(t, sub, 1)
+		got := receive(t, sub, 1) // the first it delivers
 		b.is.Equal(got[0].Position, int64(6))
 		b.is.Equal(got[0].Type, "New")
 	})
@@ -167,7 +179,19 @@ func testSubscribe(t *testing.T, newBackend NewBackend) {
 			if got := streamsOf(receive(t, f.subscribe, len(f.live))); !slices.Equal(got, f.live) {
 				t.Errorf("%s live: %v, want %v", f.name, got, f.live)
 			}
-			quiet(t, f.subscribe)
+		}
+		// Barriers: each filter matches one of these at least, and the
+		// next events each delivers must be the ones it matches.
+		first := b.appendOK("order-1", eventstore.Any, ev("Shipped", "vip", true)).Position // Stream, Category, Type, Payload
+		b.appendOK("barrier-2", eventstore.Any, ev("Barrier"))                              // Glob, Predicate
+		for _, f := range filters {
+			want := positions(all(b.is, b.store.ReadAll(b.ctx, eventstore.ReadOptions{From: first}, f.filter)))
+			if len(want) == 0 {
+				t.Fatalf("%s: no barrier matches", f.name)
+			}
+			if got := positions(receive(t, f.subscribe, len(want))); !slices.Equal(got, want) {
+				t.Errorf("%s after the live events: %v, want the barriers %v", f.name, got, want)
+			}
 		}
 	})
 
@@ -188,7 +212,7 @@ func testSubscribe(t *testing.T, newBackend NewBackend) {
 		for i, e := range got {
 			b.is.Equal(e.Position, int64(i+1))
 		}
-		quiet(t, sub)
+		b.quiet(t, "s-0", sub)
 	})
 
 	t.Run("Close", func(t *testing.T) {
@@ -237,6 +261,110 @@ func testSubscribe(t *testing.T, newBackend NewBackend) {
 				t.Errorf("%s: %v", name, err)
 			}
 		}
+	})
+
+	// An Append rolled back by a nested Transact gives its position back:
+	// the next Append takes it again. Nobody may skip it: subscriptions,
+	// consumers and forwarders, running during the rollback or started
+	// after it, each see every committed position once.
+	t.Run("NestedTransactRollback", func(t *testing.T) {
+		b := setup(t, newBackend)
+		if _, ok := b.store.Backend().(eventstore.Transactor); !ok {
+			err := b.store.Transact(b.ctx, func(context.Context) error { return nil })
+			b.is.True(errors.Is(err, errors.ErrUnsupported))
+			return
+		}
+		type watcher struct {
+			name string
+			upTo func(p int64) []int64 // the positions it sees up to p, inclusive
+		}
+		var (
+			watchers   []watcher
+			forwarders []*eventstore.Forwarder
+		)
+		watch := func(label string) {
+			for _, filter := range []eventstore.Filter{{}, {Categories: []string{"a"}}} {
+				sub, err := b.store.Subscribe(b.ctx, eventstore.SubscribeOptions{Filter: filter})
+				b.is.NoErr(err)
+				t.Cleanup(func() { sub.Close() })
+				watchers = append(watchers, watcher{fmt.Sprintf("subscription %s %v", label, filter.Categories), func(p int64) (got []int64) {
+					for len(got) == 0 || got[len(got)-1] < p {
+						got = append(got, receive(t, sub, 1)[0].Position)
+					}
+					return got
+				}})
+			}
+			rec := newRecorder()
+			c := b.start(eventstore.ConsumerOptions{Name: "projector-" + label, Handler: rec.handle})
+			t.Cleanup(func() { c.stop(t) })
+			watchers = append(watchers, watcher{"consumer " + label, func(p int64) (got []int64) {
+				for len(got) == 0 || got[len(got)-1] < p {
+					got = append(got, rec.wait(t, 1)[0].Position)
+				}
+				return got
+			}})
+			sink := newFakeSink()
+			f, stop := b.forward(t, eventstore.ForwarderOptions{Name: "central-" + label, Sink: sink})
+			t.Cleanup(func() { stop() })
+			forwarders = append(forwarders, f)
+			taken := 0
+			watchers = append(watchers, watcher{"forwarder " + label, func(p int64) []int64 {
+				for {
+					sink.mu.Lock()
+					got, have := positions(sink.got[taken:]), len(sink.seen)
+					sink.mu.Unlock()
+					if len(got) > 0 && got[len(got)-1] >= p {
+						taken += len(got)
+						return got
+					}
+					sink.waitFor(t, have+1)
+				}
+			}})
+		}
+		check := func(want ...int64) {
+			t.Helper()
+			for _, w := range watchers {
+				if got := w.upTo(want[len(want)-1]); !slices.Equal(got, want) {
+					t.Errorf("%s: got %v, want %v", w.name, got, want)
+				}
+			}
+		}
+
+		watch("during")
+		b.appendOK("a-1", eventstore.NoStream, ev("E"))
+		check(1)
+		boom := errors.New("inner failure")
+		err := b.store.Transact(b.ctx, func(ctx context.Context) error {
+			err := b.store.Transact(ctx, func(ctx context.Context) error {
+				if _, err := b.store.Append(ctx, "a-2", eventstore.NoStream, ev("E")); err != nil {
+					return err
+				}
+				return boom
+			})
+			if !errors.Is(err, boom) {
+				return fmt.Errorf("inner transaction: %w", err)
+			}
+			return nil
+		})
+		b.is.NoErr(err)
+		// Position 2 was never committed: nothing is pending.
+		for deadline := time.Now().Add(patience); forwarders[0].Status().Position != 1; time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("forwarder status: %+v", forwarders[0].Status())
+			}
+		}
+		b.is.Equal(forwarders[0].Status().Pending, int64(0))
+		during := len(watchers)
+		watch("after")
+		for _, w := range watchers[during:] {
+			if got := w.upTo(1); !slices.Equal(got, []int64{1}) {
+				t.Errorf("%s: got %v, want [1]", w.name, got)
+			}
+		}
+		b.is.Equal(b.appendOK("a-2", eventstore.NoStream, ev("E")).Position, int64(2)) // the position is taken again
+		b.appendOK("a-3", eventstore.NoStream, ev("E"))
+		b.appendOK("a-4", eventstore.NoStream, ev("E"))
+		check(2, 3, 4) // 4 is the barrier: nothing skipped before it, nothing twice
 	})
 
 	// Several writers append concurrently while subscribers start at
@@ -305,7 +433,11 @@ func testSubscribe(t *testing.T, newBackend NewBackend) {
 			if !slices.Equal(got, want) {
 				t.Fatalf("probe %d (from %d, %v): got %v, want %v", i, p.from, p.filter.Categories, got, want)
 			}
-			quiet(t, p.sub)
 		}
+		subs := make([]*eventstore.Subscription, len(probes))
+		for i, p := range probes {
+			subs[i] = p.sub
+		}
+		b.quiet(t, "red-after", subs...) // nothing after the end either
 	})
 }

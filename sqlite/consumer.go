@@ -128,6 +128,15 @@ type txKey struct{}
 // of an exactly-once consumer's TxHandler, or nil outside one. Write the
 // application's own tables through it: those writes commit together with
 // the events appended (and the checkpoint saved) in it, or not at all.
+//
+// Inside such a function, make every call on the store with the context
+// the function was given, the one Tx reads the transaction from. The
+// transaction holds the store's only writer connection, so an Append (or
+// any write) made with another context, such as context.Background(),
+// cannot join it and waits for the function that waits for it: it fails
+// when its context ends, or after [Options.BusyTimeout] with
+// [ErrWriterTimeout] when that has no deadline, and every other write of
+// the store waits meanwhile.
 func Tx(ctx context.Context) *sqlx.Tx {
 	tx, _ := ctx.Value(txKey{}).(*sqlx.Tx)
 	return tx
@@ -154,11 +163,11 @@ func (b *Backend) write(ctx context.Context, fn func(tx *sqlx.Tx) error) (err er
 	if tx := Tx(ctx); tx != nil {
 		return b.savepoint(ctx, tx, fn)
 	}
-	start := time.Now()
-	tx, err := b.writer.BeginTxx(ctx, nil)
+	tx, err := b.begin(ctx, time.Time{})
 	if err != nil {
-		return b.waited(fail(ctx, err), "the write transaction", start)
+		return err
 	}
+	defer b.release() // after the rollback below
 	committed := false
 	defer func() {
 		if !committed {
@@ -167,6 +176,9 @@ func (b *Backend) write(ctx context.Context, fn func(tx *sqlx.Tx) error) (err er
 	}()
 	if err := fn(tx); err != nil {
 		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err // the caller gave up: nothing is committed
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", fail(ctx, err))

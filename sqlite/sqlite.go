@@ -22,7 +22,12 @@
 // Append returns only once its transaction has committed. A lone append
 // runs at once, with no added latency. Under [SyncFull], where every commit
 // waits for the disk, this is what lets many writers go faster than the
-// disk flushes.
+// disk flushes. The append that leads a group returns with its commit, and
+// the next group is led by one of the appends in it, so no caller waits for
+// more commits than its own group's. An append that has not been taken into a
+// transaction yet returns as soon as its context ends, and is not written;
+// without a deadline it waits for the writer at most [Options.BusyTimeout]
+// ([ErrWriterTimeout]).
 //
 // # Durability
 //
@@ -142,7 +147,10 @@ type Options struct {
 	// Synchronous is the durability of a commit. Default: [SyncNormal].
 	Synchronous Synchronous
 	// BusyTimeout is how long a statement waits for a lock held by another
-	// connection or process before it fails. Default: 5s.
+	// connection or process before it fails with [ErrBusy], and how long a
+	// write whose context has no deadline waits for the store's own writer,
+	// held by another transaction of this Backend, before it fails with
+	// [ErrWriterTimeout]. Default: 5s.
 	BusyTimeout time.Duration
 	// ReadConns is the size of the reader connection pool. Default: the
 	// number of CPUs, at least 2.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -15,10 +16,10 @@ import (
 )
 
 // transactSetup opens a store and an application table in the same file.
-func transactSetup(t *testing.T) (*eventstore.Store, *sqlx.DB) {
+func transactSetup(t *testing.T, opts *sqlite.Options) (*eventstore.Store, *sqlx.DB) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "events.db")
-	b, err := sqlite.Open(path, nil)
+	b, err := sqlite.Open(path, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +40,7 @@ func TestTransact_Commit(t *testing.T) {
 	t.Parallel()
 	is := is.New(t)
 	ctx := context.Background()
-	store, app := transactSetup(t)
+	store, app := transactSetup(t, nil)
 	sub, err := store.Subscribe(ctx, eventstore.SubscribeOptions{})
 	is.NoErr(err)
 	defer sub.Close()
@@ -51,15 +52,19 @@ func TestTransact_Commit(t *testing.T) {
 		if _, err := store.Append(ctx, "order-o1", eventstore.NoStream, eventstore.Event{Type: "Placed"}); err != nil {
 			return err
 		}
-		// Not committed yet: nobody outside sees the event.
-		select {
-		case e := <-sub.Events():
-			t.Errorf("delivered before commit: %v", e.Position)
-		case <-time.After(30 * time.Millisecond):
-		}
+		// Not committed yet: nobody outside sees the event, and a
+		// subscription delivers only what storage shows.
 		v, err := store.StreamVersion(ctx, "order-o1")
 		if err != nil || v != -1 {
 			t.Errorf("read inside the transaction saw version %d (%v)", v, err)
+		}
+		for e, err := range store.ReadAll(context.Background(), eventstore.ReadOptions{}, eventstore.Filter{}) {
+			t.Errorf("read outside the transaction saw position %d (%v)", e.Position, err)
+		}
+		select {
+		case e := <-sub.Events():
+			t.Errorf("delivered before commit: %v", e.Position)
+		default:
 		}
 		_, err = store.Append(ctx, "order-o1", eventstore.Exact(0), eventstore.Event{Type: "Paid"})
 		return err
@@ -82,7 +87,7 @@ func TestTransact_Rollback(t *testing.T) {
 	t.Parallel()
 	is := is.New(t)
 	ctx := context.Background()
-	store, app := transactSetup(t)
+	store, app := transactSetup(t, nil)
 	boom := errors.New("payment declined")
 	err := store.Transact(ctx, func(ctx context.Context) error {
 		if _, err := sqlite.Tx(ctx).ExecContext(ctx, `INSERT INTO orders VALUES ('o-1', 30)`); err != nil {
@@ -125,7 +130,7 @@ func TestTransact_FailedAppendInside(t *testing.T) {
 	t.Parallel()
 	is := is.New(t)
 	ctx := context.Background()
-	store, app := transactSetup(t)
+	store, app := transactSetup(t, nil)
 	_, err := store.Append(ctx, "order-o1", eventstore.NoStream, eventstore.Event{Type: "Placed"})
 	is.NoErr(err)
 	err = store.Transact(ctx, func(ctx context.Context) error {
@@ -149,4 +154,96 @@ func TestTransact_FailedAppendInside(t *testing.T) {
 	var total sql.NullInt64
 	is.NoErr(app.Get(&total, `SELECT total FROM orders WHERE id = 'o-2'`))
 	is.Equal(total.Int64, int64(12))
+}
+
+// hangAfter bounds the waits of these tests. It detects a hang; it is not
+// a speed requirement.
+const hangAfter = 30 * time.Second
+
+// TestTransact_WriteWithAnotherContext: a write inside a Transact function
+// made with a context other than fn's cannot join the transaction, and
+// would wait for the writer the transaction holds forever. It fails
+// instead: with its context's error when that has a deadline, and with
+// ErrWriterTimeout after the busy timeout otherwise. Nothing of it is
+// written, the transaction can go on, and the store works afterwards.
+func TestTransact_WriteWithAnotherContext(t *testing.T) {
+	t.Parallel()
+	appendTo := func(stream string) func(*eventstore.Store, context.Context) error {
+		return func(store *eventstore.Store, ctx context.Context) error {
+			_, err := store.Append(ctx, stream, eventstore.NoStream, eventstore.Event{Type: "E"})
+			return err
+		}
+	}
+	deadline := func() (context.Context, context.CancelFunc) {
+		return context.WithTimeout(context.Background(), 20*time.Millisecond)
+	}
+	background := func() (context.Context, context.CancelFunc) { return context.Background(), func() {} }
+	for name, c := range map[string]struct {
+		ctx   func() (context.Context, context.CancelFunc)
+		write func(*eventstore.Store, context.Context) error
+		want  error
+	}{
+		"AppendBackground": {background, appendTo("wrong-1"), sqlite.ErrWriterTimeout},
+		"AppendDeadline":   {deadline, appendTo("wrong-1"), context.DeadlineExceeded},
+		"TransactBackground": {background, func(store *eventstore.Store, ctx context.Context) error {
+			return store.Transact(ctx, func(ctx context.Context) error { return appendTo("wrong-1")(store, ctx) })
+		}, sqlite.ErrWriterTimeout},
+		"DeleteDeadline": {deadline, func(store *eventstore.Store, ctx context.Context) error {
+			return store.DeleteStream(ctx, "before-1", eventstore.Any)
+		}, context.DeadlineExceeded},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			is := is.New(t)
+			ctx := context.Background()
+			store, _ := transactSetup(t, &sqlite.Options{BusyTimeout: 20 * time.Millisecond})
+			_, err := store.Append(ctx, "before-1", eventstore.NoStream, eventstore.Event{Type: "E"})
+			is.NoErr(err)
+			done := make(chan error, 1)
+			go func() {
+				done <- store.Transact(ctx, func(txCtx context.Context) error {
+					other, cancel := c.ctx()
+					defer cancel()
+					if err := c.write(store, other); !errors.Is(err, c.want) {
+						return fmt.Errorf("write with another context: %w", err)
+					}
+					return appendTo("right-1")(store, txCtx)
+				})
+			}()
+			select {
+			case err := <-done:
+				is.NoErr(err)
+			case <-time.After(hangAfter):
+				t.Fatal("the transaction waits for itself")
+			}
+			for stream, want := range map[string]bool{"before-1": true, "wrong-1": false, "right-1": true} {
+				ok, err := store.StreamExists(ctx, stream)
+				is.NoErr(err)
+				is.Equal(ok, want)
+			}
+			res, err := store.Append(ctx, "after-1", eventstore.NoStream, eventstore.Event{Type: "E"})
+			is.NoErr(err)
+			is.Equal(res.Position, int64(3))
+		})
+	}
+}
+
+// TestTransact_ContextEndsInside: a transaction whose context ends while
+// fn runs is rolled back, even when fn returns nil.
+func TestTransact_ContextEndsInside(t *testing.T) {
+	t.Parallel()
+	is := is.New(t)
+	store, _ := transactSetup(t, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	err := store.Transact(ctx, func(ctx context.Context) error {
+		if _, err := store.Append(ctx, "order-o1", eventstore.NoStream, eventstore.Event{Type: "Placed"}); err != nil {
+			return err
+		}
+		cancel()
+		return nil
+	})
+	is.True(errors.Is(err, context.Canceled))
+	ok, err := store.StreamExists(context.Background(), "order-o1")
+	is.NoErr(err)
+	is.True(!ok)
 }
