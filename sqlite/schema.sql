@@ -95,3 +95,16 @@ CREATE TABLE idempotency_keys (
     position  INTEGER NOT NULL,
     PRIMARY KEY (stream_id, key)
 ) WITHOUT ROWID;
+
+-- migration 5
+-- Claims: which running instance holds a consumer's (or a forwarder's)
+-- checkpoint key, so that two instances never run at once, in one process
+-- or in several. The holder renews expires_at while it runs and deletes its
+-- row when it stops; a claim past its expiry, or whose process is gone, may
+-- be taken over.
+CREATE TABLE claims (
+    consumer   TEXT    NOT NULL PRIMARY KEY,
+    owner      TEXT    NOT NULL,            -- token of the running instance
+    process    TEXT    NOT NULL DEFAULT '', -- how to tell its process is alive; '' when unknown
+    expires_at INTEGER NOT NULL             -- Unix nanoseconds, UTC
+) WITHOUT ROWID;
