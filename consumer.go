@@ -198,7 +198,7 @@ type ConsumerOptions struct {
 	// Lease, and a restart can run. On Linux the SQLite backend also
 	// notices at once that the holding process is gone, so a restart after
 	// kill -9 is not held up at all; elsewhere it waits up to Lease.
-	// Default: [DefaultLease].
+	// Default: [DefaultLease]. At most [MaxLease].
 	Lease time.Duration
 }
 
@@ -207,6 +207,10 @@ type ConsumerOptions struct {
 // in time, short enough that a restart after a crash is not held up for
 // long.
 const DefaultLease = 15 * time.Second
+
+// MaxLease is the longest [ConsumerOptions.Lease] and
+// [ForwarderOptions.Lease]; a longer one is [ErrInvalidArgument].
+const MaxLease = 24 * time.Hour
 
 func (o *ConsumerOptions) validate(tx bool) error {
 	if err := validateName("consumer name", o.Name, MaxStreamIDLen); err != nil {
@@ -231,6 +235,9 @@ func (o *ConsumerOptions) validate(tx bool) error {
 	if o.From < FromNow || o.CheckpointEvery < 0 || o.CheckpointInterval < 0 ||
 		o.MinBackoff < 0 || o.MaxBackoff < 0 || o.ParkAfter < 0 || o.Buffer < 0 || o.Lease < 0 {
 		return invalidf("consumer %s: negative option", o.Name)
+	}
+	if o.Lease > MaxLease {
+		return invalidf("consumer %s: lease %v over %v", o.Name, o.Lease, MaxLease)
 	}
 	if _, err := o.Filter.Matcher(); err != nil {
 		return err
@@ -328,17 +335,15 @@ func (s *Store) claim(ctx context.Context, cp Checkpointer, key string, lease ti
 		return nil, nil, err
 	}
 	cctx, cancel := context.WithCancelCause(ctx)
-	stop, stopped := make(chan struct{}), make(chan struct{})
+	stopped := make(chan struct{})
 	go func() {
 		defer close(stopped)
-		t := time.NewTicker(lease / 3)
+		t := time.NewTicker(max(lease/3, time.Millisecond))
 		defer t.Stop()
 		expires := now.Add(lease)
 		for {
 			select {
 			case <-t.C:
-			case <-stop:
-				return
 			case <-cctx.Done():
 				return
 			}
@@ -359,14 +364,13 @@ func (s *Store) claim(ctx context.Context, cp Checkpointer, key string, lease ti
 		}
 	}()
 	release := func() {
-		close(stop)
+		cancel(nil) // a cause set before stays: the first one counts
 		<-stopped
 		// Released even when ctx has ended; should it fail, the claim
 		// lapses on its own.
 		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer rcancel()
 		_ = cp.Release(rctx, key, owner)
-		cancel(nil)
 	}
 	return cctx, release, nil
 }
@@ -601,11 +605,12 @@ func (s *Store) ResetConsumer(ctx context.Context, name string, from int64) erro
 // resetKey resets one checkpoint under a claim of its own, so that it
 // fails while the consumer runs, and the consumer cannot start meanwhile.
 func (s *Store) resetKey(ctx context.Context, cp Checkpointer, key string, position int64) error {
-	_, release, err := s.claim(ctx, cp, key, DefaultLease)
-	if err != nil {
+	owner, now := uuid.NewString(), s.now()
+	if err := cp.Claim(ctx, key, owner, now, now.Add(DefaultLease)); err != nil {
 		return err
 	}
-	defer release()
+	// Should the release fail, the claim lapses on its own.
+	defer cp.Release(context.WithoutCancel(ctx), key, owner)
 	return cp.ResetCheckpoint(ctx, key, position, s.now())
 }
 

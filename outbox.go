@@ -47,7 +47,8 @@ type ForwarderOptions struct {
 	// Lease is how long the claim of a running forwarder outlives its last
 	// renewal, as [ConsumerOptions.Lease]: a second Run of the same name
 	// fails with [ErrConsumerRunning] until the first stops, or its process
-	// dies and the claim lapses. Default: [DefaultLease].
+	// dies and the claim lapses. Default: [DefaultLease]. At most
+	// [MaxLease].
 	Lease time.Duration
 }
 
@@ -119,6 +120,9 @@ func (s *Store) NewForwarder(opts ForwarderOptions) (*Forwarder, error) {
 	}
 	if opts.BatchSize < 0 || opts.MinBackoff < 0 || opts.MaxBackoff < 0 || opts.From < FromNow || opts.Lease < 0 {
 		return nil, fmt.Errorf("forwarder %s: %w", opts.Name, invalidf("negative option"))
+	}
+	if opts.Lease > MaxLease {
+		return nil, fmt.Errorf("forwarder %s: %w", opts.Name, invalidf("lease %v over %v", opts.Lease, MaxLease))
 	}
 	if opts.BatchSize == 0 {
 		opts.BatchSize = 100

@@ -448,6 +448,7 @@ func testConsumer(t *testing.T, newBackend NewBackend) {
 			"BadFilter":     {Name: "x", Handler: h, Filter: eventstore.Filter{Types: []string{""}}},
 			"FromTooLow":    {Name: "x", Handler: h, From: -5},
 			"NegativeLease": {Name: "x", Handler: h, Lease: -time.Second},
+			"HugeLease":     {Name: "x", Handler: h, Lease: eventstore.MaxLease + 1},
 		} {
 			if err := b.store.Consume(b.ctx, opts); !errors.Is(err, eventstore.ErrInvalidArgument) {
 				t.Errorf("%s: %v", name, err)

@@ -271,6 +271,7 @@ func testOutbox(t *testing.T, newBackend NewBackend) {
 			"BadFilter": {Name: "x", Sink: sink, Filter: eventstore.Filter{StreamGlob: "["}},
 			"Negative":  {Name: "x", Sink: sink, BatchSize: -1},
 			"Lease":     {Name: "x", Sink: sink, Lease: -time.Second},
+			"HugeLease": {Name: "x", Sink: sink, Lease: eventstore.MaxLease + 1},
 		} {
 			if _, err := b.store.NewForwarder(opts); !errors.Is(err, eventstore.ErrInvalidArgument) {
 				t.Errorf("%s: %v", name, err)
