@@ -288,8 +288,9 @@ func backoffDefaults(first, limit *time.Duration) {
 // released when it stops, and lapses after [ConsumerOptions.Lease] when its
 // process dies. Should another instance take it over all the same (this
 // process stalled for longer than the lease), Consume stops with
-// [ErrConsumerRunning]. A consumer name must not begin with "outbox/":
-// those keys are the forwarders'.
+// [ErrConsumerRunning]; should renewing fail until the lease has run out,
+// it stops with the renewal's error. A consumer name must not begin with
+// "outbox/": those keys are the forwarders'.
 func (s *Store) Consume(ctx context.Context, opts ConsumerOptions) error {
 	if err := s.checkOpen(); err != nil {
 		return err
@@ -310,8 +311,8 @@ func (s *Store) Consume(ctx context.Context, opts ConsumerOptions) error {
 	defer release()
 	c := &consumer{store: s, cp: cp, txcp: txcp, opts: opts, key: key}
 	err = c.run(cctx)
-	if lost := context.Cause(cctx); ctx.Err() == nil && errors.Is(lost, ErrConsumerRunning) {
-		return fmt.Errorf("consume %s: %w", key, lost)
+	if ctx.Err() == nil && cctx.Err() != nil { // the claim was lost
+		return fmt.Errorf("consume %s: %w", key, context.Cause(cctx))
 	}
 	return err
 }

@@ -170,8 +170,8 @@ func (f *Forwarder) Run(ctx context.Context) error {
 	}
 	defer release()
 	err = f.run(cctx)
-	if lost := context.Cause(cctx); ctx.Err() == nil && errors.Is(lost, ErrConsumerRunning) {
-		return fmt.Errorf("forwarder %s: %w", f.opts.Name, lost)
+	if ctx.Err() == nil && cctx.Err() != nil { // the claim was lost
+		return fmt.Errorf("forwarder %s: %w", f.opts.Name, context.Cause(cctx))
 	}
 	return err
 }

@@ -355,4 +355,33 @@ func testOutbox(t *testing.T, newBackend NewBackend) {
 		stop()
 		b.is.True(b.checkpoint("outbox/central").UpdatedAt.Equal(clock.Now()))
 	})
+	t.Run("StopsWhenClaimLost", func(t *testing.T) {
+		b, clock := setupClock(t, newBackend)
+		b.appendOK("dev-1", eventstore.Any, ev("Reading"))
+		sink := newFakeSink()
+		opts := fast("central", sink)
+		opts.Lease = 30 * time.Millisecond
+		f, err := b.store.NewForwarder(opts)
+		b.is.NoErr(err)
+		done := make(chan error, 1)
+		go func() { done <- f.Run(b.ctx) }()
+		sink.waitFor(t, 1)
+		cp := b.checkpointer()
+		deadline := time.Now().Add(patience)
+		for {
+			now := clock.Add(time.Hour)
+			if cp.Claim(b.ctx, "outbox/central", "successor", now, now.Add(24*time.Hour)) == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the claim was never taken over")
+			}
+		}
+		select {
+		case err := <-done:
+			b.is.True(errors.Is(err, eventstore.ErrConsumerRunning)) // it stopped
+		case <-time.After(patience):
+			t.Fatal("the forwarder ran on without its claim")
+		}
+	})
 }
