@@ -3,6 +3,7 @@ package sqlite_test
 import (
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"runtime"
 	"testing"
@@ -84,7 +85,8 @@ func TestClaim_TwoBackendsOneFile(t *testing.T) {
 
 // TestClaim_ClosedHolder: a backend closed while it held a claim, as a
 // process that died, leaves a claim that another takes over at once on
-// Linux, and after its expiry elsewhere.
+// Linux, and after its expiry elsewhere; while it is open, its claim holds,
+// though it opened the file through a symbolic link.
 //
 // Not parallel: a test that starts a process forks this one, and until the
 // child execs, it shares every open file, keeping the closed backend's
@@ -92,10 +94,14 @@ func TestClaim_TwoBackendsOneFile(t *testing.T) {
 func TestClaim_ClosedHolder(t *testing.T) {
 	is := is.New(t)
 	ctx := t.Context()
-	path := filepath.Join(t.TempDir(), "events.db")
-	gone, err := sqlite.Open(path, nil)
-	is.NoErr(err)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "events.db")
 	b, err := sqlite.Open(path, nil)
+	is.NoErr(err)
+	// The other reaches the file by another name.
+	link := filepath.Join(dir, "link.db")
+	is.NoErr(os.Symlink(path, link))
+	gone, err := sqlite.Open(link, nil)
 	is.NoErr(err)
 	defer b.Close()
 	now := time.Now()

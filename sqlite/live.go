@@ -18,6 +18,7 @@ type liveness struct {
 	mu     sync.Mutex
 	opened bool
 	f      *os.File
+	file   string // the identity of f, as claims record it
 	self   string // this backend's process, as claims record it; "" if none
 }
 

@@ -2,11 +2,11 @@ package sqlite
 
 import (
 	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"syscall"
 )
 
@@ -24,18 +24,32 @@ const (
 )
 
 // open takes the first free slot of the file and writes its token there;
-// the backend's claims then record "ofd:slot:token".
+// the backend's claims then record "ofd:device:inode:slot:token". The
+// file's identity is part of it so that a backend that reaches the store
+// by another name never reads the slots of another file.
 func (l *liveness) open(path string) {
-	f, err := os.OpenFile(path+liveClaimsSuffix, os.O_RDWR|os.O_CREATE, 0o644)
-	if err != nil {
+	if real, err := filepath.EvalSymlinks(path); err == nil {
+		path = real
+	}
+	name := path + liveClaimsSuffix
+	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o644)
+	writable := err == nil
+	if !writable {
 		// Someone else's file: this backend can check the claims of
 		// others, not mark its own.
-		if f, err = os.Open(path + liveClaimsSuffix); err == nil {
-			l.f = f
+		if f, err = os.Open(name); err != nil {
+			return
 		}
+	}
+	var st syscall.Stat_t
+	if err := syscall.Fstat(int(f.Fd()), &st); err != nil {
+		f.Close()
 		return
 	}
-	l.f = f
+	l.f, l.file = f, fmt.Sprintf("%d:%d", st.Dev, st.Ino)
+	if !writable {
+		return
+	}
 	token := make([]byte, slotSize)
 	rand.Read(token)
 	for slot := int64(0); slot < maxSlots; slot++ {
@@ -48,7 +62,7 @@ func (l *liveness) open(path string) {
 			return // no such locks here: claims lapse by expiry only
 		}
 		if _, err := f.WriteAt(token, slot*slotSize); err == nil {
-			l.self = fmt.Sprintf("ofd:%d:%x", slot, token)
+			l.self = fmt.Sprintf("ofd:%s:%d:%x", l.file, slot, token)
 		}
 		return
 	}
@@ -58,9 +72,11 @@ func (l *liveness) open(path string) {
 // wrote its token there. A slot that is unlocked, or locked under another
 // token, means that backend has closed or its process has died.
 func (l *liveness) held(process string) bool {
+	var dev, ino uint64
 	var slot int64
 	var token string
-	if _, err := fmt.Sscanf(process, "ofd:%d:%s", &slot, &token); err != nil || slot < 0 || slot >= maxSlots {
+	if _, err := fmt.Sscanf(process, "ofd:%d:%d:%d:%s", &dev, &ino, &slot, &token); err != nil ||
+		fmt.Sprintf("%d:%d", dev, ino) != l.file || slot < 0 || slot >= maxSlots {
 		return true // not ours to judge
 	}
 	lk := syscall.Flock_t{Type: syscall.F_WRLCK, Whence: io.SeekStart, Start: slot * slotSize, Len: slotSize}
@@ -76,5 +92,5 @@ func (l *liveness) held(process string) bool {
 	}
 	// A new holder that has locked the slot but not yet written its token
 	// still shows the old one: the claim stands a moment longer.
-	return hex.EncodeToString(buf) == token
+	return fmt.Sprintf("%x", buf) == token
 }
