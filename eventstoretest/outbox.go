@@ -384,4 +384,20 @@ func testOutbox(t *testing.T, newBackend NewBackend) {
 			t.Fatal("the forwarder ran on without its claim")
 		}
 	})
+	t.Run("Reset", func(t *testing.T) {
+		b := setup(t, newBackend)
+		b.appendOK("dev-1", eventstore.Any, numbered("Reading", 3)...)
+		sink := newFakeSink()
+		_, stop := b.forward(t, fast("central", sink))
+		sink.waitFor(t, 3)
+		err := b.store.ResetConsumer(b.ctx, "outbox/central", 2)
+		b.is.True(errors.Is(err, eventstore.ErrConsumerRunning)) // stop it first
+		stop()
+		b.is.NoErr(b.store.ResetConsumer(b.ctx, "outbox/central", 2))
+		again := newFakeSink()
+		_, stop = b.forward(t, fast("central", again))
+		again.waitFor(t, 2)
+		stop()
+		b.is.Equal(again.unique(), []int64{2, 3}) // sent again from position 2
+	})
 }
