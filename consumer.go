@@ -24,17 +24,24 @@ var ErrHandlerPanic = errors.New("eventstore: handler panicked")
 //
 // A consumer key names one checkpoint: a consumer's name, or for a member
 // of a consumer group, its name with the member, as [ConsumerKey] makes
-// it.
+// it; a [Forwarder]'s key is "outbox/" and its name.
+//
+// A key also has a claim: the running instance that holds it, until an
+// expiry the holder keeps moving forward. Claims are what keeps two
+// instances of one consumer from running at once, in one process or in
+// several on the same store.
 type Checkpointer interface {
 	// LoadCheckpoint returns the last position the consumer has processed,
 	// and false when it has no checkpoint yet.
 	LoadCheckpoint(ctx context.Context, key string) (int64, bool, error)
-	// SaveCheckpoint records that the consumer has processed everything up
-	// to position, and forgets its processed marks at or below it.
-	SaveCheckpoint(ctx context.Context, key string, position int64) error
-	// ResetCheckpoint sets the checkpoint to position, forward or back, and
-	// forgets every processed mark of the consumer.
-	ResetCheckpoint(ctx context.Context, key string, position int64) error
+	// SaveCheckpoint records, at time at, that the consumer has processed
+	// everything up to position, and forgets its processed marks at or
+	// below it. It never lowers a checkpoint: when the stored one is
+	// higher, it stays (only ResetCheckpoint moves back).
+	SaveCheckpoint(ctx context.Context, key string, position int64, at time.Time) error
+	// ResetCheckpoint sets the checkpoint to position at time at, forward or
+	// back, and forgets every processed mark of the consumer.
+	ResetCheckpoint(ctx context.Context, key string, position int64, at time.Time) error
 	// Checkpoints lists every checkpoint, in key order.
 	Checkpoints(ctx context.Context) ([]Checkpoint, error)
 	// MarkProcessed records that the consumer has handled the event.
@@ -45,6 +52,17 @@ type Checkpointer interface {
 	Park(ctx context.Context, key string, p ParkedEvent) error
 	// Parked lists the consumer's parked events in position order.
 	Parked(ctx context.Context, key string) ([]ParkedEvent, error)
+	// Claim takes the claim of key for owner until expires, or renews it
+	// when owner holds it already. When another owner holds it and it has
+	// not expired at now (now is before its expiry), it fails with an error
+	// matching [ErrConsumerRunning] and changes nothing; a backend that can
+	// tell that the holder has died (its process is gone) may take the
+	// claim over before it expires. Claim and the check are one atomic step,
+	// across every process that shares the store.
+	Claim(ctx context.Context, key, owner string, now, expires time.Time) error
+	// Release drops owner's claim of key. It does nothing when owner does
+	// not hold it.
+	Release(ctx context.Context, key, owner string) error
 }
 
 // TxCheckpointer is an optional [Backend] capability for exactly-once
@@ -54,17 +72,17 @@ type Checkpointer interface {
 // finds the transaction in its context (see sqlite.Tx).
 type TxCheckpointer interface {
 	// WithCheckpoint begins a write transaction, calls fn with a context
-	// that carries it, saves the checkpoint of key at position in the same
-	// transaction, and commits; when fn fails it rolls back and returns
-	// fn's error.
-	WithCheckpoint(ctx context.Context, key string, position int64, fn func(ctx context.Context) error) error
+	// that carries it, saves the checkpoint of key at position (at time at,
+	// as SaveCheckpoint does) in the same transaction, and commits; when fn
+	// fails it rolls back and returns fn's error.
+	WithCheckpoint(ctx context.Context, key string, position int64, at time.Time, fn func(ctx context.Context) error) error
 }
 
 // Checkpoint is a consumer's stored progress.
 type Checkpoint struct {
-	Key       string // consumer key, see [ConsumerKey]
-	Position  int64  // last position processed
-	UpdatedAt time.Time
+	Key       string    // consumer key, see [ConsumerKey]
+	Position  int64     // last position processed
+	UpdatedAt time.Time // when it was last saved, by [Options.Clock]
 }
 
 // ParkedEvent is an event a consumer gave up on after
@@ -175,7 +193,27 @@ type ConsumerOptions struct {
 	// Buffer is the read-ahead of the underlying subscription. Default: 128;
 	// at most [MaxBuffer].
 	Buffer int
+	// Lease is how long the consumer's claim outlives its last renewal:
+	// while it runs, the consumer renews its claim every Lease/3, and a
+	// second instance of it (same name and group member, in this process or
+	// another on the same store) fails with [ErrConsumerRunning]. When the
+	// process dies without releasing the claim, the claim lapses after
+	// Lease, and a restart can run. On Linux the SQLite backend also
+	// notices at once that the holding process is gone, so a restart after
+	// kill -9 is not held up at all; elsewhere it waits up to Lease.
+	// Default: [DefaultLease]. At most [MaxLease].
+	Lease time.Duration
 }
+
+// DefaultLease is the default of [ConsumerOptions.Lease] and
+// [ForwarderOptions.Lease]: long enough that a busy machine keeps renewing
+// in time, short enough that a restart after a crash is not held up for
+// long.
+const DefaultLease = 15 * time.Second
+
+// MaxLease is the longest [ConsumerOptions.Lease] and
+// [ForwarderOptions.Lease]; a longer one is [ErrInvalidArgument].
+const MaxLease = 24 * time.Hour
 
 func (o *ConsumerOptions) validate(tx bool) error {
 	if err := validateName("consumer name", o.Name, MaxStreamIDLen); err != nil {
@@ -183,6 +221,9 @@ func (o *ConsumerOptions) validate(tx bool) error {
 	}
 	if strings.ContainsAny(o.Name, "[]") {
 		return invalidf("consumer name %q: '[' and ']' are reserved for group members", o.Name)
+	}
+	if strings.HasPrefix(o.Name, forwarderPrefix) {
+		return invalidf("consumer name %q: the prefix %q is reserved for forwarders", o.Name, forwarderPrefix)
 	}
 	if (o.Handler == nil) == (o.TxHandler == nil) {
 		return invalidf("consumer %s: set exactly one of Handler and TxHandler", o.Name)
@@ -195,7 +236,7 @@ func (o *ConsumerOptions) validate(tx bool) error {
 		return invalidf("consumer %s: group member %d of %d", o.Name, o.Group.Member, o.Group.Size)
 	}
 	if o.From < FromNow || o.CheckpointEvery < 0 || o.CheckpointInterval < 0 ||
-		o.MinBackoff < 0 || o.MaxBackoff < 0 || o.ParkAfter < 0 || o.Buffer < 0 {
+		o.MinBackoff < 0 || o.MaxBackoff < 0 || o.ParkAfter < 0 || o.Buffer < 0 || o.Lease < 0 {
 		return invalidf("consumer %s: negative option", o.Name)
 	}
 	if err := firstError(
@@ -206,6 +247,7 @@ func (o *ConsumerOptions) validate(tx bool) error {
 		atMost("checkpoint interval", o.CheckpointInterval, maxWait),
 		atMost("min backoff", o.MinBackoff, maxWait),
 		atMost("max backoff", o.MaxBackoff, maxWait),
+		atMost("lease", o.Lease, MaxLease),
 	); err != nil {
 		return fmt.Errorf("consumer %s: %w", o.Name, err)
 	}
@@ -216,6 +258,9 @@ func (o *ConsumerOptions) validate(tx bool) error {
 	o.Filter = filter
 	if o.CheckpointEvery == 0 {
 		o.CheckpointEvery = 1
+	}
+	if o.Lease == 0 {
+		o.Lease = DefaultLease
 	}
 	backoffDefaults(&o.MinBackoff, &o.MaxBackoff)
 	return nil
@@ -250,7 +295,16 @@ func backoffDefaults(first, limit *time.Duration) {
 // handles only the events of the streams it owns ([GroupMember]), but its
 // checkpoint moves past the others too, so no member stalls.
 //
-// Two consumers with the same name and group member must not run at once.
+// Only one instance of a consumer (one name and group member) runs at a
+// time, in this process or in any other on the same store: Consume first
+// claims the consumer, and fails at once with [ErrConsumerRunning] while
+// another instance holds it. The claim is renewed while the consumer runs,
+// released when it stops, and lapses after [ConsumerOptions.Lease] when its
+// process dies. Should another instance take it over all the same (this
+// process stalled for longer than the lease), Consume stops with
+// [ErrConsumerRunning]; should renewing fail until the lease has run out,
+// it stops with the renewal's error. A consumer name must not begin with
+// "outbox/": those keys are the forwarders'.
 func (s *Store) Consume(ctx context.Context, opts ConsumerOptions) error {
 	if err := s.checkOpen(); err != nil {
 		return err
@@ -264,8 +318,76 @@ func (s *Store) Consume(ctx context.Context, opts ConsumerOptions) error {
 		return fmt.Errorf("consume: %w", err)
 	}
 	key := ConsumerKey(opts.Name, opts.Group)
+	cctx, release, err := s.claim(ctx, cp, key, opts.Lease)
+	if err != nil {
+		return fmt.Errorf("consume %s: %w", key, err)
+	}
+	defer release()
 	c := &consumer{store: s, cp: cp, txcp: txcp, opts: opts, key: key}
-	return c.run(ctx)
+	err = c.run(cctx)
+	if ctx.Err() == nil && cctx.Err() != nil { // the claim was lost
+		return fmt.Errorf("consume %s: %w", key, context.Cause(cctx))
+	}
+	return err
+}
+
+// forwarderPrefix begins the checkpoint key of every [Forwarder]; consumer
+// names may not begin with it, so the two never share a checkpoint.
+const forwarderPrefix = "outbox/"
+
+// claim claims key for owner as a running consumer or forwarder, and keeps
+// renewing the claim every lease/3 until release is called. The context it
+// returns ends when the claim is lost, with a cause that matches
+// [ErrConsumerRunning] (another instance took it over) or says why it could
+// not be renewed before it lapsed. release stops the renewals and releases
+// the claim.
+func (s *Store) claim(ctx context.Context, cp Checkpointer, key string, lease time.Duration) (context.Context, func(), error) {
+	// Random, not s.newID(): the owner must differ between instances even
+	// when the store's ID generator is deterministic.
+	owner := uuid.NewString()
+	now := s.now()
+	if err := cp.Claim(ctx, key, owner, now, now.Add(lease)); err != nil {
+		return nil, nil, err
+	}
+	cctx, cancel := context.WithCancelCause(ctx)
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		t := time.NewTicker(max(lease/3, time.Millisecond))
+		defer t.Stop()
+		expires := now.Add(lease)
+		for {
+			select {
+			case <-t.C:
+			case <-cctx.Done():
+				return
+			}
+			now := s.now()
+			err := cp.Claim(cctx, key, owner, now, now.Add(lease))
+			switch {
+			case err == nil:
+				expires = now.Add(lease)
+			case cctx.Err() != nil:
+				return
+			case errors.Is(err, ErrConsumerRunning):
+				cancel(fmt.Errorf("claim lost: %w", err))
+				return
+			case !now.Before(expires):
+				cancel(fmt.Errorf("claim lapsed: renew: %w", err))
+				return
+			}
+		}
+	}()
+	release := func() {
+		cancel(nil) // a cause set before stays: the first one counts
+		<-stopped
+		// Released even when ctx has ended; should it fail, the claim
+		// lapses on its own.
+		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer rcancel()
+		_ = cp.Release(rctx, key, owner)
+	}
+	return cctx, release, nil
 }
 
 type consumer struct {
@@ -302,7 +424,7 @@ func (c *consumer) run(ctx context.Context) (err error) {
 		if c.position > c.saved {
 			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 			defer cancel()
-			serr := c.cp.SaveCheckpoint(sctx, c.key, c.position)
+			serr := c.cp.SaveCheckpoint(sctx, c.key, c.position, c.store.now())
 			if serr != nil && err == nil {
 				err = fmt.Errorf("consume %s: save checkpoint: %w", c.key, serr)
 			}
@@ -415,7 +537,7 @@ func (c *consumer) call(ctx context.Context, e RecordedEvent) (err error) {
 	}()
 	if c.opts.TxHandler != nil {
 		return c.store.inTx(ctx, func(ctx context.Context) error {
-			return c.txcp.WithCheckpoint(ctx, c.key, e.Position, func(ctx context.Context) error {
+			return c.txcp.WithCheckpoint(ctx, c.key, e.Position, c.store.now(), func(ctx context.Context) error {
 				return c.opts.TxHandler(ctx, e)
 			})
 		})
@@ -444,7 +566,7 @@ func (c *consumer) maybeSave(ctx context.Context, byTime bool) error {
 	if !due {
 		return nil
 	}
-	if err := c.cp.SaveCheckpoint(ctx, c.key, c.position); err != nil {
+	if err := c.cp.SaveCheckpoint(ctx, c.key, c.position, c.store.now()); err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
@@ -464,8 +586,11 @@ func (c *consumer) checkpointed(ctx context.Context, position int64) {
 // ResetConsumer moves the checkpoint of a consumer, and of every member of
 // its groups, to just before position from, forward or back, and forgets
 // its processed marks: rewinding to 0 rebuilds a projection from the start.
-// Stop the consumer first; it picks the new position up when it next
-// starts.
+// Stop the consumer first: while it (or a member) runs, ResetConsumer
+// fails with [ErrConsumerRunning], and it keeps the consumer from starting
+// until it is done. The consumer picks the new position up when it next
+// starts. A forwarder is reset by its checkpoint key, "outbox/" and its
+// name.
 func (s *Store) ResetConsumer(ctx context.Context, name string, from int64) error {
 	cp, err := s.checkpointer()
 	if err != nil {
@@ -485,11 +610,23 @@ func (s *Store) ResetConsumer(ctx context.Context, name string, from int64) erro
 		}
 	}
 	for _, k := range keys {
-		if err := cp.ResetCheckpoint(ctx, k, max(from-1, 0)); err != nil {
+		if err := s.resetKey(ctx, cp, k, max(from-1, 0)); err != nil {
 			return fmt.Errorf("reset consumer %s: %w", k, err)
 		}
 	}
 	return nil
+}
+
+// resetKey resets one checkpoint under a claim of its own, so that it
+// fails while the consumer runs, and the consumer cannot start meanwhile.
+func (s *Store) resetKey(ctx context.Context, cp Checkpointer, key string, position int64) error {
+	owner, now := uuid.NewString(), s.now()
+	if err := cp.Claim(ctx, key, owner, now, now.Add(DefaultLease)); err != nil {
+		return err
+	}
+	// Should the release fail, the claim lapses on its own.
+	defer cp.Release(context.WithoutCancel(ctx), key, owner)
+	return cp.ResetCheckpoint(ctx, key, position, s.now())
 }
 
 // Consumers lists every consumer checkpoint (one per group member) with

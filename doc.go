@@ -114,6 +114,17 @@
 // handler's writes to the application's tables and the checkpoint commit
 // together or not at all.
 //
+// One instance of a consumer (a name and group member) runs at a time:
+// Consume claims it in the backend, renews the claim while it runs and
+// releases it when it stops, and a second Consume of it, in this process or
+// in another on the same store, fails at once with [ErrConsumerRunning]. A
+// claim left by a process that died lapses after [ConsumerOptions.Lease]
+// ([DefaultLease], 15s); on Linux the SQLite backend sees at once that the
+// process is gone, so a restart after kill -9 runs straight away. A
+// checkpoint never moves back but by [Store.ResetConsumer]. Forwarders are
+// claimed the same way, under the key "outbox/" and their name, which
+// consumer names may not begin with.
+//
 // # Aggregates
 //
 // A [Decider] describes an aggregate with three pure parts: its initial

@@ -38,6 +38,12 @@ var (
 
 	// ErrClosed reports a call on a [Store] or backend that has been closed.
 	ErrClosed = errors.New("eventstore: store closed")
+
+	// ErrConsumerRunning reports that a consumer (or group member, or
+	// forwarder) of that name is already running, in this process or in
+	// another one on the same store, so it was not started; or that a
+	// running one lost its claim to another. See [ConsumerOptions.Lease].
+	ErrConsumerRunning = errors.New("eventstore: consumer already running")
 )
 
 // VersionConflictError is the error returned when an [ExpectedVersion] check

@@ -26,7 +26,9 @@ type Sink interface {
 // ForwarderOptions configure a [Forwarder]. Name and Sink are required.
 type ForwarderOptions struct {
 	// Name identifies the forwarder's checkpoint, stored like a consumer's
-	// under the key "outbox/" + Name.
+	// under the key "outbox/" + Name: consumer names may not begin with
+	// "outbox/", so a consumer never shares a forwarder's checkpoint, and a
+	// consumer and a forwarder may have the same name.
 	Name string
 	// Sink receives the events.
 	Sink Sink
@@ -44,6 +46,12 @@ type ForwarderOptions struct {
 	// From is where a forwarder without a checkpoint starts, as in
 	// [SubscribeOptions.From]. Default: the start of the log.
 	From int64
+	// Lease is how long the claim of a running forwarder outlives its last
+	// renewal, as [ConsumerOptions.Lease]: a second Run of the same name
+	// fails with [ErrConsumerRunning] until the first stops, or its process
+	// dies and the claim lapses. Default: [DefaultLease]. At most
+	// [MaxLease].
+	Lease time.Duration
 }
 
 // ForwarderStatus is a forwarder's state, from [Forwarder.Status].
@@ -114,21 +122,25 @@ func (s *Store) NewForwarder(opts ForwarderOptions) (*Forwarder, error) {
 		return nil, fmt.Errorf("forwarder %s: %w", opts.Name, err)
 	}
 	opts.Filter = filter
-	if opts.BatchSize < 0 || opts.MinBackoff < 0 || opts.MaxBackoff < 0 || opts.From < FromNow {
+	if opts.BatchSize < 0 || opts.MinBackoff < 0 || opts.MaxBackoff < 0 || opts.From < FromNow || opts.Lease < 0 {
 		return nil, fmt.Errorf("forwarder %s: %w", opts.Name, invalidf("negative option"))
 	}
 	if err := firstError(
 		atMost("batch size", opts.BatchSize, MaxBatchSize),
 		atMost("min backoff", opts.MinBackoff, maxWait),
 		atMost("max backoff", opts.MaxBackoff, maxWait),
+		atMost("lease", opts.Lease, MaxLease),
 	); err != nil {
 		return nil, fmt.Errorf("forwarder %s: %w", opts.Name, err)
 	}
 	if opts.BatchSize == 0 {
 		opts.BatchSize = 100
 	}
+	if opts.Lease == 0 {
+		opts.Lease = DefaultLease
+	}
 	backoffDefaults(&opts.MinBackoff, &opts.MaxBackoff)
-	return &Forwarder{store: s, cp: cp, opts: opts, key: "outbox/" + opts.Name}, nil
+	return &Forwarder{store: s, cp: cp, opts: opts, key: forwarderPrefix + opts.Name}, nil
 }
 
 // Status returns the forwarder's current state. Safe to call at any time,
@@ -151,8 +163,29 @@ func (f *Forwarder) update(fn func(s *ForwarderStatus)) {
 // earlier with the error that stopped it (a closed store, a storage
 // failure). Sink errors do not stop it: it retries. When ctx ends during a
 // Send, the events the sink confirmed are checkpointed and the rest are
-// sent again by the next Run. Run must not be called twice at once.
+// sent again by the next Run.
+//
+// Only one Run of a forwarder name goes on at a time, in this process or
+// in any other on the same store: while one runs, another fails at once
+// with [ErrConsumerRunning] (claims work as for [Store.Consume]; see
+// [ForwarderOptions.Lease]).
 func (f *Forwarder) Run(ctx context.Context) error {
+	if err := f.store.checkOpen(); err != nil {
+		return err
+	}
+	cctx, release, err := f.store.claim(ctx, f.cp, f.key, f.opts.Lease)
+	if err != nil {
+		return fmt.Errorf("forwarder %s: %w", f.opts.Name, err)
+	}
+	defer release()
+	err = f.run(cctx)
+	if ctx.Err() == nil && cctx.Err() != nil { // the claim was lost
+		return fmt.Errorf("forwarder %s: %w", f.opts.Name, context.Cause(cctx))
+	}
+	return err
+}
+
+func (f *Forwarder) run(ctx context.Context) error {
 	pos, ok, err := f.cp.LoadCheckpoint(ctx, f.key)
 	if err != nil {
 		return fmt.Errorf("forwarder %s: %w", f.opts.Name, err)
@@ -217,7 +250,7 @@ func (f *Forwarder) send(ctx context.Context, batch []RecordedEvent) error {
 			last := batch[n-1].Position
 			// Saved even if ctx has just ended: the sink has these.
 			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			serr := f.cp.SaveCheckpoint(sctx, f.key, last)
+			serr := f.cp.SaveCheckpoint(sctx, f.key, last, f.store.now())
 			cancel()
 			if serr != nil {
 				return fmt.Errorf("forwarder %s: save checkpoint: %w", f.opts.Name, serr)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/edge-es/eventstore"
+	"github.com/matryer/is"
 )
 
 // running is a consumer started by start.
@@ -84,6 +85,74 @@ func (r *recorder) idle(t *testing.T, b *bundle, stream string) int64 {
 		t.Fatalf("handled %s@%d (position %d) before the barrier at %d", e.StreamID, e.Version, e.Position, barrier)
 	}
 	return barrier
+}
+
+// clock is a settable [eventstore.Options.Clock].
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// Add moves the clock forward by d and returns the new time.
+func (c *clock) Add(d time.Duration) time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+	return c.now
+}
+
+// setupClock is setup with a store whose clock the test sets.
+func setupClock(t *testing.T, newBackend NewBackend) (*bundle, *clock) {
+	t.Helper()
+	t.Parallel()
+	c := &clock{now: time.Date(2001, 2, 3, 4, 5, 6, 7, time.UTC)}
+	s := eventstore.New(newBackend(t), &eventstore.Options{Clock: c.Now})
+	t.Cleanup(func() { _ = s.Close() })
+	return &bundle{is: is.New(t), ctx: t.Context(), store: s}, c
+}
+
+// checkpointer returns the store's backend as a Checkpointer.
+func (b *bundle) checkpointer() eventstore.Checkpointer {
+	b.is.Helper()
+	cp, ok := b.store.Backend().(eventstore.Checkpointer)
+	b.is.True(ok) // the backend stores checkpoints
+	return cp
+}
+
+// refused runs Consume and asserts that it fails at once with
+// ErrConsumerRunning instead of running.
+func (b *bundle) refused(t *testing.T, opts eventstore.ConsumerOptions) {
+	t.Helper()
+	r := b.start(opts)
+	select {
+	case err := <-r.done:
+		if !errors.Is(err, eventstore.ErrConsumerRunning) {
+			t.Fatalf("second instance: %v, want ErrConsumerRunning", err)
+		}
+	case <-time.After(patience):
+		r.stop(t)
+		t.Fatal("a second instance of the consumer ran")
+	}
+}
+
+// checkpoint returns the stored checkpoint of key.
+func (b *bundle) checkpoint(key string) eventstore.Checkpoint {
+	b.is.Helper()
+	infos, err := b.store.Consumers(b.ctx)
+	b.is.NoErr(err)
+	for _, info := range infos {
+		if info.Key == key {
+			return info.Checkpoint
+		}
+	}
+	b.is.Fail() // no checkpoint for the key
+	return eventstore.Checkpoint{}
 }
 
 func testConsumer(t *testing.T, newBackend NewBackend) {
@@ -264,7 +333,7 @@ func testConsumer(t *testing.T, newBackend NewBackend) {
 
 		// The state a crash between handlers and checkpoint leaves behind:
 		// the checkpoint at 2, events 3 to 5 handled and marked.
-		b.is.NoErr(cp.ResetCheckpoint(b.ctx, "dedup", 2))
+		b.is.NoErr(cp.ResetCheckpoint(b.ctx, "dedup", 2, time.Now()))
 		for _, e := range log[2:] {
 			b.is.NoErr(cp.MarkProcessed(b.ctx, "dedup", e.ID, e.Position))
 		}
@@ -390,6 +459,8 @@ func testConsumer(t *testing.T, newBackend NewBackend) {
 			"NegativeEvery": {Name: "x", Handler: h, CheckpointEvery: -1},
 			"BadFilter":     {Name: "x", Handler: h, Filter: eventstore.Filter{Types: []string{""}}},
 			"FromTooLow":    {Name: "x", Handler: h, From: -5},
+			"NegativeLease": {Name: "x", Handler: h, Lease: -time.Second},
+			"HugeLease":     {Name: "x", Handler: h, Lease: eventstore.MaxLease + 1},
 		} {
 			if err := b.store.Consume(b.ctx, opts); !errors.Is(err, eventstore.ErrInvalidArgument) {
 				t.Errorf("%s: %v", name, err)
@@ -438,5 +509,169 @@ func testConsumer(t *testing.T, newBackend NewBackend) {
 			time.Sleep(time.Millisecond)
 		}
 		c.stop(t)
+	})
+	t.Run("OneInstanceAtATime", func(t *testing.T) {
+		b := setup(t, newBackend)
+		b.appendOK("a-1", eventstore.Any, ev("E"))
+		rec := newRecorder()
+		opts := eventstore.ConsumerOptions{Name: "single", Handler: rec.handle}
+		c := b.start(opts)
+		rec.wait(t, 1) // running, so it holds its claim
+		b.refused(t, opts)
+		other := newRecorder()
+		o := b.start(eventstore.ConsumerOptions{Name: "other", Handler: other.handle})
+		other.wait(t, 1) // another name runs beside it
+		b.is.True(errors.Is(c.stop(t), context.Canceled))
+		o.stop(t)
+
+		c = b.start(opts) // once stopped, it can start again
+		b.appendOK("a-1", eventstore.Any, ev("Next"))
+		b.is.Equal(positions(rec.wait(t, 1)), []int64{2})
+		c.stop(t)
+	})
+
+	t.Run("OneInstancePerGroupMember", func(t *testing.T) {
+		b := setup(t, newBackend)
+		for i := range 20 {
+			b.appendOK(fmt.Sprintf("entity-%d", i), eventstore.Any, ev("E"))
+		}
+		recs := []*recorder{newRecorder(), newRecorder()}
+		var runs []*running
+		for m := range 2 {
+			runs = append(runs, b.start(eventstore.ConsumerOptions{Name: "workers", Group: eventstore.Group{Member: m, Size: 2}, Handler: recs[m].handle}))
+		}
+		for m := range 2 {
+			recs[m].wait(t, 1) // both members run at once
+		}
+		b.refused(t, eventstore.ConsumerOptions{Name: "workers", Group: eventstore.Group{Member: 1, Size: 2}, Handler: recs[1].handle})
+		for _, r := range runs {
+			r.stop(t)
+		}
+	})
+
+	t.Run("ClaimRenewedWhileRunning", func(t *testing.T) {
+		b := setup(t, newBackend)
+		b.appendOK("a-1", eventstore.Any, ev("E"))
+		rec := newRecorder()
+		opts := eventstore.ConsumerOptions{Name: "long", Handler: rec.handle, Lease: time.Second}
+		c := b.start(opts)
+		rec.wait(t, 1)
+		// Three leases later the claim still holds: the consumer renews it.
+		time.Sleep(3 * opts.Lease)
+		b.refused(t, opts)
+		c.stop(t)
+	})
+
+	t.Run("ExpiredClaimTakenOver", func(t *testing.T) {
+		b, clock := setupClock(t, newBackend)
+		b.appendOK("a-1", eventstore.Any, ev("E"))
+		cp := b.checkpointer()
+		// An instance that died holding its claim, with a minute to run.
+		now := clock.Now()
+		b.is.NoErr(cp.Claim(b.ctx, "crashed", "ghost", now, now.Add(time.Minute)))
+		rec := newRecorder()
+		opts := eventstore.ConsumerOptions{Name: "crashed", Handler: rec.handle}
+		b.refused(t, opts)
+		clock.Add(time.Minute) // the claim lapses
+		c := b.start(opts)
+		rec.wait(t, 1)
+		now = clock.Now()
+		err := cp.Claim(b.ctx, "crashed", "ghost", now, now.Add(time.Minute))
+		b.is.True(errors.Is(err, eventstore.ErrConsumerRunning)) // the new holder has it
+		c.stop(t)
+		b.is.NoErr(cp.Claim(b.ctx, "crashed", "ghost", now, now.Add(time.Minute))) // released on stop
+		b.is.NoErr(cp.Release(b.ctx, "crashed", "ghost"))
+	})
+
+	t.Run("StopsWhenClaimLost", func(t *testing.T) {
+		b, clock := setupClock(t, newBackend)
+		b.appendOK("a-1", eventstore.Any, ev("E"))
+		cp := b.checkpointer()
+		rec := newRecorder()
+		c := b.start(eventstore.ConsumerOptions{Name: "stalled", Handler: rec.handle, Lease: 30 * time.Millisecond})
+		rec.wait(t, 1)
+		// Time jumps past the lease before the consumer renews, as when its
+		// process stalls: another instance takes the claim over.
+		deadline := time.Now().Add(patience)
+		for {
+			now := clock.Add(time.Hour)
+			if cp.Claim(b.ctx, "stalled", "successor", now, now.Add(24*time.Hour)) == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the claim was never taken over")
+			}
+		}
+		select {
+		case err := <-c.done:
+			b.is.True(errors.Is(err, eventstore.ErrConsumerRunning)) // it stopped
+		case <-time.After(patience):
+			t.Fatal("the consumer ran on without its claim")
+		}
+	})
+
+	t.Run("SaveNeverLowers", func(t *testing.T) {
+		b := setup(t, newBackend)
+		b.appendOK("a-1", eventstore.Any, numbered("E", 9)...)
+		cp := b.checkpointer()
+		at := time.Now()
+		b.is.NoErr(cp.SaveCheckpoint(b.ctx, "mono", 5, at))
+		b.is.NoErr(cp.SaveCheckpoint(b.ctx, "mono", 3, at)) // a stale instance
+		pos, ok, err := cp.LoadCheckpoint(b.ctx, "mono")
+		b.is.NoErr(err)
+		b.is.True(ok)
+		b.is.Equal(pos, int64(5))
+		if txcp, ok := b.store.Backend().(eventstore.TxCheckpointer); ok {
+			b.is.NoErr(txcp.WithCheckpoint(b.ctx, "mono", 4, at, func(context.Context) error { return nil }))
+			pos, _, err = cp.LoadCheckpoint(b.ctx, "mono")
+			b.is.NoErr(err)
+			b.is.Equal(pos, int64(5))
+		}
+		b.is.NoErr(cp.SaveCheckpoint(b.ctx, "mono", 7, at))
+		b.is.Equal(b.checkpoint("mono").Position, int64(7))
+		// Only a reset moves it back.
+		b.is.NoErr(b.store.ResetConsumer(b.ctx, "mono", 3))
+		b.is.Equal(b.checkpoint("mono").Position, int64(2))
+		rec := newRecorder()
+		c := b.start(eventstore.ConsumerOptions{Name: "mono", Handler: rec.handle})
+		b.is.Equal(positions(rec.wait(t, 7)), []int64{3, 4, 5, 6, 7, 8, 9})
+		c.stop(t)
+	})
+
+	t.Run("ResetWhileRunning", func(t *testing.T) {
+		b := setup(t, newBackend)
+		b.appendOK("a-1", eventstore.Any, numbered("E", 3)...)
+		rec := newRecorder()
+		opts := eventstore.ConsumerOptions{Name: "busy", Handler: rec.handle}
+		c := b.start(opts)
+		rec.wait(t, 3)
+		err := b.store.ResetConsumer(b.ctx, "busy", 0)
+		b.is.True(errors.Is(err, eventstore.ErrConsumerRunning)) // stop it first
+		c.stop(t)
+		b.is.Equal(b.checkpoint("busy").Position, int64(3)) // untouched
+		b.is.NoErr(b.store.ResetConsumer(b.ctx, "busy", 0))
+		c = b.start(opts)
+		b.is.Equal(positions(rec.wait(t, 3)), []int64{1, 2, 3})
+		c.stop(t)
+	})
+
+	t.Run("UpdatedAtFollowsClock", func(t *testing.T) {
+		b, clock := setupClock(t, newBackend)
+		b.appendOK("a-1", eventstore.Any, numbered("E", 2)...)
+		rec := newRecorder()
+		c := b.start(eventstore.ConsumerOptions{Name: "timed", Handler: rec.handle})
+		rec.wait(t, 2)
+		c.stop(t)
+		b.is.True(b.checkpoint("timed").UpdatedAt.Equal(clock.Now()))
+		later := clock.Add(time.Hour)
+		b.is.NoErr(b.store.ResetConsumer(b.ctx, "timed", 0))
+		b.is.True(b.checkpoint("timed").UpdatedAt.Equal(later))
+		if _, ok := b.store.Backend().(eventstore.TxCheckpointer); ok {
+			later = clock.Add(time.Hour)
+			c = b.start(eventstore.ConsumerOptions{Name: "timed-tx", TxHandler: rec.handle})
+			rec.wait(t, 2)
+			c.stop(t)
+			b.is.True(b.checkpoint("timed-tx").UpdatedAt.Equal(later))
+		}
 	})
 }

@@ -271,10 +271,134 @@ func testOutbox(t *testing.T, newBackend NewBackend) {
 			"NoSink":    {Name: "x"},
 			"BadFilter": {Name: "x", Sink: sink, Filter: eventstore.Filter{StreamGlob: "["}},
 			"Negative":  {Name: "x", Sink: sink, BatchSize: -1},
+			"Lease":     {Name: "x", Sink: sink, Lease: -time.Second},
+			"HugeLease": {Name: "x", Sink: sink, Lease: eventstore.MaxLease + 1},
 		} {
 			if _, err := b.store.NewForwarder(opts); !errors.Is(err, eventstore.ErrInvalidArgument) {
 				t.Errorf("%s: %v", name, err)
 			}
 		}
+	})
+	t.Run("OneRunAtATime", func(t *testing.T) {
+		b := setup(t, newBackend)
+		b.appendOK("dev-1", eventstore.Any, ev("Reading"))
+		sink := newFakeSink()
+		opts := fast("central", sink)
+		f, stop := b.forward(t, opts)
+		sink.waitFor(t, 1) // running, so it holds its claim
+		// Bounded, so that a second Run that does run ends and fails.
+		ctx, cancel := context.WithTimeout(b.ctx, patience)
+		defer cancel()
+		err := f.Run(ctx)
+		b.is.True(errors.Is(err, eventstore.ErrConsumerRunning)) // the same forwarder again
+		twin, err := b.store.NewForwarder(opts)
+		b.is.NoErr(err)
+		err = twin.Run(ctx)
+		b.is.True(errors.Is(err, eventstore.ErrConsumerRunning)) // another of the same name
+		b.is.True(errors.Is(stop(), context.Canceled))
+
+		_, stop = b.forward(t, opts) // once stopped, it can run again
+		b.appendOK("dev-1", eventstore.Any, ev("Reading"))
+		sink.waitFor(t, 2)
+		stop()
+		inOrder(t, sink.unique(), 2)
+	})
+
+	t.Run("ConsumerOfSameNameApart", func(t *testing.T) {
+		b := setup(t, newBackend)
+		b.appendOK("dev-1", eventstore.Any, numbered("Reading", 10)...)
+		sink := newFakeSink()
+		_, stop := b.forward(t, fast("central", sink))
+		sink.waitFor(t, 10)
+		stop()
+		// A consumer cannot take the forwarder's checkpoint by its key...
+		h := func(context.Context, eventstore.RecordedEvent) error { return nil }
+		ctx, cancel := context.WithTimeout(b.ctx, patience)
+		defer cancel()
+		err := b.store.Consume(ctx, eventstore.ConsumerOptions{Name: "outbox/central", Handler: h})
+		b.is.True(errors.Is(err, eventstore.ErrInvalidArgument))
+		// ...and one of the forwarder's name has a checkpoint of its own,
+		// and runs beside it.
+		rec := newRecorder()
+		c := b.start(eventstore.ConsumerOptions{Name: "central", Handler: rec.handle})
+		_, stop = b.forward(t, fast("central", sink))
+		inOrder(t, positions(rec.wait(t, 10)), 10)
+		b.appendOK("dev-1", eventstore.Any, ev("Reading"))
+		b.is.Equal(rec.wait(t, 1)[0].Position, int64(11))
+		sink.waitFor(t, 11)
+		stop()
+		c.stop(t)
+		inOrder(t, sink.unique(), 11)
+		b.is.Equal(len(sink.got), 11) // the forwarder's checkpoint held
+		b.is.Equal(b.checkpoint("central").Position, int64(11))
+		b.is.Equal(b.checkpoint("outbox/central").Position, int64(11))
+	})
+
+	t.Run("ResumesFromStoredKey", func(t *testing.T) {
+		b := setup(t, newBackend)
+		b.appendOK("dev-1", eventstore.Any, numbered("Reading", 8)...)
+		// A checkpoint stored by an earlier release, under the key
+		// forwarders have always used.
+		b.is.NoErr(b.checkpointer().SaveCheckpoint(b.ctx, "outbox/central", 5, time.Now()))
+		sink := newFakeSink()
+		_, stop := b.forward(t, fast("central", sink))
+		sink.waitFor(t, 3)
+		stop()
+		b.is.Equal(sink.unique(), []int64{6, 7, 8})
+	})
+
+	t.Run("UpdatedAtFollowsClock", func(t *testing.T) {
+		b, clock := setupClock(t, newBackend)
+		b.appendOK("dev-1", eventstore.Any, numbered("Reading", 3)...)
+		sink := newFakeSink()
+		_, stop := b.forward(t, fast("central", sink))
+		sink.waitFor(t, 3)
+		stop()
+		b.is.True(b.checkpoint("outbox/central").UpdatedAt.Equal(clock.Now()))
+	})
+	t.Run("StopsWhenClaimLost", func(t *testing.T) {
+		b, clock := setupClock(t, newBackend)
+		b.appendOK("dev-1", eventstore.Any, ev("Reading"))
+		sink := newFakeSink()
+		opts := fast("central", sink)
+		opts.Lease = 30 * time.Millisecond
+		f, err := b.store.NewForwarder(opts)
+		b.is.NoErr(err)
+		done := make(chan error, 1)
+		go func() { done <- f.Run(b.ctx) }()
+		sink.waitFor(t, 1)
+		cp := b.checkpointer()
+		deadline := time.Now().Add(patience)
+		for {
+			now := clock.Add(time.Hour)
+			if cp.Claim(b.ctx, "outbox/central", "successor", now, now.Add(24*time.Hour)) == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the claim was never taken over")
+			}
+		}
+		select {
+		case err := <-done:
+			b.is.True(errors.Is(err, eventstore.ErrConsumerRunning)) // it stopped
+		case <-time.After(patience):
+			t.Fatal("the forwarder ran on without its claim")
+		}
+	})
+	t.Run("Reset", func(t *testing.T) {
+		b := setup(t, newBackend)
+		b.appendOK("dev-1", eventstore.Any, numbered("Reading", 3)...)
+		sink := newFakeSink()
+		_, stop := b.forward(t, fast("central", sink))
+		sink.waitFor(t, 3)
+		err := b.store.ResetConsumer(b.ctx, "outbox/central", 2)
+		b.is.True(errors.Is(err, eventstore.ErrConsumerRunning)) // stop it first
+		stop()
+		b.is.NoErr(b.store.ResetConsumer(b.ctx, "outbox/central", 2))
+		again := newFakeSink()
+		_, stop = b.forward(t, fast("central", again))
+		again.waitFor(t, 2)
+		stop()
+		b.is.Equal(again.unique(), []int64{2, 3}) // sent again from position 2
 	})
 }

@@ -32,7 +32,7 @@ func testVerify(t *testing.T, newBackend NewBackend) {
 		}
 		cps := 0
 		if cp, ok := b.store.Backend().(eventstore.Checkpointer); ok {
-			b.is.NoErr(cp.SaveCheckpoint(b.ctx, "c", 11)) // at the end
+			b.is.NoErr(cp.SaveCheckpoint(b.ctx, "c", 11, time.Now())) // at the end
 			cps = 1
 		}
 		if _, ok := b.store.Backend().(eventstore.Purger); ok {
@@ -42,7 +42,7 @@ func testVerify(t *testing.T, newBackend NewBackend) {
 			if cp, ok := b.store.Backend().(eventstore.Checkpointer); ok {
 				// Past the last event left, but not past the end of the
 				// log: the purged events had positions 12 and 13.
-				b.is.NoErr(cp.SaveCheckpoint(b.ctx, "d", 13))
+				b.is.NoErr(cp.SaveCheckpoint(b.ctx, "d", 13, time.Now()))
 				cps = 2
 			}
 		}
@@ -81,7 +81,7 @@ func testVerify(t *testing.T, newBackend NewBackend) {
 			return
 		}
 		b.appendOK("a-1", eventstore.Any, numbered("E", 3)...)
-		b.is.NoErr(cp.SaveCheckpoint(b.ctx, "ahead", 9))
+		b.is.NoErr(cp.SaveCheckpoint(b.ctx, "ahead", 9, time.Now()))
 		r, err := b.store.Verify(b.ctx)
 		b.is.NoErr(err)
 		b.is.True(!r.OK())

@@ -3,6 +3,7 @@ package memory
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"maps"
 	"slices"
 	"time"
@@ -19,6 +20,9 @@ type consumerState struct {
 	saved      bool
 	processed  map[uuid.UUID]int64 // event ID -> position
 	parked     []eventstore.ParkedEvent
+
+	owner   string // holder of the claim; empty when unclaimed
+	expires time.Time
 }
 
 // consumer returns the state of key, creating it; b.mu must be held.
@@ -49,16 +53,16 @@ func (b *Backend) LoadCheckpoint(ctx context.Context, key string) (int64, bool, 
 }
 
 // SaveCheckpoint implements [eventstore.Checkpointer].
-func (b *Backend) SaveCheckpoint(ctx context.Context, key string, position int64) error {
-	return b.setCheckpoint(ctx, key, position, false)
+func (b *Backend) SaveCheckpoint(ctx context.Context, key string, position int64, at time.Time) error {
+	return b.setCheckpoint(ctx, key, position, at, false)
 }
 
 // ResetCheckpoint implements [eventstore.Checkpointer].
-func (b *Backend) ResetCheckpoint(ctx context.Context, key string, position int64) error {
-	return b.setCheckpoint(ctx, key, position, true)
+func (b *Backend) ResetCheckpoint(ctx context.Context, key string, position int64, at time.Time) error {
+	return b.setCheckpoint(ctx, key, position, at, true)
 }
 
-func (b *Backend) setCheckpoint(ctx context.Context, key string, position int64, reset bool) error {
+func (b *Backend) setCheckpoint(ctx context.Context, key string, position int64, at time.Time, reset bool) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
@@ -68,7 +72,10 @@ func (b *Backend) setCheckpoint(ctx context.Context, key string, position int64,
 		return err
 	}
 	c := b.consumer(key)
-	c.checkpoint.Position, c.checkpoint.UpdatedAt, c.saved = position, time.Now().UTC(), true
+	if !reset && c.saved {
+		position = max(position, c.checkpoint.Position) // a save never lowers it
+	}
+	c.checkpoint.Position, c.checkpoint.UpdatedAt, c.saved = position, at.UTC(), true
 	for id, p := range c.processed {
 		if reset || p <= position {
 			delete(c.processed, id)
@@ -149,4 +156,36 @@ func (b *Backend) Parked(ctx context.Context, key string) ([]eventstore.ParkedEv
 		return slices.Clone(c.parked), nil
 	}
 	return nil, nil
+}
+
+// Claim implements [eventstore.Checkpointer]. Nothing outlives the
+// process here, so a claim lapses only by its expiry.
+func (b *Backend) Claim(ctx context.Context, key, owner string, now, expires time.Time) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return eventstore.ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	c := b.consumer(key)
+	if c.owner != "" && c.owner != owner && now.Before(c.expires) {
+		return fmt.Errorf("%w: %s is claimed by another instance until %s", eventstore.ErrConsumerRunning, key, c.expires.UTC().Format(time.RFC3339Nano))
+	}
+	c.owner, c.expires = owner, expires
+	return nil
+}
+
+// Release implements [eventstore.Checkpointer].
+func (b *Backend) Release(ctx context.Context, key, owner string) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return eventstore.ErrClosed
+	}
+	if c := b.consumers[key]; c != nil && c.owner == owner {
+		c.owner, c.expires = "", time.Time{}
+	}
+	return nil
 }

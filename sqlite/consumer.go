@@ -18,9 +18,17 @@ var (
 )
 
 const (
+	// A save never lowers a checkpoint; only a reset does.
 	sqlSaveCheckpoint = `INSERT INTO checkpoints (consumer, position, updated_at) VALUES (?, ?, ?)
+	ON CONFLICT (consumer) DO UPDATE SET position = max(position, excluded.position), updated_at = excluded.updated_at`
+	sqlResetCheckpoint = `INSERT INTO checkpoints (consumer, position, updated_at) VALUES (?, ?, ?)
 	ON CONFLICT (consumer) DO UPDATE SET position = excluded.position, updated_at = excluded.updated_at`
 	sqlPruneProcessed = `DELETE FROM processed WHERE consumer = ? AND position <= ?`
+
+	sqlClaimHolder = `SELECT owner, process, expires_at FROM claims WHERE consumer = ?`
+	sqlClaim       = `INSERT INTO claims (consumer, owner, process, expires_at) VALUES (?, ?, ?, ?)
+	ON CONFLICT (consumer) DO UPDATE SET owner = excluded.owner, process = excluded.process, expires_at = excluded.expires_at`
+	sqlReleaseClaim = `DELETE FROM claims WHERE consumer = ? AND owner = ?`
 )
 
 // LoadCheckpoint implements [eventstore.Checkpointer].
@@ -37,12 +45,12 @@ func (b *Backend) LoadCheckpoint(ctx context.Context, key string) (int64, bool, 
 }
 
 // SaveCheckpoint implements [eventstore.Checkpointer].
-func (b *Backend) SaveCheckpoint(ctx context.Context, key string, position int64) error {
-	return b.write(ctx, func(tx *sqlx.Tx) error { return b.saveCheckpoint(ctx, tx, key, position) })
+func (b *Backend) SaveCheckpoint(ctx context.Context, key string, position int64, at time.Time) error {
+	return b.write(ctx, func(tx *sqlx.Tx) error { return b.saveCheckpoint(ctx, tx, key, position, at) })
 }
 
-func (b *Backend) saveCheckpoint(ctx context.Context, tx *sqlx.Tx, key string, position int64) error {
-	if _, err := b.exec(ctx, tx, sqlSaveCheckpoint, key, position, time.Now().UnixNano()); err != nil {
+func (b *Backend) saveCheckpoint(ctx context.Context, tx *sqlx.Tx, key string, position int64, at time.Time) error {
+	if _, err := b.exec(ctx, tx, sqlSaveCheckpoint, key, position, at.UnixNano()); err != nil {
 		return err
 	}
 	_, err := b.exec(ctx, tx, sqlPruneProcessed, key, position)
@@ -50,9 +58,9 @@ func (b *Backend) saveCheckpoint(ctx context.Context, tx *sqlx.Tx, key string, p
 }
 
 // ResetCheckpoint implements [eventstore.Checkpointer].
-func (b *Backend) ResetCheckpoint(ctx context.Context, key string, position int64) error {
+func (b *Backend) ResetCheckpoint(ctx context.Context, key string, position int64, at time.Time) error {
 	return b.write(ctx, func(tx *sqlx.Tx) error {
-		if _, err := b.exec(ctx, tx, sqlSaveCheckpoint, key, position, time.Now().UnixNano()); err != nil {
+		if _, err := b.exec(ctx, tx, sqlResetCheckpoint, key, position, at.UnixNano()); err != nil {
 			return err
 		}
 		_, err := b.exec(ctx, tx, `DELETE FROM processed WHERE consumer = ?`, key)
@@ -143,12 +151,12 @@ func Tx(ctx context.Context) *sqlx.Tx {
 }
 
 // WithCheckpoint implements [eventstore.TxCheckpointer].
-func (b *Backend) WithCheckpoint(ctx context.Context, key string, position int64, fn func(ctx context.Context) error) error {
+func (b *Backend) WithCheckpoint(ctx context.Context, key string, position int64, at time.Time, fn func(ctx context.Context) error) error {
 	return b.write(ctx, func(tx *sqlx.Tx) error {
 		if err := fn(context.WithValue(ctx, txKey{}, tx)); err != nil {
 			return err
 		}
-		return b.saveCheckpoint(ctx, tx, key, position)
+		return b.saveCheckpoint(ctx, tx, key, position, at)
 	})
 }
 
@@ -217,5 +225,39 @@ var _ eventstore.Transactor = (*Backend)(nil)
 func (b *Backend) Transact(ctx context.Context, fn func(ctx context.Context) error) error {
 	return b.write(ctx, func(tx *sqlx.Tx) error {
 		return fn(context.WithValue(ctx, txKey{}, tx))
+	})
+}
+
+// Claim implements [eventstore.Checkpointer]. The claim is a row of the
+// file, so every process on it sees it. Each claim also records its
+// process (see the package documentation on claims): a claim whose process
+// is gone is taken over at once, without waiting for its expiry.
+func (b *Backend) Claim(ctx context.Context, key, owner string, now, expires time.Time) error {
+	if err := b.checkOpen(); err != nil {
+		return err
+	}
+	process := b.live.id(b.path)
+	return b.write(ctx, func(tx *sqlx.Tx) error {
+		var holder, holderProcess string
+		var until int64
+		err := tx.QueryRowContext(ctx, sqlClaimHolder, key).Scan(&holder, &holderProcess, &until)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+		case err != nil:
+			return fail(ctx, err)
+		case holder != owner && now.UnixNano() < until && b.live.alive(b.path, holderProcess):
+			return fmt.Errorf("%w: %s is claimed by another instance until %s", eventstore.ErrConsumerRunning,
+				key, time.Unix(0, until).UTC().Format(time.RFC3339Nano))
+		}
+		_, err = b.exec(ctx, tx, sqlClaim, key, owner, process, expires.UnixNano())
+		return err
+	})
+}
+
+// Release implements [eventstore.Checkpointer].
+func (b *Backend) Release(ctx context.Context, key, owner string) error {
+	return b.write(ctx, func(tx *sqlx.Tx) error {
+		_, err := b.exec(ctx, tx, sqlReleaseClaim, key, owner)
+		return err
 	})
 }

@@ -299,7 +299,7 @@ func TestOpen_MigratesOlderFile(t *testing.T) {
 		is.NoErr(err)
 		is.Equal(e.Type, "Kept") // the data came through
 	}
-	is.NoErr(b.SaveCheckpoint(ctx, "c", 1)) // and the new tables work
+	is.NoErr(b.SaveCheckpoint(ctx, "c", 1, time.Now())) // and the new tables work
 }
 
 func TestOpen_ReadOnly(t *testing.T) {

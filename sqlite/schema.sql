@@ -118,3 +118,16 @@ ALTER TABLE snapshots ADD COLUMN position INTEGER NOT NULL DEFAULT 0;
 UPDATE snapshots SET life = coalesce((SELECT life FROM streams WHERE streams.id = snapshots.stream_id), 0);
 UPDATE snapshots SET position = coalesce((SELECT position FROM events
 	WHERE events.stream_id = snapshots.stream_id AND events.life = snapshots.life AND events.version = snapshots.version), 0);
+
+-- migration 6
+-- Claims: which running instance holds a consumer's (or a forwarder's)
+-- checkpoint key, so that two instances never run at once, in one process
+-- or in several. The holder renews expires_at while it runs and deletes its
+-- row when it stops; a claim past its expiry, or whose process is gone, may
+-- be taken over.
+CREATE TABLE claims (
+    consumer   TEXT    NOT NULL PRIMARY KEY,
+    owner      TEXT    NOT NULL,            -- token of the running instance
+    process    TEXT    NOT NULL DEFAULT '', -- how to tell its process is alive; '' when unknown
+    expires_at INTEGER NOT NULL             -- Unix nanoseconds, UTC
+) WITHOUT ROWID;

@@ -29,6 +29,18 @@
 // without a deadline it waits for the writer at most [Options.BusyTimeout]
 // ([ErrWriterTimeout]).
 //
+// # Claims
+//
+// A running consumer or forwarder holds a claim, a row of the file, so
+// that a second instance of it fails with [eventstore.ErrConsumerRunning]
+// whichever process on the file starts it. The claim lapses when its
+// holder stops renewing it ([eventstore.ConsumerOptions.Lease]). On Linux a
+// restart after kill -9 does not wait for that: each backend that claims
+// holds a lock in the file named like the store with "-claims" appended, the
+// kernel drops the lock when the process dies, and a claim whose holder's
+// lock is gone is taken over at once. Elsewhere, a restart after a crash
+// fails with ErrConsumerRunning until the lease has run out.
+//
 // # Durability
 //
 // [Options.Synchronous] chooses what a commit waits for. With
@@ -228,6 +240,8 @@ type Backend struct {
 	// fault, set only by tests, fails chosen statements: fault injection
 	// at the points no real fault can be aimed at.
 	fault atomic.Pointer[func(query string) error]
+
+	live liveness // how consumers' claims tell a holder's process is gone
 }
 
 var _ eventstore.Backend = (*Backend)(nil)
@@ -526,7 +540,7 @@ func (b *Backend) Close() error {
 	if b.closed.Swap(true) {
 		return eventstore.ErrClosed
 	}
-	return errors.Join(b.closeStatements(), b.reader.Close(), b.writer.Close())
+	return errors.Join(b.closeStatements(), b.reader.Close(), b.writer.Close(), b.live.close())
 }
 
 // writePath are the statements every append runs.

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/edge-es/eventstore"
 	"github.com/jmoiron/sqlx"
@@ -35,7 +36,7 @@ func damagedStore(t *testing.T, damage ...string) *eventstore.Store {
 		func() error { _, err := s.Append(ctx, "c-1", eventstore.NoStream, e); return err },
 		func() error { return s.DeleteStream(ctx, "c-1", eventstore.Any) },
 		func() error { return s.SaveSnapshot(ctx, "a-1", 1, []byte(`{}`), nil) },
-		func() error { return b.SaveCheckpoint(ctx, "c", 4) },
+		func() error { return b.SaveCheckpoint(ctx, "c", 4, time.Now()) },
 	} {
 		is.NoErr(step())
 	}

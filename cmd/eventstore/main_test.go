@@ -79,7 +79,7 @@ func fixture(t *testing.T) string {
 	if err := s.SaveSnapshot(ctx, "order-1", 1, []byte(`{"paid":true}`), nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.SaveCheckpoint(ctx, "projector", 4); err != nil {
+	if err := b.SaveCheckpoint(ctx, "projector", 4, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	return path
