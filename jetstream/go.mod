@@ -3,7 +3,7 @@ module github.com/edge-es/eventstore/jetstream
 go 1.26.0
 
 require (
-	github.com/edge-es/eventstore v0.0.0
+	github.com/edge-es/eventstore v0.1.0
 	github.com/google/uuid v1.6.0
 	github.com/matryer/is v1.4.1
 	github.com/nats-io/nats-server/v2 v2.15.2
@@ -31,5 +31,3 @@ require (
 	modernc.org/memory v1.12.1 // indirect
 	modernc.org/sqlite v1.62.0 // indirect
 )
-
-replace github.com/edge-es/eventstore => ../

@@ -3,8 +3,8 @@ module github.com/edge-es/eventstore/examples/edge
 go 1.26.0
 
 require (
-	github.com/edge-es/eventstore v0.0.0
-	github.com/edge-es/eventstore/jetstream v0.0.0
+	github.com/edge-es/eventstore v0.1.0
+	github.com/edge-es/eventstore/jetstream v0.1.0
 	github.com/nats-io/nats-server/v2 v2.15.2
 	github.com/nats-io/nats.go v1.55.0
 )
@@ -30,9 +30,4 @@ require (
 	modernc.org/mathutil v1.7.1 // indirect
 	modernc.org/memory v1.12.1 // indirect
 	modernc.org/sqlite v1.62.0 // indirect
-)
-
-replace (
-	github.com/edge-es/eventstore => ../..
-	github.com/edge-es/eventstore/jetstream => ../../jetstream
 )
