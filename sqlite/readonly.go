@@ -91,7 +91,10 @@ func (c *immutableConn) Prepare(query string) (driver.Stmt, error) { return c.co
 
 func (c *immutableConn) Close() error { return c.conn.Close() }
 
-func (c *immutableConn) Begin() (driver.Tx, error) { return c.conn.Begin() } //nolint:staticcheck // driver.Conn requires it
+// Begin is driver.Conn's; database/sql calls BeginTx.
+func (c *immutableConn) Begin() (driver.Tx, error) {
+	return c.BeginTx(context.Background(), driver.TxOptions{})
+}
 
 func (c *immutableConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
 	return c.conn.(driver.ConnBeginTx).BeginTx(ctx, opts)
