@@ -65,10 +65,3 @@ func (c *lru[K, V]) remove(key K) {
 		delete(c.items, key)
 	}
 }
-
-// len returns the number of entries.
-func (c *lru[K, V]) len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.order.Len()
-}
