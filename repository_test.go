@@ -367,3 +367,31 @@ func TestRepository_CacheEvictsLeastRecentlyUsed(t *testing.T) {
 		is.Equal(s, tally{Total: 3, Events: 3})
 	})
 }
+
+// TestRepository_CacheConcurrentCommands runs commands on one cached
+// aggregate from several goroutines: conflicts drop the entry and reload,
+// and no command is lost.
+func TestRepository_CacheConcurrentCommands(t *testing.T) {
+	t.Parallel()
+	backends(t, func(t *testing.T, store *eventstore.Store) {
+		is := is.New(t)
+		ctx := context.Background()
+		repo := eventstore.NewRepository(store, tallyDecider, addedCodec{}, &eventstore.RepositoryOptions[tally]{CacheSize: 4, MaxRetries: 1000})
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Go(func() {
+				for range 10 {
+					if _, err := repo.Execute(ctx, "tally-1", add{N: 1, Units: 1}); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		s, v, err := repo.Load(ctx, "tally-1")
+		is.NoErr(err)
+		is.Equal(s, tally{Total: 40, Events: 40})
+		is.Equal(v, int64(39))
+	})
+}
