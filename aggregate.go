@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"reflect"
 	"sync/atomic"
 )
 
@@ -40,8 +41,9 @@ type Decider[S, C, E any] struct {
 	// Initial is the state of an aggregate that has no events yet.
 	Initial S
 	// Decide returns the events a command produces in a state, or a domain
-	// error, which [Repository.Execute] returns as it is. No events (and no
-	// error) means there is nothing to do.
+	// error, which [Repository.Execute] returns matching both that error
+	// and [ErrRejected]. No events (and no error) means there is nothing
+	// to do.
 	Decide func(state S, cmd C) ([]E, error)
 	// Evolve returns the state after an event. It must not fail: events
 	// are facts.
@@ -62,6 +64,30 @@ type RepositoryOptions[S any] struct {
 	// back. Default: encoding/json.
 	EncodeState func(S) ([]byte, error)
 	DecodeState func([]byte) (S, error)
+	// SnapshotVersion is the version of the state's shape: raise it when
+	// a change to S (or to DecodeState) makes older snapshots wrong. It is
+	// stored in each snapshot's metadata, as {"state_version": n}, and a
+	// snapshot of another version, or one that fails to load or decode, is
+	// ignored: the aggregate is replayed from its events, the next Execute
+	// that appends saves a snapshot of the current version, and the
+	// snapshot is counted in [RepositoryStats].SnapshotsIgnored and
+	// reported to [Hooks.Event] as "snapshot.ignored". A command never
+	// fails because of a snapshot. Snapshots without a version (saved
+	// before versions were stored, or by [Store.SaveSnapshot]) are version
+	// 0. Default: 0.
+	SnapshotVersion int
+	// CacheSize, when positive, keeps the state and version of that many
+	// of the most recently used aggregates in memory, so that loading a
+	// cached aggregate skips the snapshot and the replay: it reads only
+	// from its cached version on, which also checks that the stream is the
+	// one cached (not deleted and started again) and folds in the events
+	// others appended meanwhile. A version conflict drops the entry and
+	// reloads. Callers never share a cached state: a state type that holds
+	// no maps, slices, pointers, interfaces, channels or functions is
+	// copied as a value, and any other is kept encoded by EncodeState and
+	// decoded afresh for each use, so EncodeState and DecodeState must
+	// round-trip it (as snapshots need). Default: 0, no cache.
+	CacheSize int
 }
 
 // Repository loads and changes aggregates stored as streams: one stream
@@ -71,8 +97,27 @@ type Repository[S, C, E any] struct {
 	decider Decider[S, C, E]
 	codec   Codec[E]
 	opts    RepositoryOptions[S]
+	cache   *lru[string, cached[S]] // nil without CacheSize
+	byValue bool                    // S copies as a value: cache it as it is
 
 	commands, domainErrors, conflicts, snapshots, snapshotErrors atomic.Uint64
+	snapshotsIgnored, cacheHits, cacheMisses                     atomic.Uint64
+}
+
+// cached is an aggregate in the cache: its state, as a value or encoded,
+// as of the event at version and position.
+type cached[S any] struct {
+	state             S
+	data              []byte
+	version, position int64
+}
+
+// aggregate is an aggregate as loaded: its state as of the event at
+// version and position (-1 and 0 for none).
+type aggregate[S any] struct {
+	state             S
+	version, position int64
+	snapshotIgnored   bool // a snapshot was there but unusable
 }
 
 // NewRepository returns a repository of the aggregates that decider
@@ -112,73 +157,185 @@ func NewRepository[S, C, E any](store *Store, decider Decider[S, C, E], codec Co
 			return s, err
 		}
 	}
-	return &Repository[S, C, E]{store: store, decider: decider, codec: codec, opts: o}
+	r := &Repository[S, C, E]{store: store, decider: decider, codec: codec, opts: o, byValue: !holdsReferences(reflect.TypeFor[S]())}
+	if o.CacheSize > 0 {
+		r.cache = newLRU[string, cached[S]](o.CacheSize)
+	}
+	return r
+}
+
+// holdsReferences reports whether a value of type t can share memory with
+// its copy.
+func holdsReferences(t reflect.Type) bool {
+	switch t.Kind() {
+	case reflect.Map, reflect.Slice, reflect.Pointer, reflect.Interface, reflect.Chan, reflect.Func, reflect.UnsafePointer:
+		return true
+	case reflect.Array:
+		return holdsReferences(t.Elem())
+	case reflect.Struct:
+		for i := range t.NumField() {
+			if holdsReferences(t.Field(i).Type) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // Load returns the current state of the aggregate id and its version (-1
-// for one with no events): from its latest snapshot, if any, plus the
-// events after it. A snapshot whose own event is no longer in the stream
-// (deleted, and perhaps started again, since) is passed over.
+// for one with no events): from the cache, or from its latest snapshot,
+// if any, plus the events after it. A snapshot whose own event is no
+// longer in the stream (deleted, and perhaps started again, since) is
+// passed over, and so is one of another [RepositoryOptions.SnapshotVersion]
+// or that fails to decode.
 func (r *Repository[S, C, E]) Load(ctx context.Context, id string) (S, int64, error) {
-	state, version, _, err := r.load(ctx, id)
-	return state, version, err
+	a, err := r.load(ctx, id)
+	return a.state, a.version, err
 }
 
-// load also reports the version of the snapshot it started from (-1 for
-// none).
-func (r *Repository[S, C, E]) load(ctx context.Context, id string) (state S, version, snapVersion int64, err error) {
+// load loads the aggregate id, and caches it.
+func (r *Repository[S, C, E]) load(ctx context.Context, id string) (aggregate[S], error) {
+	if a, ok := r.fromCache(ctx, id); ok {
+		return a, nil
+	}
+	a, err := r.fromSnapshot(ctx, id)
+	if err != nil {
+		return a, err
+	}
+	r.toCache(id, a)
+	return a, nil
+}
+
+// fromCache loads the aggregate id from its cache entry and the events
+// after it. It reports false, having dropped the entry, when there is none
+// or the stream is no longer the one cached.
+func (r *Repository[S, C, E]) fromCache(ctx context.Context, id string) (aggregate[S], bool) {
+	if r.cache == nil {
+		return aggregate[S]{}, false
+	}
+	c, ok := r.cache.get(id)
+	a := aggregate[S]{state: c.state, version: c.version, position: c.position}
+	if ok && !r.byValue {
+		var err error
+		a.state, err = r.opts.DecodeState(c.data)
+		ok = err == nil
+	}
+	if ok {
+		var stale bool
+		var err error
+		if a, stale, err = r.fold(ctx, id, a); err == nil && !stale {
+			r.cacheHits.Add(1)
+			if a.version != c.version {
+				r.toCache(id, a)
+			}
+			return a, true
+		}
+		r.cache.remove(id)
+	}
+	r.cacheMisses.Add(1)
+	return aggregate[S]{}, false
+}
+
+// toCache caches a, when there is a cache.
+func (r *Repository[S, C, E]) toCache(id string, a aggregate[S]) {
+	if r.cache == nil {
+		return
+	}
+	c := cached[S]{version: a.version, position: a.position}
+	if r.byValue {
+		c.state = a.state
+	} else {
+		data, err := r.opts.EncodeState(a.state)
+		if err != nil {
+			r.cache.remove(id)
+			return
+		}
+		c.data = data
+	}
+	r.cache.put(id, c)
+}
+
+// stateVersion is the metadata of the snapshots a [Repository] saves.
+type stateVersion struct {
+	StateVersion int `json:"state_version"`
+}
+
+// fromSnapshot loads the aggregate id from its latest usable snapshot and
+// the events after it, or from all its events.
+func (r *Repository[S, C, E]) fromSnapshot(ctx context.Context, id string) (aggregate[S], error) {
 	snap, err := r.store.LoadSnapshot(ctx, id)
+	ignored := false
 	switch {
 	case err == nil:
-		if state, err = r.opts.DecodeState(snap.Data); err != nil {
-			return state, -1, -1, fmt.Errorf("load %s: snapshot at version %d: %w", id, snap.Version, err)
+		var reason error
+		var md stateVersion
+		_ = json.Unmarshal(snap.Metadata, &md) // none, or not ours: version 0
+		if md.StateVersion != r.opts.SnapshotVersion {
+			reason = fmt.Errorf("snapshot at version %d is of state version %d, not %d", snap.Version, md.StateVersion, r.opts.SnapshotVersion)
+		} else if state, err := r.opts.DecodeState(snap.Data); err != nil {
+			reason = fmt.Errorf("snapshot at version %d: decode state: %w", snap.Version, err)
+		} else {
+			a, stale, err := r.fold(ctx, id, aggregate[S]{state: state, version: snap.Version, position: snap.Position})
+			if err != nil || !stale {
+				return a, err
+			}
+			// The stream was deleted, and perhaps started again, after the
+			// snapshot was loaded: it is not of the life read.
 		}
-		folded, v, stale, err := r.fold(ctx, id, state, snap)
-		if err != nil || !stale {
-			return folded, v, snap.Version, err
+		if reason != nil {
+			ignored = true
+			r.ignoreSnapshot(ctx, id, snap.Version, reason)
 		}
-		// The stream was deleted, and perhaps started again, after the
-		// snapshot was loaded: it is not of the life read.
 	case errors.Is(err, ErrSnapshotNotFound), errors.Is(err, errors.ErrUnsupported):
+	case ctx.Err() != nil, errors.Is(err, ErrClosed):
+		return aggregate[S]{state: r.decider.Initial, version: -1}, fmt.Errorf("load %s: %w", id, err)
 	default:
-		return r.decider.Initial, -1, -1, fmt.Errorf("load %s: %w", id, err)
+		ignored = true
+		r.ignoreSnapshot(ctx, id, -1, err)
 	}
-	state, version, _, err = r.fold(ctx, id, r.decider.Initial, Snapshot{Version: -1})
-	return state, version, -1, err
+	a, _, err := r.fold(ctx, id, aggregate[S]{state: r.decider.Initial, version: -1})
+	a.snapshotIgnored = ignored
+	return a, err
 }
 
-// fold evolves state, the stream's state as of snap, with the events after
-// it. When the snapshot records the position of its event, fold reads from
-// that event and reports stale, having folded nothing, unless it is there:
-// otherwise the snapshot is of another life of the stream.
-func (r *Repository[S, C, E]) fold(ctx context.Context, id string, state S, snap Snapshot) (_ S, version int64, stale bool, err error) {
-	version = snap.Version
-	pinned := snap.Version >= 0 && snap.Position > 0
-	from := snap.Version + 1
+// ignoreSnapshot counts and reports a snapshot that could not be used.
+func (r *Repository[S, C, E]) ignoreSnapshot(ctx context.Context, id string, version int64, reason error) {
+	r.snapshotsIgnored.Add(1)
+	r.store.happened(ctx, Happening{Category: CategoryPersistence, Name: "snapshot.ignored", Stream: id, Position: version,
+		Err: fmt.Errorf("load %s: snapshot ignored, replaying its events: %w", id, reason)})
+}
+
+// fold evolves a with the events after it. When a is pinned to the
+// position of its event, fold reads from that event and reports stale,
+// having folded nothing, unless it is there: otherwise a is of another
+// life of the stream.
+func (r *Repository[S, C, E]) fold(ctx context.Context, id string, a aggregate[S]) (_ aggregate[S], stale bool, err error) {
+	pinned := a.version >= 0 && a.position > 0
+	from := a.version + 1
 	if pinned {
-		from = snap.Version
+		from = a.version
 	}
 	for e, err := range r.store.ReadStream(ctx, id, ReadOptions{From: from}) {
 		if errors.Is(err, ErrStreamNotFound) {
-			return state, version, pinned, nil // a new aggregate, or a snapshot of a deleted one
+			return a, pinned, nil // a new aggregate, or one of a deleted stream
 		}
 		if err != nil {
-			return state, -1, false, fmt.Errorf("load %s: %w", id, err)
+			return a, false, fmt.Errorf("load %s: %w", id, err)
 		}
 		if pinned {
-			if e.Version != snap.Version || e.Position != snap.Position {
-				return state, -1, true, nil
+			if e.Version != a.version || e.Position != a.position {
+				return a, true, nil
 			}
-			pinned = false // the snapshot's own event: already in the state
+			pinned = false // a's own event: already in the state
 			continue
 		}
 		ev, err := r.codec.Decode(e)
 		if err != nil {
-			return state, -1, false, fmt.Errorf("load %s: event %d: %w", id, e.Version, err)
+			return a, false, fmt.Errorf("load %s: event %d: %w", id, e.Version, err)
 		}
-		state, version = r.decider.Evolve(state, ev), e.Version
+		a.state, a.version, a.position = r.decider.Evolve(a.state, ev), e.Version, e.Position
 	}
-	return state, version, pinned, nil // still pinned: the stream is shorter than the snapshot
+	return a, pinned, nil // still pinned: the stream is shorter than a
 }
 
 // Result is what [Repository.Execute] returns.
@@ -193,20 +350,22 @@ type Result[S, E any] struct {
 // the events with the loaded version as the expected version, so that two
 // commands on one aggregate never both succeed on the same state. On a
 // version conflict it loads and decides again, up to MaxRetries times. A
-// domain error from Decide is returned as it is and writes nothing; a
-// command that produces no events writes nothing and is not an error.
+// domain error from Decide writes nothing and comes back matching both
+// itself and [ErrRejected] (with its own message, to show to the user);
+// a command that produces no events writes nothing and is not an error.
 // Every metadata map is merged into the metadata of every event written
 // (see [CausedBy] and [Correlate]).
 func (r *Repository[S, C, E]) Execute(ctx context.Context, id string, cmd C, metadata ...Metadata) (Result[S, E], error) {
 	for attempt := 0; ; attempt++ {
-		state, version, _, err := r.load(ctx, id)
+		a, err := r.load(ctx, id)
 		if err != nil {
 			return Result[S, E]{}, err
 		}
+		state, version := a.state, a.version
 		events, err := r.decider.Decide(state, cmd)
 		if err != nil {
 			r.domainErrors.Add(1)
-			return Result[S, E]{State: state, Version: version}, err
+			return Result[S, E]{State: state, Version: version}, rejected{err}
 		}
 		if len(events) == 0 {
 			r.commands.Add(1)
@@ -224,6 +383,9 @@ func (r *Repository[S, C, E]) Execute(ctx context.Context, id string, cmd C, met
 			}
 		}
 		res, err := r.store.Append(ctx, id, Exact(version), encoded...)
+		if err != nil && r.cache != nil {
+			r.cache.remove(id) // reload from the store, not the cache
+		}
 		if errors.Is(err, ErrWrongExpectedVersion) && attempt < r.opts.MaxRetries {
 			r.conflicts.Add(1)
 			continue
@@ -235,25 +397,30 @@ func (r *Repository[S, C, E]) Execute(ctx context.Context, id string, cmd C, met
 			state = r.decider.Evolve(state, e)
 		}
 		r.commands.Add(1)
-		r.maybeSnapshot(ctx, id, version, res, state)
+		r.toCache(id, aggregate[S]{state: state, version: res.Version, position: res.Position})
+		r.maybeSnapshot(ctx, id, version, res, state, a.snapshotIgnored)
 		return Result[S, E]{State: state, Version: res.Version, Position: res.Position, Events: events}, nil
 	}
 }
 
 // maybeSnapshot saves a snapshot when the append took the event count
-// (version+1) across a multiple of SnapshotEvery. A failure is counted,
-// not returned: the events are committed, and the next crossing tries
-// again.
-func (r *Repository[S, C, E]) maybeSnapshot(ctx context.Context, id string, before int64, after AppendResult, state S) {
+// (version+1) across a multiple of SnapshotEvery, or replaces one that was
+// ignored. A failure is counted, not returned: the events are committed,
+// and the next crossing tries again.
+func (r *Repository[S, C, E]) maybeSnapshot(ctx context.Context, id string, before int64, after AppendResult, state S, replace bool) {
 	n := int64(r.opts.SnapshotEvery)
-	if n <= 0 || (before+1)/n == (after.Version+1)/n {
+	if n <= 0 || (!replace && (before+1)/n == (after.Version+1)/n) {
 		return
 	}
 	data, err := r.opts.EncodeState(state)
+	var md []byte
+	if err == nil {
+		md, err = json.Marshal(stateVersion{r.opts.SnapshotVersion})
+	}
 	if err == nil {
 		// Pinned to the appended event: if the stream was deleted and
 		// started again meanwhile, this state is not its.
-		err = r.store.saveSnapshot(ctx, Snapshot{StreamID: id, Version: after.Version, Position: after.Position, Data: data})
+		err = r.store.saveSnapshot(ctx, Snapshot{StreamID: id, Version: after.Version, Position: after.Position, Data: data, Metadata: md})
 	}
 	if err != nil {
 		r.snapshotErrors.Add(1)
@@ -269,6 +436,9 @@ type RepositoryStats struct {
 	ConflictsRetried uint64 // version conflicts that led to a reload
 	Snapshots        uint64 // snapshots saved
 	SnapshotErrors   uint64 // snapshots that could not be saved
+	SnapshotsIgnored uint64 // snapshots of another SnapshotVersion, or that failed to load or decode
+	CacheHits        uint64 // loads served from the cache
+	CacheMisses      uint64 // loads with a cache that did not hold the aggregate, or held a stale one
 }
 
 // Stats returns the repository's counters.
@@ -279,6 +449,9 @@ func (r *Repository[S, C, E]) Stats() RepositoryStats {
 		ConflictsRetried: r.conflicts.Load(),
 		Snapshots:        r.snapshots.Load(),
 		SnapshotErrors:   r.snapshotErrors.Load(),
+		SnapshotsIgnored: r.snapshotsIgnored.Load(),
+		CacheHits:        r.cacheHits.Load(),
+		CacheMisses:      r.cacheMisses.Load(),
 	}
 }
 
@@ -307,6 +480,13 @@ func (r *Repository[S, C, E]) Info(ctx context.Context, id string) (AggregateInf
 	}
 	return info, nil
 }
+
+// rejected is a domain error from Decide: it reads as that error, and
+// matches it and [ErrRejected].
+type rejected struct{ err error }
+
+func (e rejected) Error() string   { return e.err.Error() }
+func (e rejected) Unwrap() []error { return []error{e.err, ErrRejected} }
 
 // Metadata is event metadata as a JSON object. [Repository.Execute]
 // merges it into the metadata of the events it writes.

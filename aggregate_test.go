@@ -112,7 +112,9 @@ func TestRepository_DomainErrorWritesNothing(t *testing.T) {
 		_, err := repo.Execute(ctx, "tally-1", add{N: 1, Units: 1})
 		is.NoErr(err)
 		_, err = repo.Execute(ctx, "tally-1", add{N: -1, Units: 3})
-		is.Equal(err, errNegative) // as is, not wrapped
+		is.True(errors.Is(err, errNegative))            // the domain's own error
+		is.True(errors.Is(err, eventstore.ErrRejected)) // and a refusal, whatever the domain
+		is.Equal(err.Error(), errNegative.Error())      // its message, to show to the user
 		v, err := store.StreamVersion(ctx, "tally-1")
 		is.NoErr(err)
 		is.Equal(v, int64(0))

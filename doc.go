@@ -138,9 +138,28 @@
 // Execute loads the aggregate (latest snapshot plus the events after it),
 // decides, and appends with the loaded version as the expected version; on
 // a conflict it reloads and decides again, a bounded number of times. A
-// domain error comes back as it is and writes nothing, and so does a
-// command that decides nothing. With SnapshotEvery the repository saves a
-// snapshot whenever an Execute takes the stream across a multiple of it.
+// domain error writes nothing and comes back matching both itself and
+// [ErrRejected], so a refused command is told from a failure without
+// listing the domain's errors:
+//
+//	if errors.Is(err, eventstore.ErrRejected) { ... } // ErrOverdraft, ... as errors.Is and errors.As find them
+//
+// A command that decides nothing writes nothing. With SnapshotEvery the
+// repository saves a snapshot whenever an Execute takes the stream across
+// a multiple of it. A snapshot never breaks an aggregate: one of another
+// [RepositoryOptions.SnapshotVersion] (raise it when the state's shape
+// changes; snapshots saved without one are version 0), or one that fails
+// to decode, is ignored, counted and reported as "snapshot.ignored", and
+// the aggregate is replayed from its events. [RepositoryOptions.CacheSize]
+// keeps the most recently used aggregates in memory (an LRU): a cached
+// load reads only from the cached version on, and a conflict drops the
+// entry; states are copied as values, or through EncodeState and
+// DecodeState when they hold maps, slices or pointers, so callers never
+// share one.
+//
+// Package decidertest tests a Decider without a store: given these
+// events, when this command, then these events or this error, with a diff
+// of the events on failure.
 // [Fold] is the building block for hand-written projections, and
 // [TaggedFold] is erl-esdb's fold of map payloads with summed and
 // overwritten fields. [Correlate] and [CausedBy] make the metadata that
@@ -154,6 +173,18 @@
 // Validate method is checked when it is encoded (so it is never appended
 // invalid) and when it is decoded. [RegistryCodec] hands the registry to a
 // Repository.
+//
+// A [Router] calls one handler per Go type, so a projection needs no type
+// switch; its Handle method is a consumer's Handler or TxHandler. Events
+// it has no handler for are skipped, or an error matching
+// [ErrUnhandledEvent] with [RouterOptions.Strict]:
+//
+//	r := eventstore.NewRouter(registry, nil)
+//	eventstore.On(r, func(ctx context.Context, e AccountOpened, meta eventstore.RecordedEvent) error { ... })
+//	err := store.Consume(ctx, eventstore.ConsumerOptions{Name: "accounts", Handler: r.Handle})
+//
+// [DecodeAs] decodes one event as a given type. An event that does not
+// decode is an error that names its type, stream, version and position.
 //
 // # Snapshots
 //

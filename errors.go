@@ -44,6 +44,20 @@ var (
 	// another one on the same store, so it was not started; or that a
 	// running one lost its claim to another. See [ConsumerOptions.Lease].
 	ErrConsumerRunning = errors.New("eventstore: consumer already running")
+
+	// ErrRejected matches every domain error that [Repository.Execute]
+	// returns: a command the aggregate's Decide refused. The error matches
+	// Decide's own error too, so errors.Is and errors.As on the domain's
+	// errors keep working.
+	ErrRejected = errors.New("eventstore: command rejected")
+
+	// ErrWrongEventType reports an event that decodes to another Go type
+	// than the one asked for, as from [DecodeAs].
+	ErrWrongEventType = errors.New("eventstore: event of another type")
+
+	// ErrUnhandledEvent reports an event a strict [Router] has no handler
+	// for (see [RouterOptions.Strict]).
+	ErrUnhandledEvent = errors.New("eventstore: no handler for event type")
 )
 
 // VersionConflictError is the error returned when an [ExpectedVersion] check

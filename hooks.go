@@ -43,7 +43,9 @@ type Happening struct {
 	// Name is one of "store.opened", "store.closed",
 	// "subscription.created", "subscription.closed",
 	// "subscription.lagging", "consumer.checkpoint", "consumer.failed",
-	// "consumer.parked", "snapshot.saved", "outbox.sent", "outbox.failed".
+	// "consumer.parked", "snapshot.saved", "outbox.sent", "outbox.failed",
+	// "snapshot.ignored" (a [Repository] replayed instead, see
+	// [RepositoryOptions.SnapshotVersion]).
 	Name     string
 	Stream   string // the stream, when there is one
 	Consumer string // the consumer key or forwarder name, when there is one

@@ -40,8 +40,11 @@ type Registry struct {
 	byType map[reflect.Type]string
 }
 
-// decoder turns stored data into the current Go value of its type.
-type decoder func(data []byte) (any, error)
+// decoder turns stored data into the current Go value of its type, typ.
+type decoder struct {
+	decode func(data []byte) (any, error)
+	typ    reflect.Type
+}
 
 // NewRegistry returns an empty registry, as new(Registry) does.
 func NewRegistry() *Registry { return new(Registry) }
@@ -73,13 +76,13 @@ func Register[T any](r *Registry, name string) error {
 		return fmt.Errorf("register %s: %w", name, invalidf("Go type %v is already registered as %s", typ, other))
 	}
 	r.byType[typ] = name
-	r.byName[name] = func(data []byte) (any, error) {
+	r.byName[name] = decoder{typ: typ, decode: func(data []byte) (any, error) {
 		var v T
 		if err := json.Unmarshal(data, &v); err != nil {
 			return nil, fmt.Errorf("%w: %s: %v", ErrInvalidEvent, name, err)
 		}
 		return v, nil
-	}
+	}}
 	return nil
 }
 
@@ -102,7 +105,7 @@ func Upcast[Old, New any](r *Registry, oldName string, fn func(Old) (New, error)
 	if _, ok := r.byName[oldName]; ok {
 		return fmt.Errorf("upcast %s: %w", oldName, invalidf("name registered twice"))
 	}
-	r.byName[oldName] = func(data []byte) (any, error) {
+	r.byName[oldName] = decoder{typ: reflect.TypeFor[New](), decode: func(data []byte) (any, error) {
 		var old Old
 		if err := json.Unmarshal(data, &old); err != nil {
 			return nil, fmt.Errorf("%w: %s: %v", ErrInvalidEvent, oldName, err)
@@ -112,7 +115,7 @@ func Upcast[Old, New any](r *Registry, oldName string, fn func(Old) (New, error)
 			return nil, fmt.Errorf("%w: upcast %s: %v", ErrInvalidEvent, oldName, err)
 		}
 		return v, nil
-	}
+	}}
 	return nil
 }
 
@@ -130,6 +133,15 @@ func (r *Registry) Name(v any) (string, bool) {
 	defer r.mu.RUnlock()
 	name, ok := r.byType[typ]
 	return name, ok
+}
+
+// registered reports whether typ itself (not a pointer to it) is
+// registered.
+func (r *Registry) registered(typ reflect.Type) bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	_, ok := r.byType[typ]
+	return ok
 }
 
 // Encode returns v as an Event of its registered type name, with v as
@@ -158,26 +170,64 @@ func (r *Registry) Encode(v any) (Event, error) {
 // or, for an old type name, what its upcaster makes of it. The value is
 // validated if its type has a Validate method. An unregistered type name
 // is [ErrUnknownEventType]; data that does not decode, or fails
-// validation, is [ErrInvalidEvent].
+// validation, is [ErrInvalidEvent]. The error names the event's type,
+// stream, version and position, so that a consumer's failure says where.
 func (r *Registry) Decode(e RecordedEvent) (any, error) {
-	var dec decoder
-	ok := false
-	if r != nil {
-		r.mu.RLock()
-		dec, ok = r.byName[e.Type]
-		r.mu.RUnlock()
-	}
+	dec, ok := r.decoder(e.Type)
 	if !ok {
-		return nil, fmt.Errorf("decode %s at %s@%d: %w", e.Type, e.StreamID, e.Version, ErrUnknownEventType)
+		return nil, fmt.Errorf("decode %s: %w", where(e), ErrUnknownEventType)
 	}
-	v, err := dec(e.Data)
+	return dec.decodeEvent(e)
+}
+
+// decoder returns the decoder of the type name.
+func (r *Registry) decoder(name string) (decoder, bool) {
+	if r == nil {
+		return decoder{}, false
+	}
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	dec, ok := r.byName[name]
+	return dec, ok
+}
+
+func (d decoder) decodeEvent(e RecordedEvent) (any, error) {
+	v, err := d.decode(e.Data)
 	if err != nil {
-		return nil, fmt.Errorf("decode %s at %s@%d: %w", e.Type, e.StreamID, e.Version, err)
+		return nil, fmt.Errorf("decode %s: %w", where(e), err)
 	}
 	if err := validate(v); err != nil {
-		return nil, fmt.Errorf("decode %s at %s@%d: %w: %v", e.Type, e.StreamID, e.Version, ErrInvalidEvent, err)
+		return nil, fmt.Errorf("decode %s: %w: %v", where(e), ErrInvalidEvent, err)
 	}
 	return v, nil
+}
+
+// where names a stored event for an error: its type, stream, version and,
+// once it has one, position.
+func where(e RecordedEvent) string {
+	if e.Position > 0 {
+		return fmt.Sprintf("%s (stream %s, version %d, position %d)", e.Type, e.StreamID, e.Version, e.Position)
+	}
+	return fmt.Sprintf("%s (stream %s, version %d)", e.Type, e.StreamID, e.Version)
+}
+
+// DecodeAs returns the Go value of a stored event as a T, as
+// [Registry.Decode] makes it (upcast and validated): for one-off use where
+// a [Router] is more than needed. T may be a registered type or an
+// interface that it implements. An event that decodes to something that is
+// not a T is [ErrWrongEventType]; the errors of Decode are as there. Every
+// error names the event's type, stream and version.
+func DecodeAs[T any](r *Registry, e RecordedEvent) (T, error) {
+	var zero T
+	v, err := r.Decode(e)
+	if err != nil {
+		return zero, err
+	}
+	t, ok := v.(T)
+	if !ok {
+		return zero, fmt.Errorf("decode %s: %w: %T is not a %v", where(e), ErrWrongEventType, v, reflect.TypeFor[T]())
+	}
+	return t, nil
 }
 
 func validate(v any) error {
@@ -199,7 +249,7 @@ func validate(v any) error {
 // RegistryCodec adapts a registry to the [Codec] of a [Repository] whose
 // events are of type E, typically an interface that the registered event
 // types implement. A decoded value that is not an E is
-// [ErrUnknownEventType]. A nil r is a programming error: RegistryCodec
+// [ErrUnknownEventType] and [ErrWrongEventType]. A nil r is a programming error: RegistryCodec
 // panics with an error matching [ErrInvalidArgument].
 func RegistryCodec[E any](r *Registry) Codec[E] {
 	if r == nil {
@@ -221,7 +271,7 @@ func (c registryCodec[E]) Decode(e RecordedEvent) (E, error) {
 	ev, ok := v.(E)
 	if !ok {
 		var zero E
-		return zero, fmt.Errorf("decode %s: %w: %T is not a %v", e.Type, ErrUnknownEventType, v, reflect.TypeFor[E]())
+		return zero, fmt.Errorf("decode %s: %w (%w): %T is not a %v", where(e), ErrUnknownEventType, ErrWrongEventType, v, reflect.TypeFor[E]())
 	}
 	return ev, nil
 }

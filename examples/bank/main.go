@@ -1,6 +1,8 @@
 // Bank is the main example: bank accounts as event-sourced aggregates on a
-// SQLite file, with domain errors, snapshots and a balance read model kept
-// by an exactly-once consumer. Run it twice: the second run carries on
+// SQLite file, with domain errors (recognised by eventstore.ErrRejected),
+// snapshots, and a balance read model kept by an exactly-once consumer
+// whose handlers a Router calls by event type. The decider's own tests, in
+// account_test.go, need no store. Run it twice: the second run carries on
 // from the first.
 //
 //	go run ./examples/bank
@@ -75,7 +77,7 @@ func run(ctx context.Context, out io.Writer, path string) error {
 		switch {
 		case err == nil:
 			fmt.Fprintf(out, "  %-36s ok       balance %8s  (version %d)\n", what, money(res.State.Balance), res.Version)
-		case isDomainError(err):
+		case errors.Is(err, eventstore.ErrRejected): // a domain error: ErrOverdraft, ...
 			fmt.Fprintf(out, "  %-36s refused  %v\n", what, err)
 		default:
 			return err
@@ -127,13 +129,23 @@ func describe(cmd any) string {
 	return fmt.Sprintf("%T", cmd)
 }
 
-func isDomainError(err error) bool {
-	for _, d := range []error{ErrNotPositive, ErrOverdraft, ErrNotOpened, ErrAlreadyOpened, ErrOwnerMissing} {
-		if errors.Is(err, d) {
-			return true
-		}
-	}
-	return false
+// balances returns the handler of the balances projection: one function
+// per event type, each writing in the consumer's transaction.
+func balances(registry *eventstore.Registry) *eventstore.Router {
+	r := eventstore.NewRouter(registry, nil)
+	eventstore.On(r, func(ctx context.Context, e Opened, meta eventstore.RecordedEvent) error {
+		_, err := sqlite.Tx(ctx).ExecContext(ctx, `INSERT INTO balances VALUES (?, ?, 0)`, meta.StreamID, e.Owner)
+		return err
+	})
+	eventstore.On(r, func(ctx context.Context, e Deposited, meta eventstore.RecordedEvent) error {
+		_, err := sqlite.Tx(ctx).ExecContext(ctx, `UPDATE balances SET cents = cents + ? WHERE account = ?`, e.Cents, meta.StreamID)
+		return err
+	})
+	eventstore.On(r, func(ctx context.Context, e Withdrawn, meta eventstore.RecordedEvent) error {
+		_, err := sqlite.Tx(ctx).ExecContext(ctx, `UPDATE balances SET cents = cents - ? WHERE account = ?`, e.Cents, meta.StreamID)
+		return err
+	})
+	return r
 }
 
 // project runs the balances projection: an exactly-once consumer whose
@@ -144,24 +156,9 @@ func project(ctx context.Context, store *eventstore.Store, registry *eventstore.
 	done := make(chan error, 1)
 	go func() {
 		done <- store.Consume(ctx, eventstore.ConsumerOptions{
-			Name:   "balances",
-			Filter: eventstore.Filter{Categories: []string{"account"}},
-			TxHandler: func(ctx context.Context, e eventstore.RecordedEvent) error {
-				v, err := registry.Decode(e)
-				if err != nil {
-					return err
-				}
-				tx := sqlite.Tx(ctx)
-				switch ev := v.(type) {
-				case Opened:
-					_, err = tx.ExecContext(ctx, `INSERT INTO balances VALUES (?, ?, 0)`, e.StreamID, ev.Owner)
-				case Deposited:
-					_, err = tx.ExecContext(ctx, `UPDATE balances SET cents = cents + ? WHERE account = ?`, ev.Cents, e.StreamID)
-				case Withdrawn:
-					_, err = tx.ExecContext(ctx, `UPDATE balances SET cents = cents - ? WHERE account = ?`, ev.Cents, e.StreamID)
-				}
-				return err
-			},
+			Name:      "balances",
+			Filter:    eventstore.Filter{Categories: []string{"account"}},
+			TxHandler: balances(registry).Handle,
 		})
 	}()
 	return func() {
