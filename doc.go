@@ -179,7 +179,7 @@
 // it has no handler for are skipped, or an error matching
 // [ErrUnhandledEvent] with [RouterOptions.Strict]:
 //
-//	r := eventstore.NewRouter(registry, nil)
+//	r := eventstore.NewRouter(registry)
 //	eventstore.On(r, func(ctx context.Context, e AccountOpened, meta eventstore.RecordedEvent) error { ... })
 //	err := store.Consume(ctx, eventstore.ConsumerOptions{Name: "accounts", Handler: r.Handle})
 //

@@ -33,7 +33,7 @@ func ExampleRouter() {
 	}
 
 	balances := map[string]int64{}
-	r := eventstore.NewRouter(registry, nil)
+	r := eventstore.NewRouter(registry)
 	eventstore.On(r, func(_ context.Context, e AccountOpened, meta eventstore.RecordedEvent) error {
 		balances[meta.StreamID] = 0
 		return nil

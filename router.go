@@ -12,7 +12,7 @@ import (
 // event type, with no type switch. Add handlers with [On]; [Router.Handle]
 // is then a consumer's Handler or TxHandler:
 //
-//	r := eventstore.NewRouter(registry, nil)
+//	r := eventstore.NewRouter(registry)
 //	eventstore.On(r, func(ctx context.Context, e AccountOpened, meta eventstore.RecordedEvent) error {
 //		...
 //	})
@@ -42,15 +42,20 @@ type RouterOptions struct {
 }
 
 // NewRouter returns a router without handlers that decodes events with
-// registry. A nil registry is a programming error: NewRouter panics, with
-// an error matching [ErrInvalidArgument].
-func NewRouter(registry *Registry, opts *RouterOptions) *Router {
+// registry. Options are optional: NewRouter(reg) gives the defaults, as
+// does a nil *RouterOptions. A nil registry, or more than one opts, is a
+// programming error: NewRouter panics, with an error matching
+// [ErrInvalidArgument].
+func NewRouter(registry *Registry, opts ...*RouterOptions) *Router {
 	if registry == nil {
 		panic(fmt.Errorf("eventstore: NewRouter: %w", invalidf("nil *Registry")))
 	}
+	if len(opts) > 1 {
+		panic(fmt.Errorf("eventstore: NewRouter: %w", invalidf("%d options, want at most one", len(opts))))
+	}
 	r := &Router{registry: registry, handlers: map[reflect.Type]func(context.Context, any, RecordedEvent) error{}}
-	if opts != nil {
-		r.strict = opts.Strict
+	if len(opts) == 1 && opts[0] != nil {
+		r.strict = opts[0].Strict
 	}
 	return r
 }

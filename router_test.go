@@ -35,7 +35,7 @@ func TestRouter_Handle(t *testing.T) {
 	is := is.New(t)
 	ctx := context.Background()
 	var got []string
-	r := eventstore.NewRouter(routerRegistry(t), nil)
+	r := eventstore.NewRouter(routerRegistry(t))
 	eventstore.On(r, func(_ context.Context, e opened, meta eventstore.RecordedEvent) error {
 		got = append(got, fmt.Sprintf("opened %s by %s@%d", e.Owner, meta.StreamID, meta.Version))
 		return nil
@@ -79,10 +79,13 @@ func TestRouter_Handle(t *testing.T) {
 
 func TestRouter_OnMisuse(t *testing.T) {
 	t.Parallel()
-	r := eventstore.NewRouter(routerRegistry(t), nil)
+	r := eventstore.NewRouter(routerRegistry(t))
 	eventstore.On(r, func(context.Context, opened, eventstore.RecordedEvent) error { return nil })
 	for name, f := range map[string]func(){
-		"nil registry": func() { eventstore.NewRouter(nil, nil) },
+		"nil registry": func() { eventstore.NewRouter(nil) },
+		"two options": func() {
+			eventstore.NewRouter(routerRegistry(t), &eventstore.RouterOptions{}, &eventstore.RouterOptions{Strict: true})
+		},
 		"nil router": func() {
 			eventstore.On(nil, func(context.Context, opened, eventstore.RecordedEvent) error { return nil })
 		},
@@ -119,7 +122,7 @@ func TestRouter_Consumer(t *testing.T) {
 		defer cancel()
 		registry := routerRegistry(t)
 		handled := make(chan string, 10)
-		r := eventstore.NewRouter(registry, nil)
+		r := eventstore.NewRouter(registry)
 		eventstore.On(r, func(_ context.Context, e deposited, meta eventstore.RecordedEvent) error {
 			handled <- fmt.Sprintf("%s %d", meta.StreamID, e.Cents)
 			return nil
@@ -159,7 +162,7 @@ func TestRouter_TxHandler(t *testing.T) {
 	defer cancel()
 	store := testBackends[1].open(t, nil)
 	handled := make(chan int64, 10)
-	r := eventstore.NewRouter(routerRegistry(t), nil)
+	r := eventstore.NewRouter(routerRegistry(t))
 	eventstore.On(r, func(ctx context.Context, e deposited, _ eventstore.RecordedEvent) error {
 		if sqlite.Tx(ctx) == nil {
 			return errors.New("no transaction")

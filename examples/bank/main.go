@@ -132,7 +132,7 @@ func describe(cmd any) string {
 // balances returns the handler of the balances projection: one function
 // per event type, each writing in the consumer's transaction.
 func balances(registry *eventstore.Registry) *eventstore.Router {
-	r := eventstore.NewRouter(registry, nil)
+	r := eventstore.NewRouter(registry)
 	eventstore.On(r, func(ctx context.Context, e Opened, meta eventstore.RecordedEvent) error {
 		_, err := sqlite.Tx(ctx).ExecContext(ctx, `INSERT INTO balances VALUES (?, ?, 0)`, meta.StreamID, e.Owner)
 		return err
