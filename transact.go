@@ -7,17 +7,6 @@ import (
 	"sync"
 )
 
-// Transactor is an optional [Backend] capability: running the
-// application's own writes and event appends in one transaction. The
-// SQLite backend implements it. See [Store.Transact].
-type Transactor interface {
-	// Transact begins a write transaction, calls fn with a context that
-	// carries it, and commits when fn returns nil or rolls back when it
-	// fails or panics. The backend's writes made with that context (such as
-	// Appends) join the transaction; a nested Transact is a savepoint.
-	Transact(ctx context.Context, fn func(ctx context.Context) error) error
-}
-
 // txKey marks a context whose writes belong to a transaction that has not
 // committed yet.
 type txKey struct{}
@@ -92,8 +81,8 @@ func (s *Store) Transact(ctx context.Context, fn func(ctx context.Context) error
 	if err := s.checkOpen(); err != nil {
 		return err
 	}
-	tr, ok := s.backend.(Transactor)
-	if !ok {
+	tr := s.caps.tx
+	if tr == nil {
 		return fmt.Errorf("transact: %w", errors.ErrUnsupported)
 	}
 	return s.inTx(ctx, func(ctx context.Context) error { return tr.Transact(ctx, fn) })

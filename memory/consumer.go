@@ -12,8 +12,6 @@ import (
 	"github.com/google/uuid"
 )
 
-var _ eventstore.Checkpointer = (*Backend)(nil)
-
 // consumerState is what the backend keeps for one consumer key.
 type consumerState struct {
 	checkpoint eventstore.Checkpoint
@@ -126,7 +124,7 @@ func (b *Backend) Processed(ctx context.Context, key string, id uuid.UUID) (bool
 	return ok, nil
 }
 
-// Park implements [eventstore.Checkpointer].
+// Park implements [eventstore.Parker].
 func (b *Backend) Park(ctx context.Context, key string, p eventstore.ParkedEvent) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -145,7 +143,7 @@ func (b *Backend) Park(ctx context.Context, key string, p eventstore.ParkedEvent
 	return nil
 }
 
-// Parked implements [eventstore.Checkpointer].
+// Parked implements [eventstore.Parker].
 func (b *Backend) Parked(ctx context.Context, key string) ([]eventstore.ParkedEvent, error) {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
@@ -158,7 +156,7 @@ func (b *Backend) Parked(ctx context.Context, key string) ([]eventstore.ParkedEv
 	return nil, nil
 }
 
-// Claim implements [eventstore.Checkpointer]. Nothing outlives the
+// Claim implements [eventstore.Claimer]. Nothing outlives the
 // process here, so a claim lapses only by its expiry.
 func (b *Backend) Claim(ctx context.Context, key, owner string, now, expires time.Time) error {
 	b.mu.Lock()
@@ -177,7 +175,7 @@ func (b *Backend) Claim(ctx context.Context, key, owner string, now, expires tim
 	return nil
 }
 
-// Release implements [eventstore.Checkpointer].
+// Release implements [eventstore.Claimer].
 func (b *Backend) Release(ctx context.Context, key, owner string) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()

@@ -390,8 +390,6 @@ func clone(b []byte) []byte {
 	return bytes.Clone(b)
 }
 
-var _ eventstore.Purger = (*Backend)(nil)
-
 // PurgeStream implements [eventstore.Purger]. The purged events' slots in
 // the log are emptied, so positions are never reused.
 func (b *Backend) PurgeStream(ctx context.Context, streamID string) (int64, error) {

@@ -9,8 +9,6 @@ import (
 	"github.com/edge-es/eventstore"
 )
 
-var _ eventstore.Snapshotter = (*Backend)(nil)
-
 // lifeSnapshots are a stream's snapshots in ascending version, with the
 // life of the stream they were taken of: a *stream is one life, as
 // DeleteStream drops it and a later Append makes a new one.

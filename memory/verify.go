@@ -9,8 +9,6 @@ import (
 	"github.com/edge-es/eventstore"
 )
 
-var _ eventstore.Auditor = (*Backend)(nil)
-
 // AuditStreams implements [eventstore.Auditor]: every version of a live
 // stream must point at its own event in the log, and every event of the
 // stream from its current life's first on must be one of them.

@@ -12,11 +12,6 @@ import (
 	"github.com/jmoiron/sqlx"
 )
 
-var (
-	_ eventstore.Checkpointer   = (*Backend)(nil)
-	_ eventstore.TxCheckpointer = (*Backend)(nil)
-)
-
 const (
 	// A save never lowers a checkpoint; only a reset does.
 	sqlSaveCheckpoint = `INSERT INTO checkpoints (consumer, position, updated_at) VALUES (?, ?, ?)
@@ -100,7 +95,7 @@ func (b *Backend) Processed(ctx context.Context, key string, id uuid.UUID) (bool
 	return n > 0, fail(ctx, err)
 }
 
-// Park implements [eventstore.Checkpointer].
+// Park implements [eventstore.Parker].
 func (b *Backend) Park(ctx context.Context, key string, p eventstore.ParkedEvent) error {
 	return b.write(ctx, func(tx *sqlx.Tx) error {
 		_, err := b.exec(ctx, tx, `INSERT OR REPLACE INTO parked
@@ -110,7 +105,7 @@ func (b *Backend) Park(ctx context.Context, key string, p eventstore.ParkedEvent
 	})
 }
 
-// Parked implements [eventstore.Checkpointer].
+// Parked implements [eventstore.Parker].
 func (b *Backend) Parked(ctx context.Context, key string) ([]eventstore.ParkedEvent, error) {
 	if err := b.checkOpen(); err != nil {
 		return nil, err
@@ -150,7 +145,7 @@ func Tx(ctx context.Context) *sqlx.Tx {
 	return tx
 }
 
-// WithCheckpoint implements [eventstore.TxCheckpointer].
+// WithCheckpoint implements [eventstore.Transactor].
 func (b *Backend) WithCheckpoint(ctx context.Context, key string, position int64, at time.Time, fn func(ctx context.Context) error) error {
 	return b.write(ctx, func(tx *sqlx.Tx) error {
 		if err := fn(context.WithValue(ctx, txKey{}, tx)); err != nil {
@@ -228,7 +223,7 @@ func (b *Backend) Transact(ctx context.Context, fn func(ctx context.Context) err
 	})
 }
 
-// Claim implements [eventstore.Checkpointer]. The claim is a row of the
+// Claim implements [eventstore.Claimer]. The claim is a row of the
 // file, so every process on it sees it. Each claim also records its
 // process (see the package documentation on claims): a claim whose process
 // is gone is taken over at once, without waiting for its expiry.
@@ -254,7 +249,7 @@ func (b *Backend) Claim(ctx context.Context, key, owner string, now, expires tim
 	})
 }
 
-// Release implements [eventstore.Checkpointer].
+// Release implements [eventstore.Claimer].
 func (b *Backend) Release(ctx context.Context, key, owner string) error {
 	return b.write(ctx, func(tx *sqlx.Tx) error {
 		_, err := b.exec(ctx, tx, sqlReleaseClaim, key, owner)
