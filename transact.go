@@ -64,7 +64,8 @@ func (s *Store) inTx(ctx context.Context, run func(ctx context.Context) error) e
 // the commit. Reads inside fn see the store as it was before the
 // transaction, not its uncommitted appends. A Transact inside fn, with
 // fn's context, is nested: its writes are undone when it fails, and the
-// outer transaction goes on. A backend without transactions
+// outer transaction goes on. Both bundled backends run transactions (on
+// memory, without application tables); a backend without them
 // ([Transactor]) fails with [errors.ErrUnsupported].
 //
 // Inside fn, pass fn's context to every call on the store. The transaction
@@ -73,10 +74,10 @@ func (s *Store) inTx(ctx context.Context, run func(ctx context.Context) error) e
 // it: it waits for the transaction to end, which waits for fn, which waits
 // for that write. The store cannot tell such a write from one made by
 // another goroutine, which must simply wait its turn, so it does not
-// refuse it at once: on SQLite it fails when its context ends or, when
+// refuse it at once: it fails when its context ends or, on SQLite when
 // that has no deadline, after the busy timeout, with
-// sqlite.ErrWriterTimeout. Until then every other write of the store
-// waits too.
+// sqlite.ErrWriterTimeout (on memory it waits for its context). Until then
+// every other write of the store waits too.
 func (s *Store) Transact(ctx context.Context, fn func(ctx context.Context) error) error {
 	if err := s.checkOpen(); err != nil {
 		return err

@@ -391,9 +391,7 @@ func testConsumer(t *testing.T, newBackend NewBackend) {
 			}
 		}
 		slices.Sort(handled)
-		for i, p := range handled {
-			b.is.Equal(p, int64(i+1)) // every event exactly once across the group
-		}
+		b.is.Equal(handled, b.logPositions()) // every event exactly once across the group
 		barriers := make([]int64, size)
 		for m := range size {
 			stream := fmt.Sprintf("entity-%d+a", 100+m)
@@ -434,9 +432,7 @@ func testConsumer(t *testing.T, newBackend NewBackend) {
 		}
 		wg.Wait()
 		got := positions(rec.wait(t, 200))
-		for i, p := range got {
-			b.is.Equal(p, int64(i+1))
-		}
+		b.is.Equal(got, b.logPositions())
 		rec.idle(t, b, "w-0")
 		c.stop(t)
 	})
@@ -467,45 +463,6 @@ func testConsumer(t *testing.T, newBackend NewBackend) {
 		b.is.Equal(len(infos), 0) // nothing was started or stored
 	})
 
-	t.Run("TxHandler", func(t *testing.T) {
-		b := setup(t, newBackend)
-		b.appendOK("a-1", eventstore.Any, numbered("E", 3)...)
-		fails := 1
-		rec := newRecorder()
-		opts := eventstore.ConsumerOptions{
-			Name:       "exact",
-			MinBackoff: time.Millisecond,
-			TxHandler: func(ctx context.Context, e eventstore.RecordedEvent) error {
-				if e.Position == 2 && fails > 0 {
-					fails--
-					return errors.New("rolled back")
-				}
-				return rec.handle(ctx, e)
-			},
-		}
-		if _, ok := b.store.Backend().(eventstore.Transactor); !ok {
-			err := b.store.Consume(b.ctx, opts)
-			b.is.True(errors.Is(err, errors.ErrUnsupported))
-			return
-		}
-		c := b.start(opts)
-		b.is.Equal(positions(rec.wait(t, 3)), []int64{1, 2, 3})
-		// The handler returned; its transaction commits the checkpoint
-		// right after.
-		deadline := time.Now().Add(patience)
-		for {
-			infos, err := b.store.Consumers(b.ctx)
-			b.is.NoErr(err)
-			if len(infos) == 1 && infos[0].Position == 3 {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("checkpoint: %v", infos)
-			}
-			time.Sleep(time.Millisecond)
-		}
-		c.stop(t)
-	})
 	t.Run("OneInstanceAtATime", func(t *testing.T) {
 		b := setup(t, newBackend)
 		b.appendOK("a-1", eventstore.Any, ev("E"))

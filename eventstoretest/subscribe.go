@@ -209,9 +209,7 @@ func testSubscribe(t *testing.T, newBackend NewBackend) {
 			b.is.NoErr(err)
 		}
 		got := receive(t, sub, 1500)
-		for i, e := range got {
-			b.is.Equal(e.Position, int64(i+1))
-		}
+		b.is.Equal(positions(got), b.logPositions())
 		b.quiet(t, "s-0", sub)
 	})
 
