@@ -13,10 +13,6 @@ import (
 	"github.com/google/uuid"
 )
 
-// ErrHandlerPanic matches the error a consumer reports when its handler
-// panicked; the consumer recovers and treats it like any handler error.
-var ErrHandlerPanic = errors.New("eventstore: handler panicked")
-
 // Checkpoint is a consumer's stored progress.
 type Checkpoint struct {
 	Key       string    // consumer key, see [ConsumerKey]

@@ -7,10 +7,6 @@ import (
 	"time"
 )
 
-// ErrSnapshotNotFound reports that a stream has no snapshot (at the
-// version asked for).
-var ErrSnapshotNotFound = errors.New("eventstore: snapshot not found")
-
 // Snapshot is the state of a stream as of one of its versions, stored so
 // that loading the stream can start there instead of at version 0.
 type Snapshot struct {

@@ -2,7 +2,6 @@ package eventstore
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -195,9 +194,6 @@ func (s *Store) run(ctx context.Context, sub *Subscription, cursor int64, filter
 		}
 	}
 }
-
-// errStopped is how catchUp reports that the subscription was stopped.
-var errStopped = errors.New("eventstore: subscription stopped")
 
 // catchUp sends the matching events after cursor that storage holds now,
 // and returns the new cursor.
