@@ -141,8 +141,8 @@
 // domain error comes back as it is and writes nothing, and so does a
 // command that decides nothing. With SnapshotEvery the repository saves a
 // snapshot whenever an Execute takes the stream across a multiple of it.
-// [Fold] is the building block for hand-written projections, and
-// [TaggedFold] is erl-esdb's fold of map payloads with summed and
+// [Fold] is the building block for hand-written projections; package
+// tagged holds erl-esdb's tagged fold, of map payloads with summed and
 // overwritten fields. [Correlate] and [CausedBy] make the metadata that
 // traces which command or event caused which events.
 //

@@ -98,10 +98,6 @@ func (s *Store) Close() error {
 	return nil
 }
 
-// Backend returns the backend the store runs on, for its own methods and
-// optional capabilities.
-func (s *Store) Backend() Backend { return s.backend }
-
 func (s *Store) checkOpen() error {
 	if s.closed.Load() {
 		return ErrClosed

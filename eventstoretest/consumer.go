@@ -112,14 +112,15 @@ func setupClock(t *testing.T, newBackend NewBackend) (*bundle, *clock) {
 	t.Helper()
 	t.Parallel()
 	c := &clock{now: time.Date(2001, 2, 3, 4, 5, 6, 7, time.UTC)}
-	s := eventstore.New(newBackend(t), &eventstore.Options{Clock: c.Now})
+	backend := newBackend(t)
+	s := eventstore.New(backend, &eventstore.Options{Clock: c.Now})
 	t.Cleanup(func() { _ = s.Close() })
-	return &bundle{is: is.New(t), ctx: t.Context(), store: s}, c
+	return &bundle{is: is.New(t), ctx: t.Context(), store: s, backend: backend}, c
 }
 
 // checkpointer returns the store's backend, for its checkpoints.
 func (b *bundle) checkpointer() eventstore.Backend {
-	return b.store.Backend()
+	return b.backend
 }
 
 // refused runs Consume and asserts that it fails at once with
@@ -304,7 +305,7 @@ func testConsumer(t *testing.T, newBackend NewBackend) {
 		b := setup(t, newBackend)
 		b.appendOK("a-1", eventstore.Any, numbered("E", 5)...)
 		log := all(b.is, b.store.ReadAll(b.ctx, eventstore.ReadOptions{}, eventstore.Filter{}))
-		cp := b.store.Backend()
+		cp := b.backend
 		rec := newRecorder()
 		opts := eventstore.ConsumerOptions{
 			Name: "dedup", CheckpointEvery: 100, Deduplicate: true,
@@ -574,7 +575,7 @@ func testConsumer(t *testing.T, newBackend NewBackend) {
 		b.is.NoErr(err)
 		b.is.True(ok)
 		b.is.Equal(pos, int64(5))
-		if txcp, ok := b.store.Backend().(eventstore.Transactor); ok {
+		if txcp, ok := b.backend.(eventstore.Transactor); ok {
 			b.is.NoErr(txcp.WithCheckpoint(b.ctx, "mono", 4, at, func(context.Context) error { return nil }))
 			pos, _, err = cp.LoadCheckpoint(b.ctx, "mono")
 			b.is.NoErr(err)
@@ -619,7 +620,7 @@ func testConsumer(t *testing.T, newBackend NewBackend) {
 		later := clock.Add(time.Hour)
 		b.is.NoErr(b.store.ResetConsumer(b.ctx, "timed", 0))
 		b.is.True(b.checkpoint("timed").UpdatedAt.Equal(later))
-		if _, ok := b.store.Backend().(eventstore.Transactor); ok {
+		if _, ok := b.backend.(eventstore.Transactor); ok {
 			later = clock.Add(time.Hour)
 			c = b.start(eventstore.ConsumerOptions{Name: "timed-tx", TxHandler: rec.handle})
 			rec.wait(t, 2)

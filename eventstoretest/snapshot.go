@@ -99,7 +99,7 @@ func testSnapshots(t *testing.T, newBackend NewBackend) {
 
 	t.Run("PinnedToLife", func(t *testing.T) {
 		b := setup(t, newBackend)
-		sn := b.store.Backend()
+		sn := b.backend
 		old := b.appendOK("acc-1", eventstore.NoStream, numbered("Old", 3)...)
 		b.is.NoErr(b.store.SaveSnapshot(b.ctx, "acc-1", 2, nil, nil))
 		snap, err := b.store.LoadSnapshot(b.ctx, "acc-1")

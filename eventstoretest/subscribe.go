@@ -267,7 +267,7 @@ func testSubscribe(t *testing.T, newBackend NewBackend) {
 	// after it, each see every committed position once.
 	t.Run("NestedTransactRollback", func(t *testing.T) {
 		b := setup(t, newBackend)
-		if _, ok := b.store.Backend().(eventstore.Transactor); !ok {
+		if _, ok := b.backend.(eventstore.Transactor); !ok {
 			err := b.store.Transact(b.ctx, func(context.Context) error { return nil })
 			b.is.True(errors.Is(err, errors.ErrUnsupported))
 			return

@@ -96,18 +96,20 @@ func RunWith(t *testing.T, newBackend NewBackend, opts *Options) {
 
 // bundle is what a test works with.
 type bundle struct {
-	is    *is.I
-	ctx   context.Context
-	store *eventstore.Store
+	is      *is.I
+	ctx     context.Context
+	store   *eventstore.Store
+	backend eventstore.Backend // the store's, for what only a backend shows
 }
 
 // setup returns a store on a fresh backend, closed when the test ends.
 func setup(t *testing.T, newBackend NewBackend) *bundle {
 	t.Helper()
 	t.Parallel()
-	s := eventstore.New(newBackend(t), nil)
+	backend := newBackend(t)
+	s := eventstore.New(backend, nil)
 	t.Cleanup(func() { _ = s.Close() })
-	return &bundle{is: is.New(t), ctx: t.Context(), store: s}
+	return &bundle{is: is.New(t), ctx: t.Context(), store: s, backend: backend}
 }
 
 // ev returns an event of type typ with a JSON object built from kv pairs

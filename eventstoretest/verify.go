@@ -26,7 +26,7 @@ func testVerify(t *testing.T, newBackend NewBackend) {
 		b.is.NoErr(b.store.DeleteStream(b.ctx, "c-1", eventstore.Any)) // deleted for good
 		b.is.NoErr(b.store.SaveSnapshot(b.ctx, "a-1", 3, []byte(`{}`), nil))
 		b.is.NoErr(b.store.SaveSnapshot(b.ctx, "b-1", 1, []byte(`{}`), nil))
-		cp := b.store.Backend()
+		cp := b.backend
 		b.is.NoErr(cp.SaveCheckpoint(b.ctx, "c", 11, time.Now())) // at the end
 		b.appendOK("d-1", eventstore.Any, numbered("E", 2)...)
 		_, err := b.store.PurgeStream(b.ctx, "d-1")
@@ -61,7 +61,7 @@ func testVerify(t *testing.T, newBackend NewBackend) {
 
 	t.Run("CheckpointPastEnd", func(t *testing.T) {
 		b := setup(t, newBackend)
-		cp := b.store.Backend()
+		cp := b.backend
 		b.appendOK("a-1", eventstore.Any, numbered("E", 3)...)
 		b.is.NoErr(cp.SaveCheckpoint(b.ctx, "ahead", 9, time.Now()))
 		r, err := b.store.Verify(b.ctx)

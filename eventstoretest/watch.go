@@ -18,7 +18,7 @@ func testChangeWatcher(t *testing.T, newPair func(t *testing.T) (first, second e
 		first, second := newPair(t)
 		one, other := eventstore.New(first, nil), eventstore.New(second, nil)
 		t.Cleanup(func() { _ = one.Close(); _ = other.Close() })
-		b := &bundle{is: is, ctx: t.Context(), store: one}
+		b := &bundle{is: is, ctx: t.Context(), store: one, backend: first}
 		sub, err := one.Subscribe(b.ctx, eventstore.SubscribeOptions{})
 		is.NoErr(err)
 		defer sub.Close()
