@@ -575,12 +575,6 @@ func testConsumer(t *testing.T, newBackend NewBackend) {
 		b.is.NoErr(err)
 		b.is.True(ok)
 		b.is.Equal(pos, int64(5))
-		if txcp, ok := b.backend.(eventstore.Transactor); ok {
-			b.is.NoErr(txcp.WithCheckpoint(b.ctx, "mono", 4, at, func(context.Context) error { return nil }))
-			pos, _, err = cp.LoadCheckpoint(b.ctx, "mono")
-			b.is.NoErr(err)
-			b.is.Equal(pos, int64(5))
-		}
 		b.is.NoErr(cp.SaveCheckpoint(b.ctx, "mono", 7, at))
 		b.is.Equal(b.checkpoint("mono").Position, int64(7))
 		// Only a reset moves it back.
@@ -620,12 +614,5 @@ func testConsumer(t *testing.T, newBackend NewBackend) {
 		later := clock.Add(time.Hour)
 		b.is.NoErr(b.store.ResetConsumer(b.ctx, "timed", 0))
 		b.is.True(b.checkpoint("timed").UpdatedAt.Equal(later))
-		if _, ok := b.backend.(eventstore.Transactor); ok {
-			later = clock.Add(time.Hour)
-			c = b.start(eventstore.ConsumerOptions{Name: "timed-tx", TxHandler: rec.handle})
-			rec.wait(t, 2)
-			c.stop(t)
-			b.is.True(b.checkpoint("timed-tx").UpdatedAt.Equal(later))
-		}
 	})
 }

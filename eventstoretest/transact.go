@@ -164,6 +164,111 @@ func testTransact(t *testing.T, newBackend NewBackend) {
 	})
 
 	testNestedTransact(t, newBackend)
+	testNestedRollbackSkipsNothing(t, newBackend)
+}
+
+// testNestedRollbackSkipsNothing: what a rolled-back level took is never
+// skipped by those who read the log.
+func testNestedRollbackSkipsNothing(t *testing.T, newBackend NewBackend) {
+	// An Append rolled back by a nested Transact may give its position
+	// back, for the next Append to take again (SQLite does). Nobody may
+	// skip it then: subscriptions, consumers and forwarders, running during
+	// the rollback or started after it, each see every committed position
+	// once.
+	t.Run("NestedTransactRollback", func(t *testing.T) {
+		b := setup(t, newBackend)
+		type watcher struct {
+			name string
+			upTo func(p int64) []int64 // the positions it sees up to p, inclusive
+		}
+		var (
+			watchers   []watcher
+			forwarders []*eventstore.Forwarder
+		)
+		watch := func(label string) {
+			for _, filter := range []eventstore.Filter{{}, {Categories: []string{"a"}}} {
+				sub, err := b.store.Subscribe(b.ctx, eventstore.SubscribeOptions{Filter: filter})
+				b.is.NoErr(err)
+				t.Cleanup(func() { sub.Close() })
+				watchers = append(watchers, watcher{fmt.Sprintf("subscription %s %v", label, filter.Categories), func(p int64) (got []int64) {
+					for len(got) == 0 || got[len(got)-1] < p {
+						got = append(got, receive(t, sub, 1)[0].Position)
+					}
+					return got
+				}})
+			}
+			rec := newRecorder()
+			c := b.start(eventstore.ConsumerOptions{Name: "projector-" + label, Handler: rec.handle})
+			t.Cleanup(func() { c.stop(t) })
+			watchers = append(watchers, watcher{"consumer " + label, func(p int64) (got []int64) {
+				for len(got) == 0 || got[len(got)-1] < p {
+					got = append(got, rec.wait(t, 1)[0].Position)
+				}
+				return got
+			}})
+			sink := newFakeSink()
+			f, stop := b.forward(t, eventstore.ForwarderOptions{Name: "central-" + label, Sink: sink})
+			t.Cleanup(func() { stop() })
+			forwarders = append(forwarders, f)
+			taken := 0
+			watchers = append(watchers, watcher{"forwarder " + label, func(p int64) []int64 {
+				for {
+					sink.mu.Lock()
+					got, have := positions(sink.got[taken:]), len(sink.seen)
+					sink.mu.Unlock()
+					if len(got) > 0 && got[len(got)-1] >= p {
+						taken += len(got)
+						return got
+					}
+					sink.waitFor(t, have+1)
+				}
+			}})
+		}
+		check := func(want ...int64) {
+			t.Helper()
+			for _, w := range watchers {
+				if got := w.upTo(want[len(want)-1]); !slices.Equal(got, want) {
+					t.Errorf("%s: got %v, want %v", w.name, got, want)
+				}
+			}
+		}
+
+		watch("during")
+		first := b.appendOK("a-1", eventstore.NoStream, ev("E")).Position
+		check(first)
+		boom := errors.New("inner failure")
+		err := b.store.Transact(b.ctx, func(ctx context.Context) error {
+			err := b.store.Transact(ctx, func(ctx context.Context) error {
+				if _, err := b.store.Append(ctx, "a-2", eventstore.NoStream, ev("E")); err != nil {
+					return err
+				}
+				return boom
+			})
+			if !errors.Is(err, boom) {
+				return fmt.Errorf("inner transaction: %w", err)
+			}
+			return nil
+		})
+		b.is.NoErr(err)
+		// The rolled-back append was never committed: nothing is pending.
+		for deadline := time.Now().Add(patience); forwarders[0].Status().Position != first; time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("forwarder status: %+v", forwarders[0].Status())
+			}
+		}
+		b.is.Equal(forwarders[0].Status().Pending, int64(0))
+		during := len(watchers)
+		watch("after")
+		for _, w := range watchers[during:] {
+			if got := w.upTo(first); !slices.Equal(got, []int64{first}) {
+				t.Errorf("%s: got %v, want [%d]", w.name, got, first)
+			}
+		}
+		p2 := b.appendOK("a-2", eventstore.NoStream, ev("E")).Position // perhaps the rolled-back position
+		p3 := b.appendOK("a-3", eventstore.NoStream, ev("E")).Position
+		p4 := b.appendOK("a-4", eventstore.NoStream, ev("E")).Position
+		check(p2, p3, p4) // p4 is the barrier: nothing skipped before it, nothing twice
+	})
 }
 
 // testNestedTransact checks that a Transact with a transaction's context
@@ -306,6 +411,30 @@ func testTxHandler(t *testing.T, newBackend NewBackend) {
 		b.is.Equal(streamsOf(receive(t, sub, 1)), []string{"shipment-1@0"})
 		b.is.Equal(b.checkpoint("manager").Position, placed.Position) // committed together with the event
 		c.stop(t)
+	})
+
+	t.Run("WithCheckpointNeverLowers", func(t *testing.T) {
+		b := setup(t, newBackend)
+		b.appendOK("a-1", eventstore.Any, numbered("E", 9)...)
+		cp, txcp := b.backend, b.backend.(eventstore.Transactor)
+		at := time.Now()
+		b.is.NoErr(cp.SaveCheckpoint(b.ctx, "mono", 5, at))
+		b.is.NoErr(txcp.WithCheckpoint(b.ctx, "mono", 4, at, func(context.Context) error { return nil })) // a stale instance
+		pos, ok, err := cp.LoadCheckpoint(b.ctx, "mono")
+		b.is.NoErr(err)
+		b.is.True(ok)
+		b.is.Equal(pos, int64(5))
+	})
+
+	t.Run("UpdatedAtFollowsClock", func(t *testing.T) {
+		b, clock := setupClock(t, newBackend)
+		b.appendOK("a-1", eventstore.Any, numbered("E", 2)...)
+		rec := newRecorder()
+		later := clock.Add(time.Hour)
+		c := b.start(eventstore.ConsumerOptions{Name: "timed-tx", TxHandler: rec.handle})
+		rec.wait(t, 2)
+		c.stop(t)
+		b.is.True(b.checkpoint("timed-tx").UpdatedAt.Equal(later))
 	})
 
 	t.Run("AppendsCommitWithCheckpoint", func(t *testing.T) {
