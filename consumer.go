@@ -13,71 +13,6 @@ import (
 	"github.com/google/uuid"
 )
 
-// ErrHandlerPanic matches the error a consumer reports when its handler
-// panicked; the consumer recovers and treats it like any handler error.
-var ErrHandlerPanic = errors.New("eventstore: handler panicked")
-
-// Checkpointer is the [Backend] capability that durable consumers need:
-// storage for their checkpoints, processed-event marks and parked events.
-// Both bundled backends implement it; [Store.Consume] fails with
-// [errors.ErrUnsupported] on a backend that does not.
-//
-// A consumer key names one checkpoint: a consumer's name, or for a member
-// of a consumer group, its name with the member, as [ConsumerKey] makes
-// it; a [Forwarder]'s key is "outbox/" and its name.
-//
-// A key also has a claim: the running instance that holds it, until an
-// expiry the holder keeps moving forward. Claims are what keeps two
-// instances of one consumer from running at once, in one process or in
-// several on the same store.
-type Checkpointer interface {
-	// LoadCheckpoint returns the last position the consumer has processed,
-	// and false when it has no checkpoint yet.
-	LoadCheckpoint(ctx context.Context, key string) (int64, bool, error)
-	// SaveCheckpoint records, at time at, that the consumer has processed
-	// everything up to position, and forgets its processed marks at or
-	// below it. It never lowers a checkpoint: when the stored one is
-	// higher, it stays (only ResetCheckpoint moves back).
-	SaveCheckpoint(ctx context.Context, key string, position int64, at time.Time) error
-	// ResetCheckpoint sets the checkpoint to position at time at, forward or
-	// back, and forgets every processed mark of the consumer.
-	ResetCheckpoint(ctx context.Context, key string, position int64, at time.Time) error
-	// Checkpoints lists every checkpoint, in key order.
-	Checkpoints(ctx context.Context) ([]Checkpoint, error)
-	// MarkProcessed records that the consumer has handled the event.
-	MarkProcessed(ctx context.Context, key string, id uuid.UUID, position int64) error
-	// Processed reports whether the consumer has a mark for the event.
-	Processed(ctx context.Context, key string, id uuid.UUID) (bool, error)
-	// Park records an event the consumer gave up on.
-	Park(ctx context.Context, key string, p ParkedEvent) error
-	// Parked lists the consumer's parked events in position order.
-	Parked(ctx context.Context, key string) ([]ParkedEvent, error)
-	// Claim takes the claim of key for owner until expires, or renews it
-	// when owner holds it already. When another owner holds it and it has
-	// not expired at now (now is before its expiry), it fails with an error
-	// matching [ErrConsumerRunning] and changes nothing; a backend that can
-	// tell that the holder has died (its process is gone) may take the
-	// claim over before it expires. Claim and the check are one atomic step,
-	// across every process that shares the store.
-	Claim(ctx context.Context, key, owner string, now, expires time.Time) error
-	// Release drops owner's claim of key. It does nothing when owner does
-	// not hold it.
-	Release(ctx context.Context, key, owner string) error
-}
-
-// TxCheckpointer is an optional [Backend] capability for exactly-once
-// consumers: it runs a handler inside the write transaction that saves the
-// checkpoint, so the handler's own writes and the checkpoint commit
-// together or not at all. The SQLite backend implements it; the handler
-// finds the transaction in its context (see sqlite.Tx).
-type TxCheckpointer interface {
-	// WithCheckpoint begins a write transaction, calls fn with a context
-	// that carries it, saves the checkpoint of key at position (at time at,
-	// as SaveCheckpoint does) in the same transaction, and commits; when fn
-	// fails it rolls back and returns fn's error.
-	WithCheckpoint(ctx context.Context, key string, position int64, at time.Time, fn func(ctx context.Context) error) error
-}
-
 // Checkpoint is a consumer's stored progress.
 type Checkpoint struct {
 	Key       string    // consumer key, see [ConsumerKey]
@@ -153,7 +88,7 @@ type ConsumerOptions struct {
 	// backoff. Exactly one of Handler and TxHandler is set.
 	Handler func(ctx context.Context, e RecordedEvent) error
 	// TxHandler, instead of Handler, makes the consumer exactly-once on a
-	// backend that implements [TxCheckpointer]: each call runs inside the
+	// backend that implements [Transactor]: each call runs inside the
 	// transaction that saves the checkpoint, found in ctx (sqlite.Tx), and
 	// its writes commit with the checkpoint or not at all, Appends through
 	// the Store with its ctx included (so a process manager's decisions and
@@ -309,21 +244,16 @@ func (s *Store) Consume(ctx context.Context, opts ConsumerOptions) error {
 	if err := s.checkOpen(); err != nil {
 		return err
 	}
-	cp, ok := s.backend.(Checkpointer)
-	if !ok {
-		return fmt.Errorf("consume: the backend has no checkpoints: %w", errors.ErrUnsupported)
-	}
-	txcp, tx := s.backend.(TxCheckpointer)
-	if err := opts.validate(tx); err != nil {
+	if err := opts.validate(s.caps.tx != nil); err != nil {
 		return fmt.Errorf("consume: %w", err)
 	}
 	key := ConsumerKey(opts.Name, opts.Group)
-	cctx, release, err := s.claim(ctx, cp, key, opts.Lease)
+	cctx, release, err := s.claim(ctx, s.backend, key, opts.Lease)
 	if err != nil {
 		return fmt.Errorf("consume %s: %w", key, err)
 	}
 	defer release()
-	c := &consumer{store: s, cp: cp, txcp: txcp, opts: opts, key: key}
+	c := &consumer{store: s, cp: s.backend, txcp: s.caps.tx, opts: opts, key: key}
 	err = c.run(cctx)
 	if ctx.Err() == nil && cctx.Err() != nil { // the claim was lost
 		return fmt.Errorf("consume %s: %w", key, context.Cause(cctx))
@@ -341,7 +271,7 @@ const forwarderPrefix = "outbox/"
 // [ErrConsumerRunning] (another instance took it over) or says why it could
 // not be renewed before it lapsed. release stops the renewals and releases
 // the claim.
-func (s *Store) claim(ctx context.Context, cp Checkpointer, key string, lease time.Duration) (context.Context, func(), error) {
+func (s *Store) claim(ctx context.Context, cp Backend, key string, lease time.Duration) (context.Context, func(), error) {
 	// Random, not s.newID(): the owner must differ between instances even
 	// when the store's ID generator is deterministic.
 	owner := uuid.NewString()
@@ -392,8 +322,8 @@ func (s *Store) claim(ctx context.Context, cp Checkpointer, key string, lease ti
 
 type consumer struct {
 	store *Store
-	cp    Checkpointer
-	txcp  TxCheckpointer
+	cp    Backend
+	txcp  Transactor // nil when the backend has no transactions
 	opts  ConsumerOptions
 	key   string
 
@@ -619,7 +549,7 @@ func (s *Store) ResetConsumer(ctx context.Context, name string, from int64) erro
 
 // resetKey resets one checkpoint under a claim of its own, so that it
 // fails while the consumer runs, and the consumer cannot start meanwhile.
-func (s *Store) resetKey(ctx context.Context, cp Checkpointer, key string, position int64) error {
+func (s *Store) resetKey(ctx context.Context, cp Backend, key string, position int64) error {
 	owner, now := uuid.NewString(), s.now()
 	if err := cp.Claim(ctx, key, owner, now, now.Add(DefaultLease)); err != nil {
 		return err
@@ -661,13 +591,9 @@ func (s *Store) Parked(ctx context.Context, key string) ([]ParkedEvent, error) {
 	return cp.Parked(ctx, key)
 }
 
-func (s *Store) checkpointer() (Checkpointer, error) {
+func (s *Store) checkpointer() (Backend, error) {
 	if err := s.checkOpen(); err != nil {
 		return nil, err
 	}
-	cp, ok := s.backend.(Checkpointer)
-	if !ok {
-		return nil, fmt.Errorf("the backend has no checkpoints: %w", errors.ErrUnsupported)
-	}
-	return cp, nil
+	return s.backend, nil
 }

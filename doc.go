@@ -160,8 +160,8 @@
 // Package decidertest tests a Decider without a store: given these
 // events, when this command, then these events or this error, with a diff
 // of the events on failure.
-// [Fold] is the building block for hand-written projections, and
-// [TaggedFold] is erl-esdb's fold of map payloads with summed and
+// [Fold] is the building block for hand-written projections; package
+// tagged holds erl-esdb's tagged fold, of map payloads with summed and
 // overwritten fields. [Correlate] and [CausedBy] make the metadata that
 // traces which command or event caused which events.
 //
@@ -238,6 +238,24 @@
 // GDPR erasure and retention) and leaves a tombstone that refuses appends
 // until [Store.RemoveTombstone]; [Options.MaxEventSize] bounds the size of
 // an event. The SQLite backend adds an online Backup.
+//
+// # Backends
+//
+// A [Backend] is the whole of what a store needs from its storage, in one
+// place (backend.go), grouped by purpose: the streams and the global log
+// ([EventLog]), snapshots ([Snapshotter]), consumers' checkpoints
+// ([Checkpointer]), their claims ([Claimer]), parked events ([Parker]),
+// hard deletion ([Purger]) and the records [Store.Verify] audits
+// ([Auditor]). Beside it stands the small set of what a backend may do
+// besides, which [New] detects once: transactions and exactly-once
+// consumers ([Transactor]; without it [Store.Transact] and
+// [ConsumerOptions.TxHandler] fail with [errors.ErrUnsupported]), watching
+// for appends made by other processes ([ChangeWatcher]; without it a
+// subscription sees only its own Store's appends), and a check of the
+// storage itself ([IntegrityChecker]; without it [Store.Verify] skips
+// that check and says so). Package eventstoretest is the conformance
+// suite: a section for each part of the contract, and one for each
+// optional capability, run for every backend that has it.
 //
 // # Errors
 //

@@ -58,7 +58,29 @@ var (
 	// ErrUnhandledEvent reports an event a strict [Router] has no handler
 	// for (see [RouterOptions.Strict]).
 	ErrUnhandledEvent = errors.New("eventstore: no handler for event type")
+
+	// ErrSnapshotNotFound reports that a stream has no snapshot (at the
+	// version asked for).
+	ErrSnapshotNotFound = errors.New("eventstore: snapshot not found")
+
+	// ErrHandlerPanic matches the error a consumer reports when its handler
+	// panicked; the consumer recovers and treats it like any handler error.
+	ErrHandlerPanic = errors.New("eventstore: handler panicked")
 )
+
+// Errors of typed events.
+var (
+	// ErrUnknownEventType reports an event type that a [Registry] has no
+	// Go type (or upcaster) for, or a Go value of a type it has no name for.
+	ErrUnknownEventType = errors.New("eventstore: unknown event type")
+	// ErrInvalidEvent reports an event whose Validate method failed, or
+	// whose data does not decode into its Go type. When it comes from
+	// encoding, the error matches [ErrInvalidArgument] too.
+	ErrInvalidEvent = errors.New("eventstore: invalid event")
+)
+
+// errStopped is how catchUp reports that the subscription was stopped.
+var errStopped = errors.New("eventstore: subscription stopped")
 
 // VersionConflictError is the error returned when an [ExpectedVersion] check
 // fails. It matches [ErrWrongExpectedVersion] with [errors.Is].

@@ -2,10 +2,8 @@ package eventstore
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
-	"iter"
 	"path"
 	"slices"
 	"strconv"
@@ -259,27 +257,4 @@ func jsonEqual(a, b any) bool {
 	default: // nil, bool, string
 		return a == b
 	}
-}
-
-// ReadAll yields the events of the global log that match filter, in
-// position order (or reverse order with Backward), starting at position
-// opts.From, inclusive. opts.Limit counts matching events. Events of deleted
-// streams are included: the global log never forgets.
-//
-// A malformed filter yields an error matching [ErrInvalidArgument] as the
-// only element. The sequence reads in pages like [Store.ReadStream], holds
-// nothing while the loop body runs, stops at the first error, and can be
-// ranged more than once.
-func (s *Store) ReadAll(ctx context.Context, opts ReadOptions, filter Filter) iter.Seq2[RecordedEvent, error] {
-	err := s.checkOpen()
-	if err == nil {
-		err = opts.validate()
-	}
-	if err == nil {
-		filter, err = filter.withMatcher()
-	}
-	if err != nil {
-		return errSeq[RecordedEvent](fmt.Errorf("read all: %w", err))
-	}
-	return s.guard(ctx, "read_all", "", s.backend.ReadAll(ctx, opts, filter))
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/edge-es/eventstore"
 	"github.com/edge-es/eventstore/memory"
 	"github.com/edge-es/eventstore/sqlite"
+	"github.com/edge-es/eventstore/tagged"
 )
 
 // FuzzStreamID: any string is either refused with ErrInvalidArgument, or
@@ -179,7 +180,7 @@ func FuzzDecode(f *testing.F) {
 		if _, err := r.Encode(v); err != nil {
 			t.Fatalf("decoded %#v does not encode: %v", v, err)
 		}
-		if _, err := eventstore.ParseTagged(data); err != nil && !errors.Is(err, eventstore.ErrInvalidArgument) {
+		if _, err := tagged.Parse(data); err != nil && !errors.Is(err, eventstore.ErrInvalidArgument) {
 			t.Fatal(err)
 		}
 	})

@@ -2,7 +2,6 @@ package eventstore
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -93,7 +92,7 @@ func (s ForwarderStatus) Lag(now time.Time) time.Duration {
 // Create it with [Store.NewForwarder] and run it with [Forwarder.Run].
 type Forwarder struct {
 	store *Store
-	cp    Checkpointer
+	cp    Backend
 	opts  ForwarderOptions
 	key   string
 
@@ -101,15 +100,10 @@ type Forwarder struct {
 	status ForwarderStatus
 }
 
-// NewForwarder checks opts and returns a forwarder; Run starts it. The
-// backend must store checkpoints ([Checkpointer]).
+// NewForwarder checks opts and returns a forwarder; Run starts it.
 func (s *Store) NewForwarder(opts ForwarderOptions) (*Forwarder, error) {
 	if err := s.checkOpen(); err != nil {
 		return nil, err
-	}
-	cp, ok := s.backend.(Checkpointer)
-	if !ok {
-		return nil, fmt.Errorf("forwarder: the backend has no checkpoints: %w", errors.ErrUnsupported)
 	}
 	if err := validateName("forwarder name", opts.Name, MaxStreamIDLen); err != nil {
 		return nil, fmt.Errorf("forwarder: %w", err)
@@ -140,7 +134,7 @@ func (s *Store) NewForwarder(opts ForwarderOptions) (*Forwarder, error) {
 		opts.Lease = DefaultLease
 	}
 	backoffDefaults(&opts.MinBackoff, &opts.MaxBackoff)
-	return &Forwarder{store: s, cp: cp, opts: opts, key: forwarderPrefix + opts.Name}, nil
+	return &Forwarder{store: s, cp: s.backend, opts: opts, key: forwarderPrefix + opts.Name}, nil
 }
 
 // Status returns the forwarder's current state. Safe to call at any time,

@@ -2,24 +2,8 @@ package eventstore
 
 import (
 	"context"
-	"errors"
 	"fmt"
 )
-
-// Purger is the [Backend] capability of hard deletion, for GDPR erasure
-// and retention. Both bundled backends implement it. A backend that
-// implements it refuses Appends to a tombstoned stream with
-// [ErrStreamPurged].
-type Purger interface {
-	// PurgeStream physically removes every event the stream ever had (all
-	// its lives), its snapshots, idempotency keys and parked events, and
-	// leaves a tombstone. It returns how many events it removed;
-	// [ErrStreamNotFound] when the stream never had any.
-	PurgeStream(ctx context.Context, stream string) (int64, error)
-	// RemoveTombstone lets a purged stream be started again;
-	// [ErrStreamNotFound] when it has no tombstone.
-	RemoveTombstone(ctx context.Context, stream string) error
-}
 
 // PurgeStream erases a stream for good: unlike [Store.DeleteStream], its
 // events leave the global log too, with its snapshots, idempotency keys
@@ -64,9 +48,5 @@ func (s *Store) purger(stream string) (Purger, error) {
 	if err := ValidateStreamID(stream); err != nil {
 		return nil, err
 	}
-	p, ok := s.backend.(Purger)
-	if !ok {
-		return nil, fmt.Errorf("the backend cannot purge: %w", errors.ErrUnsupported)
-	}
-	return p, nil
+	return s.backend, nil
 }

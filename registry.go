@@ -2,21 +2,9 @@ package eventstore
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"reflect"
 	"sync"
-)
-
-// Errors of typed events.
-var (
-	// ErrUnknownEventType reports an event type that a [Registry] has no
-	// Go type (or upcaster) for, or a Go value of a type it has no name for.
-	ErrUnknownEventType = errors.New("eventstore: unknown event type")
-	// ErrInvalidEvent reports an event whose Validate method failed, or
-	// whose data does not decode into its Go type. When it comes from
-	// encoding, the error matches [ErrInvalidArgument] too.
-	ErrInvalidEvent = errors.New("eventstore: invalid event")
 )
 
 // Validator is implemented by event types that can check themselves.

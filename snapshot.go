@@ -7,10 +7,6 @@ import (
 	"time"
 )
 
-// ErrSnapshotNotFound reports that a stream has no snapshot (at the
-// version asked for).
-var ErrSnapshotNotFound = errors.New("eventstore: snapshot not found")
-
 // Snapshot is the state of a stream as of one of its versions, stored so
 // that loading the stream can start there instead of at version 0.
 type Snapshot struct {
@@ -25,40 +21,6 @@ type Snapshot struct {
 	CreatedAt time.Time
 }
 
-// Snapshotter is the [Backend] capability that stores snapshots. Both
-// bundled backends implement it; the snapshot methods of [Store] fail with
-// [errors.ErrUnsupported] on a backend that does not.
-//
-// A snapshot belongs to one life of its stream: the one that was current
-// when it was saved. DeleteStream deletes the stream's snapshots, and
-// LoadSnapshot and ListSnapshots never return a snapshot of an earlier
-// life, so a stream started again never starts from a deleted state.
-type Snapshotter interface {
-	// SaveSnapshot stores s in the current life of its stream, replacing a
-	// snapshot of the same stream and version. It checks that the stream
-	// exists and has reached s.Version atomically with the write, so that
-	// a concurrent DeleteStream either comes first (and the save fails) or
-	// deletes the snapshot with the stream. A stream that does not exist,
-	// or was deleted or purged, is [ErrStreamNotFound]; a version past the
-	// stream's last is [ErrInvalidArgument]; nothing is written then. When
-	// s.Position is positive, the event at s.Version must be at that
-	// position: a snapshot taken of an earlier life, before the stream was
-	// deleted and started again, is [ErrStreamNotFound] too. The snapshot
-	// is stored with the position of the event at its version. When keep
-	// is positive it then deletes all but the keep highest versions of the
-	// stream's snapshots.
-	SaveSnapshot(ctx context.Context, s Snapshot, keep int) error
-	// LoadSnapshot returns the snapshot of the stream at version, or the
-	// highest version when version is -1; [ErrSnapshotNotFound] when there
-	// is none.
-	LoadSnapshot(ctx context.Context, stream string, version int64) (Snapshot, error)
-	// ListSnapshots returns the stream's snapshots in ascending version.
-	ListSnapshots(ctx context.Context, stream string) ([]Snapshot, error)
-	// DeleteSnapshots deletes the stream's snapshot at version, or all of
-	// them when version is -1. It reports how many it deleted.
-	DeleteSnapshots(ctx context.Context, stream string, version int64) (int, error)
-}
-
 func (s *Store) snapshotter(stream string) (Snapshotter, error) {
 	if err := s.checkOpen(); err != nil {
 		return nil, err
@@ -66,11 +28,7 @@ func (s *Store) snapshotter(stream string) (Snapshotter, error) {
 	if err := ValidateStreamID(stream); err != nil {
 		return nil, err
 	}
-	sn, ok := s.backend.(Snapshotter)
-	if !ok {
-		return nil, fmt.Errorf("the backend stores no snapshots: %w", errors.ErrUnsupported)
-	}
-	return sn, nil
+	return s.backend, nil
 }
 
 // SaveSnapshot stores the state of a stream as of version, replacing a

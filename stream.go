@@ -278,41 +278,12 @@ func (s *Store) AppendWith(ctx context.Context, stream string, expected Expected
 	if err := ValidateStreamID(stream); err != nil {
 		return AppendResult{}, fmt.Errorf("append: %w", err)
 	}
-	if !expected.valid() {
-		return AppendResult{}, fmt.Errorf("append %s: %w", stream, invalidf("expected version %s", expected))
+	if err := checkAppend(expected, opts, events); err != nil {
+		return AppendResult{}, fmt.Errorf("append %s: %w", stream, err)
 	}
-	if len(events) == 0 {
-		return AppendResult{}, fmt.Errorf("append %s: %w", stream, invalidf("no events"))
-	}
-	if opts.IdempotencyKey != "" {
-		if err := validateName("idempotency key", opts.IdempotencyKey, MaxStreamIDLen); err != nil {
-			return AppendResult{}, fmt.Errorf("append %s: %w", stream, err)
-		}
-	}
-	prepared := make([]Event, len(events))
-	var seen map[uuid.UUID]struct{}
-	if len(events) > 1 {
-		seen = make(map[uuid.UUID]struct{}, len(events))
-	}
-	for i, e := range events {
-		if err := validateType(e.Type); err != nil {
-			return AppendResult{}, fmt.Errorf("append %s: event %d: %w", stream, i, err)
-		}
-		if size := len(e.Data) + len(e.Metadata); s.opts.MaxEventSize > 0 && size > s.opts.MaxEventSize {
-			return AppendResult{}, fmt.Errorf("append %s: event %d: %w: %d bytes, the limit is %d", stream, i, ErrEventTooLarge, size, s.opts.MaxEventSize)
-		}
-		if e.ID == uuid.Nil {
-			if e.ID = s.newID(); e.ID == uuid.Nil {
-				return AppendResult{}, fmt.Errorf("append %s: %w", stream, invalidf("Options.NewEventID returned the zero UUID"))
-			}
-		}
-		if seen != nil {
-			if _, dup := seen[e.ID]; dup {
-				return AppendResult{}, fmt.Errorf("append %s: %w", stream, invalidf("event ID %s given twice", e.ID))
-			}
-			seen[e.ID] = struct{}{}
-		}
-		prepared[i] = e
+	prepared, err := s.prepare(events)
+	if err != nil {
+		return AppendResult{}, fmt.Errorf("append %s: %w", stream, err)
 	}
 	end := s.begin(ctx, "append", stream)
 	res, err := s.backend.Append(ctx, AppendRequest{
@@ -335,6 +306,54 @@ func (s *Store) AppendWith(ctx context.Context, stream string, expected Expected
 	s.counters.eventsAppended.Add(uint64(len(prepared)))
 	s.committed(ctx, res.Position)
 	return res, nil
+}
+
+// checkAppend checks the arguments of an append besides its stream ID and
+// its events' content.
+func checkAppend(expected ExpectedVersion, opts AppendOptions, events []Event) error {
+	if !expected.valid() {
+		return invalidf("expected version %s", expected)
+	}
+	if len(events) == 0 {
+		return invalidf("no events")
+	}
+	if opts.IdempotencyKey != "" {
+		if err := validateName("idempotency key", opts.IdempotencyKey, MaxStreamIDLen); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// prepare checks events and returns a copy of them in which every event has
+// an ID, distinct from the others'.
+func (s *Store) prepare(events []Event) ([]Event, error) {
+	prepared := make([]Event, len(events))
+	var seen map[uuid.UUID]struct{}
+	if len(events) > 1 {
+		seen = make(map[uuid.UUID]struct{}, len(events))
+	}
+	for i, e := range events {
+		if err := validateType(e.Type); err != nil {
+			return nil, fmt.Errorf("event %d: %w", i, err)
+		}
+		if size := len(e.Data) + len(e.Metadata); s.opts.MaxEventSize > 0 && size > s.opts.MaxEventSize {
+			return nil, fmt.Errorf("event %d: %w: %d bytes, the limit is %d", i, ErrEventTooLarge, size, s.opts.MaxEventSize)
+		}
+		if e.ID == uuid.Nil {
+			if e.ID = s.newID(); e.ID == uuid.Nil {
+				return nil, invalidf("Options.NewEventID returned the zero UUID")
+			}
+		}
+		if seen != nil {
+			if _, dup := seen[e.ID]; dup {
+				return nil, invalidf("event ID %s given twice", e.ID)
+			}
+			seen[e.ID] = struct{}{}
+		}
+		prepared[i] = e
+	}
+	return prepared, nil
 }
 
 // ReadStream yields the events of a stream in version order (or reverse
@@ -371,6 +390,29 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts ReadOptions)
 			}
 		}
 	}
+}
+
+// ReadAll yields the events of the global log that match filter, in
+// position order (or reverse order with Backward), starting at position
+// opts.From, inclusive. opts.Limit counts matching events. Events of deleted
+// streams are included: the global log never forgets.
+//
+// A malformed filter yields an error matching [ErrInvalidArgument] as the
+// only element. The sequence reads in pages like [Store.ReadStream], holds
+// nothing while the loop body runs, stops at the first error, and can be
+// ranged more than once.
+func (s *Store) ReadAll(ctx context.Context, opts ReadOptions, filter Filter) iter.Seq2[RecordedEvent, error] {
+	err := s.checkOpen()
+	if err == nil {
+		err = opts.validate()
+	}
+	if err == nil {
+		filter, err = filter.withMatcher()
+	}
+	if err != nil {
+		return errSeq[RecordedEvent](fmt.Errorf("read all: %w", err))
+	}
+	return s.guard(ctx, "read_all", "", s.backend.ReadAll(ctx, opts, filter))
 }
 
 // StreamVersion returns the last version of a stream, or -1 when it does not

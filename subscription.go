@@ -2,7 +2,6 @@ package eventstore
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -196,9 +195,6 @@ func (s *Store) run(ctx context.Context, sub *Subscription, cursor int64, filter
 	}
 }
 
-// errStopped is how catchUp reports that the subscription was stopped.
-var errStopped = errors.New("eventstore: subscription stopped")
-
 // catchUp sends the matching events after cursor that storage holds now,
 // and returns the new cursor.
 func (s *Store) catchUp(ctx context.Context, sub *Subscription, cursor int64, filter Filter) (int64, error) {
@@ -249,20 +245,6 @@ func (sub *Subscription) stopReason() error {
 	return nil
 }
 
-// ChangeWatcher is an optional [Backend] capability. A backend whose store
-// other processes can write to implements it, so that subscriptions
-// deliver their events too; the [Store] runs it while it has subscriptions.
-// Appends through the Store itself wake subscriptions directly and need no
-// watcher.
-type ChangeWatcher interface {
-	// WatchChanges calls changed, from one goroutine, whenever events may
-	// have been committed by another connection or process, until ctx is
-	// done; then it returns ctx's error. It calls changed once as soon as
-	// it watches, since it cannot tell what was committed before that.
-	// Spurious calls are harmless.
-	WatchChanges(ctx context.Context, changed func()) error
-}
-
 // hub connects commits to subscriptions.
 type hub struct {
 	// head is the highest position an Append through this Store has
@@ -310,7 +292,7 @@ func (h *hub) add(s *Store, sub *Subscription) error {
 		h.subs = make(map[*Subscription]struct{})
 	}
 	h.subs[sub] = struct{}{}
-	if w, ok := s.backend.(ChangeWatcher); ok && h.stopWatch == nil {
+	if w := s.caps.watcher; w != nil && h.stopWatch == nil {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
 		h.stopWatch, h.watchDone = cancel, done

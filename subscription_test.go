@@ -2,7 +2,6 @@ package eventstore_test
 
 import (
 	"context"
-	"errors"
 	"runtime"
 	"testing"
 	"time"
@@ -42,16 +41,5 @@ func TestSubscribe_NoGoroutineLeak(t *testing.T) {
 			t.Fatalf("%d goroutines, %d before:\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
 		}
 		time.Sleep(time.Millisecond)
-	}
-}
-
-func TestTransact_Unsupported(t *testing.T) {
-	t.Parallel()
-	s := eventstore.New(memory.New(), nil)
-	defer s.Close()
-	called := false
-	err := s.Transact(context.Background(), func(context.Context) error { called = true; return nil })
-	if !errors.Is(err, errors.ErrUnsupported) || called {
-		t.Fatalf("memory Transact: %v, called %v", err, called)
 	}
 }

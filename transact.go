@@ -7,17 +7,6 @@ import (
 	"sync"
 )
 
-// Transactor is an optional [Backend] capability: running the
-// application's own writes and event appends in one transaction. The
-// SQLite backend implements it. See [Store.Transact].
-type Transactor interface {
-	// Transact begins a write transaction, calls fn with a context that
-	// carries it, and commits when fn returns nil or rolls back when it
-	// fails or panics. The backend's writes made with that context (such as
-	// Appends) join the transaction; a nested Transact is a savepoint.
-	Transact(ctx context.Context, fn func(ctx context.Context) error) error
-}
-
 // txKey marks a context whose writes belong to a transaction that has not
 // committed yet.
 type txKey struct{}
@@ -75,7 +64,8 @@ func (s *Store) inTx(ctx context.Context, run func(ctx context.Context) error) e
 // the commit. Reads inside fn see the store as it was before the
 // transaction, not its uncommitted appends. A Transact inside fn, with
 // fn's context, is nested: its writes are undone when it fails, and the
-// outer transaction goes on. A backend without transactions
+// outer transaction goes on. Both bundled backends run transactions (on
+// memory, without application tables); a backend without them
 // ([Transactor]) fails with [errors.ErrUnsupported].
 //
 // Inside fn, pass fn's context to every call on the store. The transaction
@@ -84,16 +74,16 @@ func (s *Store) inTx(ctx context.Context, run func(ctx context.Context) error) e
 // it: it waits for the transaction to end, which waits for fn, which waits
 // for that write. The store cannot tell such a write from one made by
 // another goroutine, which must simply wait its turn, so it does not
-// refuse it at once: on SQLite it fails when its context ends or, when
+// refuse it at once: it fails when its context ends or, on SQLite when
 // that has no deadline, after the busy timeout, with
-// sqlite.ErrWriterTimeout. Until then every other write of the store
-// waits too.
+// sqlite.ErrWriterTimeout (on memory it waits for its context). Until then
+// every other write of the store waits too.
 func (s *Store) Transact(ctx context.Context, fn func(ctx context.Context) error) error {
 	if err := s.checkOpen(); err != nil {
 		return err
 	}
-	tr, ok := s.backend.(Transactor)
-	if !ok {
+	tr := s.caps.tx
+	if tr == nil {
 		return fmt.Errorf("transact: %w", errors.ErrUnsupported)
 	}
 	return s.inTx(ctx, func(ctx context.Context) error { return tr.Transact(ctx, fn) })

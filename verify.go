@@ -6,33 +6,6 @@ import (
 	"fmt"
 )
 
-// IntegrityChecker is an optional [Backend] capability: a check of the
-// storage itself, such as SQLite's PRAGMA integrity_check.
-type IntegrityChecker interface {
-	// CheckIntegrity returns "ok", or a description of what is wrong.
-	CheckIntegrity(ctx context.Context) (string, error)
-}
-
-// Auditor is an optional [Backend] capability for [Store.Verify]: checks of
-// the records a backend keeps beside its events, which the Backend methods
-// do not show. Both bundled backends implement it. Each method calls
-// problem once per finding, with a line that names the stream.
-type Auditor interface {
-	// AuditStreams checks every event against the record of its stream:
-	// that the record exists, and that the event's life and category agree
-	// with it. An event of a life the stream has not reached, or of the
-	// current life of a deleted stream, disagrees.
-	AuditStreams(ctx context.Context, problem func(string)) error
-	// AuditSnapshots checks every stored snapshot, whatever its stream:
-	// that the stream exists, that the snapshot belongs to its current life
-	// and that the stream has reached its version. It returns how many
-	// snapshots it checked. A backend without snapshots returns 0.
-	AuditSnapshots(ctx context.Context, problem func(string)) (int, error)
-	// LastPosition returns the highest position the log has ever given,
-	// purged events included; 0 for an empty log.
-	LastPosition(ctx context.Context) (int64, error)
-}
-
 // VerifyCheck names one of the checks of [Store.Verify].
 type VerifyCheck string
 
@@ -118,7 +91,6 @@ func (s *Store) Verify(ctx context.Context) (VerifyReport, error) {
 		return r, fmt.Errorf("verify: %w", err)
 	}
 	v := verifier{s: s, r: &r}
-	v.audit, _ = s.backend.(Auditor)
 	for _, step := range []struct {
 		check VerifyCheck
 		run   func(context.Context) error
@@ -154,9 +126,8 @@ var errSkipped = errors.New("skipped")
 
 // verifier carries what one run of Verify learns from check to check.
 type verifier struct {
-	s     *Store
-	r     *VerifyReport
-	audit Auditor // nil when the backend is not one
+	s *Store
+	r *VerifyReport
 
 	lifeLen map[string]int64 // events of each stream's latest life in the log
 	last    int64            // the last position in the log
@@ -169,8 +140,8 @@ func (v *verifier) done(check VerifyCheck) error {
 }
 
 func (v *verifier) integrity(ctx context.Context) error {
-	ic, ok := v.s.backend.(IntegrityChecker)
-	if !ok {
+	ic := v.s.caps.integrity
+	if ic == nil {
 		v.r.skip(VerifyIntegrity, "the backend has no storage check")
 		return errSkipped
 	}
@@ -186,13 +157,8 @@ func (v *verifier) integrity(ctx context.Context) error {
 }
 
 func (v *verifier) readCheckpoints(ctx context.Context) error {
-	cp, ok := v.s.backend.(Checkpointer)
-	if !ok {
-		v.r.skip(VerifyCheckpoints, "the backend stores no checkpoints")
-		return errSkipped
-	}
 	var err error
-	v.cps, err = cp.Checkpoints(ctx)
+	v.cps, err = v.s.backend.Checkpoints(ctx)
 	v.r.Checkpoints = len(v.cps)
 	return err
 }
@@ -240,11 +206,7 @@ func (v *verifier) streams(ctx context.Context) error {
 			v.r.problem(VerifyStreams, "%s: at version %d, but its log holds %d events of its life", info.ID, info.Version, n)
 		}
 	}
-	if v.audit == nil {
-		v.r.skip(VerifyStreams, "the backend cannot show its stream records (it is no eventstore.Auditor)")
-		return errSkipped
-	}
-	if err := v.audit.AuditStreams(ctx, func(p string) { v.r.problem(VerifyStreams, "%s", p) }); err != nil {
+	if err := v.s.backend.AuditStreams(ctx, func(p string) { v.r.problem(VerifyStreams, "%s", p) }); err != nil {
 		return err
 	}
 	return v.done(VerifyStreams)
@@ -283,54 +245,20 @@ func (v *verifier) recheck(ctx context.Context, stream string) (bool, error) {
 }
 
 func (v *verifier) snapshots(ctx context.Context) error {
-	sn, ok := v.s.backend.(Snapshotter)
-	switch {
-	case !ok:
-		v.r.skip(VerifySnapshots, "the backend stores no snapshots")
-		return errSkipped
-	case v.audit != nil:
-		n, err := v.audit.AuditSnapshots(ctx, func(p string) { v.r.problem(VerifySnapshots, "%s", p) })
-		if err != nil {
-			return err
-		}
-		v.r.Snapshots = n
-		return v.done(VerifySnapshots)
+	n, err := v.s.backend.AuditSnapshots(ctx, func(p string) { v.r.problem(VerifySnapshots, "%s", p) })
+	if err != nil {
+		return err
 	}
-	// Without an Auditor only the snapshots of live streams can be seen.
-	for info, err := range v.s.backend.ListStreams(ctx, ListOptions{}) {
-		if err != nil {
-			return err
-		}
-		snaps, err := sn.ListSnapshots(ctx, info.ID)
-		if err != nil {
-			return err
-		}
-		v.r.Snapshots += len(snaps)
-		for _, snap := range snaps {
-			if snap.Version > info.Version {
-				v.r.problem(VerifySnapshots, "%s: snapshot at version %d, but the stream is at %d", info.ID, snap.Version, info.Version)
-			}
-		}
-	}
-	v.r.skip(VerifySnapshots, "snapshots of deleted or missing streams cannot be seen (the backend is no eventstore.Auditor)")
-	return errSkipped
+	v.r.Snapshots = n
+	return v.done(VerifySnapshots)
 }
 
 func (v *verifier) checkpoints(ctx context.Context) error {
-	if _, ok := v.s.backend.(Checkpointer); !ok {
-		return errSkipped // said so when reading them
-	}
-	end := v.last
-	switch _, purges := v.s.backend.(Purger); {
-	case v.audit != nil:
-		var err error
-		if end, err = v.audit.LastPosition(ctx); err != nil {
-			return err
-		}
-	case purges:
-		// Purged events may have ended the log past its last event.
-		v.r.skip(VerifyCheckpoints, "the end of a log with purged events is unknown (the backend is no eventstore.Auditor)")
-		return errSkipped
+	// Purged events may have ended the log past its last event, so the
+	// end is the backend's, not the last event read.
+	end, err := v.s.backend.LastPosition(ctx)
+	if err != nil {
+		return err
 	}
 	for _, c := range v.cps {
 		if c.Position > end {

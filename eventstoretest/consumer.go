@@ -112,17 +112,15 @@ func setupClock(t *testing.T, newBackend NewBackend) (*bundle, *clock) {
 	t.Helper()
 	t.Parallel()
 	c := &clock{now: time.Date(2001, 2, 3, 4, 5, 6, 7, time.UTC)}
-	s := eventstore.New(newBackend(t), &eventstore.Options{Clock: c.Now})
+	backend := newBackend(t)
+	s := eventstore.New(backend, &eventstore.Options{Clock: c.Now})
 	t.Cleanup(func() { _ = s.Close() })
-	return &bundle{is: is.New(t), ctx: t.Context(), store: s}, c
+	return &bundle{is: is.New(t), ctx: t.Context(), store: s, backend: backend}, c
 }
 
-// checkpointer returns the store's backend as a Checkpointer.
-func (b *bundle) checkpointer() eventstore.Checkpointer {
-	b.is.Helper()
-	cp, ok := b.store.Backend().(eventstore.Checkpointer)
-	b.is.True(ok) // the backend stores checkpoints
-	return cp
+// checkpointer returns the store's backend, for its checkpoints.
+func (b *bundle) checkpointer() eventstore.Backend {
+	return b.backend
 }
 
 // refused runs Consume and asserts that it fails at once with
@@ -307,8 +305,7 @@ func testConsumer(t *testing.T, newBackend NewBackend) {
 		b := setup(t, newBackend)
 		b.appendOK("a-1", eventstore.Any, numbered("E", 5)...)
 		log := all(b.is, b.store.ReadAll(b.ctx, eventstore.ReadOptions{}, eventstore.Filter{}))
-		cp, ok := b.store.Backend().(eventstore.Checkpointer)
-		b.is.True(ok)
+		cp := b.backend
 		rec := newRecorder()
 		opts := eventstore.ConsumerOptions{
 			Name: "dedup", CheckpointEvery: 100, Deduplicate: true,
@@ -395,9 +392,7 @@ func testConsumer(t *testing.T, newBackend NewBackend) {
 			}
 		}
 		slices.Sort(handled)
-		for i, p := range handled {
-			b.is.Equal(p, int64(i+1)) // every event exactly once across the group
-		}
+		b.is.Equal(handled, b.logPositions()) // every event exactly once across the group
 		barriers := make([]int64, size)
 		for m := range size {
 			stream := fmt.Sprintf("entity-%d+a", 100+m)
@@ -438,9 +433,7 @@ func testConsumer(t *testing.T, newBackend NewBackend) {
 		}
 		wg.Wait()
 		got := positions(rec.wait(t, 200))
-		for i, p := range got {
-			b.is.Equal(p, int64(i+1))
-		}
+		b.is.Equal(got, b.logPositions())
 		rec.idle(t, b, "w-0")
 		c.stop(t)
 	})
@@ -471,45 +464,6 @@ func testConsumer(t *testing.T, newBackend NewBackend) {
 		b.is.Equal(len(infos), 0) // nothing was started or stored
 	})
 
-	t.Run("TxHandler", func(t *testing.T) {
-		b := setup(t, newBackend)
-		b.appendOK("a-1", eventstore.Any, numbered("E", 3)...)
-		fails := 1
-		rec := newRecorder()
-		opts := eventstore.ConsumerOptions{
-			Name:       "exact",
-			MinBackoff: time.Millisecond,
-			TxHandler: func(ctx context.Context, e eventstore.RecordedEvent) error {
-				if e.Position == 2 && fails > 0 {
-					fails--
-					return errors.New("rolled back")
-				}
-				return rec.handle(ctx, e)
-			},
-		}
-		if _, ok := b.store.Backend().(eventstore.TxCheckpointer); !ok {
-			err := b.store.Consume(b.ctx, opts)
-			b.is.True(errors.Is(err, errors.ErrUnsupported))
-			return
-		}
-		c := b.start(opts)
-		b.is.Equal(positions(rec.wait(t, 3)), []int64{1, 2, 3})
-		// The handler returned; its transaction commits the checkpoint
-		// right after.
-		deadline := time.Now().Add(patience)
-		for {
-			infos, err := b.store.Consumers(b.ctx)
-			b.is.NoErr(err)
-			if len(infos) == 1 && infos[0].Position == 3 {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("checkpoint: %v", infos)
-			}
-			time.Sleep(time.Millisecond)
-		}
-		c.stop(t)
-	})
 	t.Run("OneInstanceAtATime", func(t *testing.T) {
 		b := setup(t, newBackend)
 		b.appendOK("a-1", eventstore.Any, ev("E"))
@@ -621,12 +575,6 @@ func testConsumer(t *testing.T, newBackend NewBackend) {
 		b.is.NoErr(err)
 		b.is.True(ok)
 		b.is.Equal(pos, int64(5))
-		if txcp, ok := b.store.Backend().(eventstore.TxCheckpointer); ok {
-			b.is.NoErr(txcp.WithCheckpoint(b.ctx, "mono", 4, at, func(context.Context) error { return nil }))
-			pos, _, err = cp.LoadCheckpoint(b.ctx, "mono")
-			b.is.NoErr(err)
-			b.is.Equal(pos, int64(5))
-		}
 		b.is.NoErr(cp.SaveCheckpoint(b.ctx, "mono", 7, at))
 		b.is.Equal(b.checkpoint("mono").Position, int64(7))
 		// Only a reset moves it back.
@@ -666,12 +614,5 @@ func testConsumer(t *testing.T, newBackend NewBackend) {
 		later := clock.Add(time.Hour)
 		b.is.NoErr(b.store.ResetConsumer(b.ctx, "timed", 0))
 		b.is.True(b.checkpoint("timed").UpdatedAt.Equal(later))
-		if _, ok := b.store.Backend().(eventstore.TxCheckpointer); ok {
-			later = clock.Add(time.Hour)
-			c = b.start(eventstore.ConsumerOptions{Name: "timed-tx", TxHandler: rec.handle})
-			rec.wait(t, 2)
-			c.stop(t)
-			b.is.True(b.checkpoint("timed-tx").UpdatedAt.Equal(later))
-		}
 	})
 }

@@ -8,27 +8,13 @@ import (
 )
 
 func testPurge(t *testing.T, newBackend NewBackend) {
-	supported := func(b *bundle) bool {
-		if _, ok := b.store.Backend().(eventstore.Purger); ok {
-			return true
-		}
-		_, err := b.store.PurgeStream(b.ctx, "x-1")
-		b.is.True(errors.Is(err, errors.ErrUnsupported))
-		return false
-	}
-
 	t.Run("RemovesEverything", func(t *testing.T) {
 		b := setup(t, newBackend)
-		if !supported(b) {
-			return
-		}
 		b.appendOK("user-1", eventstore.Any, numbered("Personal", 3)...)
 		b.appendOK("other-1", eventstore.Any, ev("Kept"))
 		b.is.NoErr(b.store.DeleteStream(b.ctx, "user-1", eventstore.Any)) // an earlier life...
 		b.appendOK("user-1", eventstore.Any, numbered("Personal", 2)...)  // ...and the current one
-		if _, ok := b.store.Backend().(eventstore.Snapshotter); ok {
-			b.is.NoErr(b.store.SaveSnapshot(b.ctx, "user-1", 1, []byte(`{"name":"ann"}`), nil))
-		}
+		b.is.NoErr(b.store.SaveSnapshot(b.ctx, "user-1", 1, []byte(`{"name":"ann"}`), nil))
 		n, err := b.store.PurgeStream(b.ctx, "user-1")
 		b.is.NoErr(err)
 		b.is.Equal(n, int64(5)) // both lives
@@ -43,18 +29,13 @@ func testPurge(t *testing.T, newBackend NewBackend) {
 		b.is.Equal(v, int64(-1))
 		byStream := all(b.is, b.store.ReadAll(b.ctx, eventstore.ReadOptions{}, eventstore.Filter{Streams: []string{"user-1"}}))
 		b.is.Equal(len(byStream), 0)
-		if _, ok := b.store.Backend().(eventstore.Snapshotter); ok {
-			_, err = b.store.LoadSnapshot(b.ctx, "user-1")
-			b.is.True(errors.Is(err, eventstore.ErrSnapshotNotFound))
-		}
+		_, err = b.store.LoadSnapshot(b.ctx, "user-1")
+		b.is.True(errors.Is(err, eventstore.ErrSnapshotNotFound))
 		b.is.Equal(len(all(b.is, b.store.ListStreams(b.ctx, eventstore.ListOptions{Prefix: "user"}))), 0)
 	})
 
 	t.Run("Tombstone", func(t *testing.T) {
 		b := setup(t, newBackend)
-		if !supported(b) {
-			return
-		}
 		b.appendOK("user-1", eventstore.Any, numbered("Personal", 2)...)
 		b.appendOK("other-1", eventstore.Any, ev("Kept"))
 		_, err := b.store.PurgeStream(b.ctx, "user-1")
@@ -73,9 +54,6 @@ func testPurge(t *testing.T, newBackend NewBackend) {
 
 	t.Run("LastPositionIsNeverReused", func(t *testing.T) {
 		b := setup(t, newBackend)
-		if !supported(b) {
-			return
-		}
 		b.appendOK("a-1", eventstore.Any, ev("E"))
 		b.appendOK("b-1", eventstore.Any, ev("E"), ev("E"))
 		_, err := b.store.PurgeStream(b.ctx, "b-1") // the highest positions go
@@ -86,9 +64,6 @@ func testPurge(t *testing.T, newBackend NewBackend) {
 
 	t.Run("SubscribersSeeAGap", func(t *testing.T) {
 		b := setup(t, newBackend)
-		if !supported(b) {
-			return
-		}
 		b.appendOK("a-1", eventstore.Any, ev("E"))
 		b.appendOK("user-1", eventstore.Any, ev("E"), ev("E"))
 		sub, err := b.store.Subscribe(b.ctx, eventstore.SubscribeOptions{})
@@ -111,9 +86,6 @@ func testPurge(t *testing.T, newBackend NewBackend) {
 
 	t.Run("Unknown", func(t *testing.T) {
 		b := setup(t, newBackend)
-		if !supported(b) {
-			return
-		}
 		_, err := b.store.PurgeStream(b.ctx, "nobody-1")
 		b.is.True(errors.Is(err, eventstore.ErrStreamNotFound))
 		_, err = b.store.PurgeStream(b.ctx, "")
@@ -122,9 +94,6 @@ func testPurge(t *testing.T, newBackend NewBackend) {
 
 	t.Run("NotFoundNamesTheStream", func(t *testing.T) {
 		b := setup(t, newBackend)
-		if !supported(b) {
-			return
-		}
 		_, err := b.store.PurgeStream(b.ctx, "nobody-1")
 		notFoundNaming(t, err, "nobody-1")
 		notFoundNaming(t, b.store.RemoveTombstone(b.ctx, "nobody-1"), "nobody-1")

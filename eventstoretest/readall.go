@@ -183,9 +183,9 @@ func testReadAll(t *testing.T, newBackend NewBackend) {
 		// the backend; what it yields must be the log from the start, in
 		// order, with no gap.
 		b.is.True(len(got) >= 300)
-		for i, p := range got {
-			b.is.Equal(p, int64(i+1))
-		}
+		log := b.logPositions()
+		b.is.True(len(got) <= len(log))
+		b.is.Equal(got, log[:len(got)])
 	})
 }
 

@@ -24,22 +24,8 @@ func testSnapshots(t *testing.T, newBackend NewBackend) {
 		}
 		return out
 	}
-	// supported skips nothing: on a backend without snapshots it checks
-	// the refusal instead, and reports false.
-	supported := func(b *bundle) bool {
-		if _, ok := b.store.Backend().(eventstore.Snapshotter); ok {
-			return true
-		}
-		_, err := b.store.LoadSnapshot(b.ctx, "x-1")
-		b.is.True(errors.Is(err, errors.ErrUnsupported))
-		return false
-	}
-
 	t.Run("SaveLoadList", func(t *testing.T) {
 		b := setup(t, newBackend)
-		if !supported(b) {
-			return
-		}
 		b.appendOK("acc-1", eventstore.Any, numbered("E", 10)...)
 		for _, v := range []int64{3, 7, 5} {
 			b.is.NoErr(b.store.SaveSnapshot(b.ctx, "acc-1", v, fmt.Appendf(nil, `{"at":%d}`, v), []byte(`{"schema":1}`)))
@@ -70,9 +56,6 @@ func testSnapshots(t *testing.T, newBackend NewBackend) {
 
 	t.Run("NotFound", func(t *testing.T) {
 		b := setup(t, newBackend)
-		if !supported(b) {
-			return
-		}
 		b.appendOK("acc-1", eventstore.Any, numbered("E", 3)...)
 		_, err := b.store.LoadSnapshot(b.ctx, "acc-1")
 		b.is.True(errors.Is(err, eventstore.ErrSnapshotNotFound))
@@ -90,9 +73,6 @@ func testSnapshots(t *testing.T, newBackend NewBackend) {
 
 	t.Run("Delete", func(t *testing.T) {
 		b := setup(t, newBackend)
-		if !supported(b) {
-			return
-		}
 		b.appendOK("acc-1", eventstore.Any, numbered("E", 10)...)
 		b.appendOK("acc-2", eventstore.Any, numbered("E", 10)...)
 		for _, v := range []int64{3, 5, 7} {
@@ -109,9 +89,6 @@ func testSnapshots(t *testing.T, newBackend NewBackend) {
 
 	t.Run("DeleteStreamDeletesSnapshots", func(t *testing.T) {
 		b := setup(t, newBackend)
-		if !supported(b) {
-			return
-		}
 		b.appendOK("acc-1", eventstore.Any, numbered("E", 5)...)
 		b.is.NoErr(b.store.SaveSnapshot(b.ctx, "acc-1", 4, []byte(`{"old":true}`), nil))
 		b.is.NoErr(b.store.DeleteStream(b.ctx, "acc-1", eventstore.Any))
@@ -122,10 +99,7 @@ func testSnapshots(t *testing.T, newBackend NewBackend) {
 
 	t.Run("PinnedToLife", func(t *testing.T) {
 		b := setup(t, newBackend)
-		if !supported(b) {
-			return
-		}
-		sn := b.store.Backend().(eventstore.Snapshotter)
+		sn := b.backend
 		old := b.appendOK("acc-1", eventstore.NoStream, numbered("Old", 3)...)
 		b.is.NoErr(b.store.SaveSnapshot(b.ctx, "acc-1", 2, nil, nil))
 		snap, err := b.store.LoadSnapshot(b.ctx, "acc-1")
@@ -154,9 +128,6 @@ func testSnapshots(t *testing.T, newBackend NewBackend) {
 	// next life.
 	t.Run("SaveRacesDelete", func(t *testing.T) {
 		b := setup(t, newBackend)
-		if !supported(b) {
-			return
-		}
 		// Several rounds at once, each with a few savers, so that on two
 		// cores a delete often lands inside a save.
 		const rounds, workers, savers = 300, 4, 3
@@ -189,9 +160,6 @@ func testSnapshots(t *testing.T, newBackend NewBackend) {
 
 	t.Run("BadInput", func(t *testing.T) {
 		b := setup(t, newBackend)
-		if !supported(b) {
-			return
-		}
 		b.appendOK("acc-1", eventstore.Any, numbered("E", 3)...)
 		for name, err := range map[string]error{
 			"AheadOfStream": b.store.SaveSnapshot(b.ctx, "acc-1", 3, nil, nil),
@@ -225,9 +193,6 @@ func testSnapshots(t *testing.T, newBackend NewBackend) {
 		store := eventstore.New(newBackend(t), &eventstore.Options{SnapshotRetention: 2})
 		defer store.Close()
 		b := &bundle{is: is, ctx: t.Context(), store: store}
-		if _, ok := store.Backend().(eventstore.Snapshotter); !ok {
-			return
-		}
 		b.appendOK("acc-1", eventstore.Any, numbered("E", 10)...)
 		for _, v := range []int64{2, 8, 4, 6} {
 			is.NoErr(store.SaveSnapshot(b.ctx, "acc-1", v, nil, nil))

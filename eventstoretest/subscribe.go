@@ -209,9 +209,7 @@ func testSubscribe(t *testing.T, newBackend NewBackend) {
 			b.is.NoErr(err)
 		}
 		got := receive(t, sub, 1500)
-		for i, e := range got {
-			b.is.Equal(e.Position, int64(i+1))
-		}
+		b.is.Equal(positions(got), b.logPositions())
 		b.quiet(t, "s-0", sub)
 	})
 
@@ -261,110 +259,6 @@ func testSubscribe(t *testing.T, newBackend NewBackend) {
 				t.Errorf("%s: %v", name, err)
 			}
 		}
-	})
-
-	// An Append rolled back by a nested Transact gives its position back:
-	// the next Append takes it again. Nobody may skip it: subscriptions,
-	// consumers and forwarders, running during the rollback or started
-	// after it, each see every committed position once.
-	t.Run("NestedTransactRollback", func(t *testing.T) {
-		b := setup(t, newBackend)
-		if _, ok := b.store.Backend().(eventstore.Transactor); !ok {
-			err := b.store.Transact(b.ctx, func(context.Context) error { return nil })
-			b.is.True(errors.Is(err, errors.ErrUnsupported))
-			return
-		}
-		type watcher struct {
-			name string
-			upTo func(p int64) []int64 // the positions it sees up to p, inclusive
-		}
-		var (
-			watchers   []watcher
-			forwarders []*eventstore.Forwarder
-		)
-		watch := func(label string) {
-			for _, filter := range []eventstore.Filter{{}, {Categories: []string{"a"}}} {
-				sub, err := b.store.Subscribe(b.ctx, eventstore.SubscribeOptions{Filter: filter})
-				b.is.NoErr(err)
-				t.Cleanup(func() { sub.Close() })
-				watchers = append(watchers, watcher{fmt.Sprintf("subscription %s %v", label, filter.Categories), func(p int64) (got []int64) {
-					for len(got) == 0 || got[len(got)-1] < p {
-						got = append(got, receive(t, sub, 1)[0].Position)
-					}
-					return got
-				}})
-			}
-			rec := newRecorder()
-			c := b.start(eventstore.ConsumerOptions{Name: "projector-" + label, Handler: rec.handle})
-			t.Cleanup(func() { c.stop(t) })
-			watchers = append(watchers, watcher{"consumer " + label, func(p int64) (got []int64) {
-				for len(got) == 0 || got[len(got)-1] < p {
-					got = append(got, rec.wait(t, 1)[0].Position)
-				}
-				return got
-			}})
-			sink := newFakeSink()
-			f, stop := b.forward(t, eventstore.ForwarderOptions{Name: "central-" + label, Sink: sink})
-			t.Cleanup(func() { stop() })
-			forwarders = append(forwarders, f)
-			taken := 0
-			watchers = append(watchers, watcher{"forwarder " + label, func(p int64) []int64 {
-				for {
-					sink.mu.Lock()
-					got, have := positions(sink.got[taken:]), len(sink.seen)
-					sink.mu.Unlock()
-					if len(got) > 0 && got[len(got)-1] >= p {
-						taken += len(got)
-						return got
-					}
-					sink.waitFor(t, have+1)
-				}
-			}})
-		}
-		check := func(want ...int64) {
-			t.Helper()
-			for _, w := range watchers {
-				if got := w.upTo(want[len(want)-1]); !slices.Equal(got, want) {
-					t.Errorf("%s: got %v, want %v", w.name, got, want)
-				}
-			}
-		}
-
-		watch("during")
-		b.appendOK("a-1", eventstore.NoStream, ev("E"))
-		check(1)
-		boom := errors.New("inner failure")
-		err := b.store.Transact(b.ctx, func(ctx context.Context) error {
-			err := b.store.Transact(ctx, func(ctx context.Context) error {
-				if _, err := b.store.Append(ctx, "a-2", eventstore.NoStream, ev("E")); err != nil {
-					return err
-				}
-				return boom
-			})
-			if !errors.Is(err, boom) {
-				return fmt.Errorf("inner transaction: %w", err)
-			}
-			return nil
-		})
-		b.is.NoErr(err)
-		// Position 2 was never committed: nothing is pending.
-		for deadline := time.Now().Add(patience); forwarders[0].Status().Position != 1; time.Sleep(time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("forwarder status: %+v", forwarders[0].Status())
-			}
-		}
-		b.is.Equal(forwarders[0].Status().Pending, int64(0))
-		during := len(watchers)
-		watch("after")
-		for _, w := range watchers[during:] {
-			if got := w.upTo(1); !slices.Equal(got, []int64{1}) {
-				t.Errorf("%s: got %v, want [1]", w.name, got)
-			}
-		}
-		b.is.Equal(b.appendOK("a-2", eventstore.NoStream, ev("E")).Position, int64(2)) // the position is taken again
-		b.appendOK("a-3", eventstore.NoStream, ev("E"))
-		b.appendOK("a-4", eventstore.NoStream, ev("E"))
-		check(2, 3, 4) // 4 is the barrier: nothing skipped before it, nothing twice
 	})
 
 	// Several writers append concurrently while subscribers start at

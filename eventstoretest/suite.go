@@ -10,6 +10,14 @@
 //
 // The suite drives each backend through an [eventstore.Store], so it
 // checks what users see. Each area of the contract has a file of its own.
+// Every backend runs the sections of what every backend must do; the
+// section of an optional capability ([eventstore.Transactor],
+// [eventstore.ChangeWatcher], [eventstore.IntegrityChecker]) runs when the
+// backend has it, and the "Without" section checks the documented fallback
+// of each on the backend with its capabilities hidden. A backend whose
+// storage other processes can write to (a ChangeWatcher) passes
+// [Options.NewPair] to [RunWith], so that the suite can open its storage
+// twice.
 package eventstoretest
 
 import (
@@ -27,9 +35,34 @@ import (
 // it (through the Store) when the test ends, unless the test closed it.
 type NewBackend func(t *testing.T) eventstore.Backend
 
+// Options configure [RunWith]. A nil *Options is the zero value.
+type Options struct {
+	// NewPair returns two backends on one fresh, empty storage, as two
+	// processes would open it. The section of [eventstore.ChangeWatcher]
+	// needs it; a backend that watches changes must give it. Default: none.
+	NewPair func(t *testing.T) (first, second eventstore.Backend)
+}
+
 // Run runs the whole conformance suite against the backends that
-// newBackend returns, one per subtest. Subtests run in parallel.
-func Run(t *testing.T, newBackend NewBackend) {
+// newBackend returns, one per subtest, as [RunWith] does with no options.
+// Subtests run in parallel.
+func Run(t *testing.T, newBackend NewBackend) { RunWith(t, newBackend, nil) }
+
+// RunWith runs the whole conformance suite against the backends that
+// newBackend returns: every section of the contract, and the section of
+// each optional capability that the backend has.
+func RunWith(t *testing.T, newBackend NewBackend, opts *Options) {
+	if opts == nil {
+		opts = &Options{}
+	}
+	probe := newBackend(t)
+	_, transacts := probe.(eventstore.Transactor)
+	_, watches := probe.(eventstore.ChangeWatcher)
+	_, checks := probe.(eventstore.IntegrityChecker)
+	if err := probe.Close(); err != nil {
+		t.Fatalf("closing a new backend: %v", err)
+	}
+
 	t.Run("Append", func(t *testing.T) { testAppend(t, newBackend) })
 	t.Run("IdempotencyKeys", func(t *testing.T) { testIdempotencyKeys(t, newBackend) })
 	t.Run("ReadStream", func(t *testing.T) { testReadStream(t, newBackend) })
@@ -45,22 +78,38 @@ func Run(t *testing.T, newBackend NewBackend) {
 	t.Run("Outbox", func(t *testing.T) { testOutbox(t, newBackend) })
 	t.Run("Purge", func(t *testing.T) { testPurge(t, newBackend) })
 	t.Run("Verify", func(t *testing.T) { testVerify(t, newBackend) })
+	t.Run("Without", func(t *testing.T) { testWithoutCapabilities(t, newBackend) })
+	if transacts {
+		t.Run("Transact", func(t *testing.T) { testTransact(t, newBackend) })
+		t.Run("TxHandler", func(t *testing.T) { testTxHandler(t, newBackend) })
+	}
+	if watches {
+		if opts.NewPair == nil {
+			t.Fatal("the backend watches changes (eventstore.ChangeWatcher): give Options.NewPair to check it")
+		}
+		t.Run("ChangeWatcher", func(t *testing.T) { testChangeWatcher(t, opts.NewPair) })
+	}
+	if checks {
+		t.Run("IntegrityChecker", func(t *testing.T) { testIntegrityChecker(t, newBackend) })
+	}
 }
 
 // bundle is what a test works with.
 type bundle struct {
-	is    *is.I
-	ctx   context.Context
-	store *eventstore.Store
+	is      *is.I
+	ctx     context.Context
+	store   *eventstore.Store
+	backend eventstore.Backend // the store's, for what only a backend shows
 }
 
 // setup returns a store on a fresh backend, closed when the test ends.
 func setup(t *testing.T, newBackend NewBackend) *bundle {
 	t.Helper()
 	t.Parallel()
-	s := eventstore.New(newBackend(t), nil)
+	backend := newBackend(t)
+	s := eventstore.New(backend, nil)
 	t.Cleanup(func() { _ = s.Close() })
-	return &bundle{is: is.New(t), ctx: t.Context(), store: s}
+	return &bundle{is: is.New(t), ctx: t.Context(), store: s, backend: backend}
 }
 
 // ev returns an event of type typ with a JSON object built from kv pairs
@@ -131,6 +180,26 @@ func positions(events []eventstore.RecordedEvent) []int64 {
 		out[i] = e.Position
 	}
 	return out
+}
+
+// logPositions returns the positions of the whole global log, in order.
+// The contract promises positions that strictly increase, not consecutive
+// ones: a test that checks that nothing was skipped compares with these.
+func (b *bundle) logPositions() []int64 {
+	b.is.Helper()
+	return positions(all(b.is, b.store.ReadAll(b.ctx, eventstore.ReadOptions{}, eventstore.Filter{})))
+}
+
+// increasing fails the test unless positions strictly increase from 1 on.
+func increasing(t *testing.T, positions []int64) {
+	t.Helper()
+	var last int64
+	for i, p := range positions {
+		if p <= last {
+			t.Fatalf("event %d has position %d, after %d", i, p, last)
+		}
+		last = p
+	}
 }
 
 // streamsOf returns "stream@version" for each event, in order.

@@ -12,8 +12,6 @@ import (
 	"github.com/google/uuid"
 )
 
-var _ eventstore.Checkpointer = (*Backend)(nil)
-
 // consumerState is what the backend keeps for one consumer key.
 type consumerState struct {
 	checkpoint eventstore.Checkpoint
@@ -25,15 +23,15 @@ type consumerState struct {
 	expires time.Time
 }
 
-// consumer returns the state of key, creating it; b.mu must be held.
-func (b *Backend) consumer(key string) *consumerState {
-	if b.consumers == nil {
-		b.consumers = make(map[string]*consumerState)
+// consumer returns the state of key, creating it.
+func (d *data) consumer(key string) *consumerState {
+	if d.consumers == nil {
+		d.consumers = make(map[string]*consumerState)
 	}
-	c := b.consumers[key]
+	c := d.consumers[key]
 	if c == nil {
 		c = &consumerState{checkpoint: eventstore.Checkpoint{Key: key}, processed: make(map[uuid.UUID]int64)}
-		b.consumers[key] = c
+		d.consumers[key] = c
 	}
 	return c
 }
@@ -63,15 +61,17 @@ func (b *Backend) ResetCheckpoint(ctx context.Context, key string, position int6
 }
 
 func (b *Backend) setCheckpoint(ctx context.Context, key string, position int64, at time.Time, reset bool) error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.closed {
-		return eventstore.ErrClosed
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	c := b.consumer(key)
+	return b.write(ctx, func(d *data) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		d.setCheckpoint(key, position, at, reset)
+		return nil
+	})
+}
+
+func (d *data) setCheckpoint(key string, position int64, at time.Time, reset bool) {
+	c := d.consumer(key)
 	if !reset && c.saved {
 		position = max(position, c.checkpoint.Position) // a save never lowers it
 	}
@@ -81,7 +81,6 @@ func (b *Backend) setCheckpoint(ctx context.Context, key string, position int64,
 			delete(c.processed, id)
 		}
 	}
-	return nil
 }
 
 // Checkpoints implements [eventstore.Checkpointer].
@@ -102,13 +101,10 @@ func (b *Backend) Checkpoints(ctx context.Context) ([]eventstore.Checkpoint, err
 
 // MarkProcessed implements [eventstore.Checkpointer].
 func (b *Backend) MarkProcessed(ctx context.Context, key string, id uuid.UUID, position int64) error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.closed {
-		return eventstore.ErrClosed
-	}
-	b.consumer(key).processed[id] = position
-	return nil
+	return b.write(ctx, func(d *data) error {
+		d.consumer(key).processed[id] = position
+		return nil
+	})
 }
 
 // Processed implements [eventstore.Checkpointer].
@@ -126,26 +122,23 @@ func (b *Backend) Processed(ctx context.Context, key string, id uuid.UUID) (bool
 	return ok, nil
 }
 
-// Park implements [eventstore.Checkpointer].
+// Park implements [eventstore.Parker].
 func (b *Backend) Park(ctx context.Context, key string, p eventstore.ParkedEvent) error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.closed {
-		return eventstore.ErrClosed
-	}
-	c := b.consumer(key)
-	i, found := slices.BinarySearchFunc(c.parked, p.Position, func(x eventstore.ParkedEvent, pos int64) int {
-		return cmp.Compare(x.Position, pos)
+	return b.write(ctx, func(d *data) error {
+		c := d.consumer(key)
+		i, found := slices.BinarySearchFunc(c.parked, p.Position, func(x eventstore.ParkedEvent, pos int64) int {
+			return cmp.Compare(x.Position, pos)
+		})
+		if found {
+			c.parked[i] = p
+		} else {
+			c.parked = slices.Insert(c.parked, i, p)
+		}
+		return nil
 	})
-	if found {
-		c.parked[i] = p
-	} else {
-		c.parked = slices.Insert(c.parked, i, p)
-	}
-	return nil
 }
 
-// Parked implements [eventstore.Checkpointer].
+// Parked implements [eventstore.Parker].
 func (b *Backend) Parked(ctx context.Context, key string) ([]eventstore.ParkedEvent, error) {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
@@ -158,34 +151,28 @@ func (b *Backend) Parked(ctx context.Context, key string) ([]eventstore.ParkedEv
 	return nil, nil
 }
 
-// Claim implements [eventstore.Checkpointer]. Nothing outlives the
+// Claim implements [eventstore.Claimer]. Nothing outlives the
 // process here, so a claim lapses only by its expiry.
 func (b *Backend) Claim(ctx context.Context, key, owner string, now, expires time.Time) error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.closed {
-		return eventstore.ErrClosed
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	c := b.consumer(key)
-	if c.owner != "" && c.owner != owner && now.Before(c.expires) {
-		return fmt.Errorf("%w: %s is claimed by another instance until %s", eventstore.ErrConsumerRunning, key, c.expires.UTC().Format(time.RFC3339Nano))
-	}
-	c.owner, c.expires = owner, expires
-	return nil
+	return b.write(ctx, func(d *data) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		c := d.consumer(key)
+		if c.owner != "" && c.owner != owner && now.Before(c.expires) {
+			return fmt.Errorf("%w: %s is claimed by another instance until %s", eventstore.ErrConsumerRunning, key, c.expires.UTC().Format(time.RFC3339Nano))
+		}
+		c.owner, c.expires = owner, expires
+		return nil
+	})
 }
 
-// Release implements [eventstore.Checkpointer].
+// Release implements [eventstore.Claimer].
 func (b *Backend) Release(ctx context.Context, key, owner string) error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.closed {
-		return eventstore.ErrClosed
-	}
-	if c := b.consumers[key]; c != nil && c.owner == owner {
-		c.owner, c.expires = "", time.Time{}
-	}
-	return nil
+	return b.write(ctx, func(d *data) error {
+		if c := d.consumers[key]; c != nil && c.owner == owner {
+			c.owner, c.expires = "", time.Time{}
+		}
+		return nil
+	})
 }

@@ -2,6 +2,16 @@
 // implementation of the backend contract, for unit tests and ephemeral
 // stores. It passes the same conformance suite as the SQLite backend.
 // Nothing survives the process.
+//
+// It runs transactions as the SQLite backend does, so that
+// [eventstore.Store.Transact] and exactly-once consumers
+// ([eventstore.ConsumerOptions.TxHandler]) work in unit tests without a
+// file: the appends (and snapshots, checkpoints…) made with the
+// transaction's context commit together, or not at all; a nested Transact
+// is a savepoint; reads, inside the transaction or not, see the store as it
+// was before it; and the transaction holds the one writer, so every other
+// write waits for it until its own context ends. There are no application
+// tables to write beside the events.
 package memory
 
 import (
@@ -25,8 +35,16 @@ const pageSize = 256
 // Backend keeps the store in memory. Create it with [New]; the zero value
 // is an empty store too. It is safe for concurrent use.
 type Backend struct {
-	mu      sync.RWMutex
-	closed  bool
+	mu     sync.RWMutex
+	closed bool
+	data   // what is committed; readers see only this
+	writer writeLock
+}
+
+// data is the content of a store. A transaction works on a copy of it
+// ([data.fork]) and replaces the committed data with that copy when it
+// commits.
+type data struct {
 	log     []eventstore.RecordedEvent // the global log; log[i].Position == i+1, or 0 once purged
 	ids     map[uuid.UUID]int64        // event ID -> position
 	streams map[string]*stream         // live streams only
@@ -38,11 +56,16 @@ type Backend struct {
 
 // stream is the current life of a stream.
 type stream struct {
+	life      *lifeID
 	positions []int64 // positions[v] is the global position of version v
 	createdAt time.Time
 	updatedAt time.Time
 	keys      map[string]eventstore.AppendResult // by idempotency key
 }
+
+// lifeID names one life of a stream: DeleteStream ends it and a later
+// Append begins another. It has a size, so that two are never one.
+type lifeID struct{ _ byte }
 
 var _ eventstore.Backend = (*Backend)(nil)
 
@@ -57,33 +80,38 @@ func (b *Backend) Close() error {
 		return eventstore.ErrClosed
 	}
 	b.closed = true
-	b.log, b.ids, b.streams, b.consumers, b.snapshots, b.purged = nil, nil, nil, nil, nil, nil
+	b.data = data{}
 	return nil
 }
 
 // Append implements [eventstore.Backend].
 func (b *Backend) Append(ctx context.Context, req eventstore.AppendRequest) (eventstore.AppendResult, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.closed {
-		return eventstore.AppendResult{}, eventstore.ErrClosed
-	}
-	if err := ctx.Err(); err != nil {
-		return eventstore.AppendResult{}, err
-	}
-	if b.purged[req.Stream] {
+	var res eventstore.AppendResult
+	err := b.write(ctx, func(d *data) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		var err error
+		res, err = d.append(req)
+		return err
+	})
+	return res, err
+}
+
+func (d *data) append(req eventstore.AppendRequest) (eventstore.AppendResult, error) {
+	if d.purged[req.Stream] {
 		return eventstore.AppendResult{}, eventstore.ErrStreamPurged
 	}
-	if b.streams == nil { // the zero Backend
-		b.ids, b.streams = make(map[uuid.UUID]int64), make(map[string]*stream)
+	if d.streams == nil { // the zero Backend
+		d.ids, d.streams = make(map[uuid.UUID]int64), make(map[string]*stream)
 	}
-	s := b.streams[req.Stream]
+	s := d.streams[req.Stream]
 	if s != nil && req.IdempotencyKey != "" {
 		if res, ok := s.keys[req.IdempotencyKey]; ok {
 			return res, nil
 		}
 	}
-	if res, retry, err := b.retried(s, req.Events); retry || err != nil {
+	if res, retry, err := d.retried(s, req.Events); retry || err != nil {
 		return res, err
 	}
 	actual := int64(-1)
@@ -94,8 +122,8 @@ func (b *Backend) Append(ctx context.Context, req eventstore.AppendRequest) (eve
 		return eventstore.AppendResult{}, err
 	}
 	if s == nil {
-		s = &stream{createdAt: req.Time}
-		b.streams[req.Stream] = s
+		s = &stream{life: new(lifeID), createdAt: req.Time}
+		d.streams[req.Stream] = s
 	}
 	s.updatedAt = req.Time
 	for _, e := range req.Events {
@@ -103,17 +131,17 @@ func (b *Backend) Append(ctx context.Context, req eventstore.AppendRequest) (eve
 			ID:         e.ID,
 			StreamID:   req.Stream,
 			Version:    int64(len(s.positions)),
-			Position:   int64(len(b.log)) + 1,
+			Position:   int64(len(d.log)) + 1,
 			Type:       e.Type,
 			Data:       clone(e.Data),
 			Metadata:   clone(e.Metadata),
 			RecordedAt: req.Time,
 		}
-		b.log = append(b.log, rec)
-		b.ids[e.ID] = rec.Position
+		d.log = append(d.log, rec)
+		d.ids[e.ID] = rec.Position
 		s.positions = append(s.positions, rec.Position)
 	}
-	last := b.log[len(b.log)-1]
+	last := d.log[len(d.log)-1]
 	res := eventstore.AppendResult{Version: last.Version, Position: last.Position}
 	if req.IdempotencyKey != "" {
 		if s.keys == nil {
@@ -127,10 +155,10 @@ func (b *Backend) Append(ctx context.Context, req eventstore.AppendRequest) (eve
 // retried reports whether events are a retry of an earlier append to s (all
 // stored, in order, at consecutive versions of its current life), and what
 // that append returned. Any other stored ID is ErrDuplicateEvent.
-func (b *Backend) retried(s *stream, events []eventstore.Event) (eventstore.AppendResult, bool, error) {
+func (d *data) retried(s *stream, events []eventstore.Event) (eventstore.AppendResult, bool, error) {
 	var found []int64
 	for _, e := range events {
-		if p, ok := b.ids[e.ID]; ok {
+		if p, ok := d.ids[e.ID]; ok {
 			found = append(found, p)
 		}
 	}
@@ -138,11 +166,11 @@ func (b *Backend) retried(s *stream, events []eventstore.Event) (eventstore.Appe
 		return eventstore.AppendResult{}, false, nil
 	}
 	if len(found) == len(events) && s != nil {
-		first := b.log[found[0]-1]
+		first := d.log[found[0]-1]
 		v := first.Version
 		if v+int64(len(found)) <= int64(len(s.positions)) &&
 			slices.Equal(s.positions[v:v+int64(len(found))], found) {
-			last := b.log[found[len(found)-1]-1]
+			last := d.log[found[len(found)-1]-1]
 			return eventstore.AppendResult{Version: last.Version, Position: last.Position}, true, nil
 		}
 	}
@@ -357,15 +385,16 @@ func (b *Backend) ListStreams(ctx context.Context, opts eventstore.ListOptions) 
 
 // DeleteStream implements [eventstore.Backend].
 func (b *Backend) DeleteStream(ctx context.Context, streamID string, expected eventstore.ExpectedVersion) error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.closed {
-		return eventstore.ErrClosed
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	s := b.streams[streamID]
+	return b.write(ctx, func(d *data) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		return d.deleteStream(streamID, expected)
+	})
+}
+
+func (d *data) deleteStream(streamID string, expected eventstore.ExpectedVersion) error {
+	s := d.streams[streamID]
 	actual := int64(-1)
 	if s != nil {
 		actual = int64(len(s.positions)) - 1
@@ -376,8 +405,8 @@ func (b *Backend) DeleteStream(ctx context.Context, streamID string, expected ev
 	if s == nil {
 		return eventstore.ErrStreamNotFound
 	}
-	delete(b.streams, streamID)
-	delete(b.snapshots, streamID)
+	delete(d.streams, streamID)
+	delete(d.snapshots, streamID)
 	return nil
 }
 
@@ -390,49 +419,52 @@ func clone(b []byte) []byte {
 	return bytes.Clone(b)
 }
 
-var _ eventstore.Purger = (*Backend)(nil)
-
 // PurgeStream implements [eventstore.Purger]. The purged events' slots in
 // the log are emptied, so positions are never reused.
 func (b *Backend) PurgeStream(ctx context.Context, streamID string) (int64, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.closed {
-		return 0, eventstore.ErrClosed
-	}
 	var n int64
-	for i, e := range b.log {
+	err := b.write(ctx, func(d *data) error {
+		var err error
+		n, err = d.purgeStream(streamID)
+		return err
+	})
+	return n, err
+}
+
+func (d *data) purgeStream(streamID string) (int64, error) {
+	// The log may be shared with a transaction's copy: empty the slots in
+	// a log of its own.
+	d.log = slices.Clone(d.log)
+	var n int64
+	for i, e := range d.log {
 		if e.Position != 0 && e.StreamID == streamID {
-			delete(b.ids, e.ID)
-			b.log[i] = eventstore.RecordedEvent{}
+			delete(d.ids, e.ID)
+			d.log[i] = eventstore.RecordedEvent{}
 			n++
 		}
 	}
-	if n == 0 && !b.purged[streamID] {
+	if n == 0 && !d.purged[streamID] {
 		return 0, eventstore.ErrStreamNotFound
 	}
-	delete(b.streams, streamID)
-	delete(b.snapshots, streamID)
-	for _, c := range b.consumers {
+	delete(d.streams, streamID)
+	delete(d.snapshots, streamID)
+	for _, c := range d.consumers {
 		c.parked = slices.DeleteFunc(c.parked, func(p eventstore.ParkedEvent) bool { return p.StreamID == streamID })
 	}
-	if b.purged == nil {
-		b.purged = make(map[string]bool)
+	if d.purged == nil {
+		d.purged = make(map[string]bool)
 	}
-	b.purged[streamID] = true
+	d.purged[streamID] = true
 	return n, nil
 }
 
 // RemoveTombstone implements [eventstore.Purger].
 func (b *Backend) RemoveTombstone(ctx context.Context, streamID string) error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.closed {
-		return eventstore.ErrClosed
-	}
-	if !b.purged[streamID] {
-		return eventstore.ErrStreamNotFound
-	}
-	delete(b.purged, streamID)
-	return nil
+	return b.write(ctx, func(d *data) error {
+		if !d.purged[streamID] {
+			return eventstore.ErrStreamNotFound
+		}
+		delete(d.purged, streamID)
+		return nil
+	})
 }

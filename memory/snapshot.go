@@ -9,20 +9,17 @@ import (
 	"github.com/edge-es/eventstore"
 )
 
-var _ eventstore.Snapshotter = (*Backend)(nil)
-
 // lifeSnapshots are a stream's snapshots in ascending version, with the
-// life of the stream they were taken of: a *stream is one life, as
-// DeleteStream drops it and a later Append makes a new one.
+// life of the stream they were taken of.
 type lifeSnapshots struct {
-	life *stream
+	life *lifeID
 	list []eventstore.Snapshot
 }
 
 // current returns the snapshots of stream's current life, or nil.
-func (b *Backend) current(streamID string) []eventstore.Snapshot {
-	ls := b.snapshots[streamID]
-	if s := b.streams[streamID]; s == nil || ls.life != s {
+func (d *data) current(streamID string) []eventstore.Snapshot {
+	ls := d.snapshots[streamID]
+	if s := d.streams[streamID]; s == nil || ls.life != s.life {
 		return nil
 	}
 	return ls.list
@@ -31,15 +28,16 @@ func (b *Backend) current(streamID string) []eventstore.Snapshot {
 // SaveSnapshot implements [eventstore.Snapshotter]. The stream's check and
 // the write happen under one lock, which DeleteStream takes too.
 func (b *Backend) SaveSnapshot(ctx context.Context, snap eventstore.Snapshot, keep int) error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.closed {
-		return eventstore.ErrClosed
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	s := b.streams[snap.StreamID]
+	return b.write(ctx, func(d *data) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		return d.saveSnapshot(snap, keep)
+	})
+}
+
+func (d *data) saveSnapshot(snap eventstore.Snapshot, keep int) error {
+	s := d.streams[snap.StreamID]
 	if s == nil {
 		return eventstore.ErrStreamNotFound
 	}
@@ -50,11 +48,11 @@ func (b *Backend) SaveSnapshot(ctx context.Context, snap eventstore.Snapshot, ke
 		return fmt.Errorf("%w: %s@%d is at position %d, not %d: the snapshot is of an earlier life", eventstore.ErrStreamNotFound, snap.StreamID, snap.Version, p, snap.Position)
 	}
 	snap.Position = s.positions[snap.Version]
-	if b.snapshots == nil {
-		b.snapshots = make(map[string]lifeSnapshots)
+	if d.snapshots == nil {
+		d.snapshots = make(map[string]lifeSnapshots)
 	}
 	snap.Data, snap.Metadata = clone(snap.Data), clone(snap.Metadata)
-	list := b.current(snap.StreamID) // an earlier life's snapshots are dropped
+	list := d.current(snap.StreamID) // an earlier life's snapshots are dropped
 	i, found := slices.BinarySearchFunc(list, snap.Version, bySnapshotVersion)
 	if found {
 		list[i] = snap
@@ -64,7 +62,7 @@ func (b *Backend) SaveSnapshot(ctx context.Context, snap eventstore.Snapshot, ke
 	if keep > 0 && len(list) > keep {
 		list = slices.Delete(list, 0, len(list)-keep)
 	}
-	b.snapshots[snap.StreamID] = lifeSnapshots{life: s, list: list}
+	d.snapshots[snap.StreamID] = lifeSnapshots{life: s.life, list: list}
 	return nil
 }
 
@@ -109,21 +107,22 @@ func (b *Backend) ListSnapshots(ctx context.Context, stream string) ([]eventstor
 
 // DeleteSnapshots implements [eventstore.Snapshotter].
 func (b *Backend) DeleteSnapshots(ctx context.Context, stream string, version int64) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.closed {
-		return 0, eventstore.ErrClosed
-	}
-	ls, list := b.snapshots[stream], b.current(stream)
-	if version < 0 {
-		delete(b.snapshots, stream)
-		return len(list), nil
-	}
-	i, found := slices.BinarySearchFunc(list, version, bySnapshotVersion)
-	if !found {
-		return 0, nil
-	}
-	ls.list = slices.Delete(list, i, i+1)
-	b.snapshots[stream] = ls
-	return 1, nil
+	n := 0
+	err := b.write(ctx, func(d *data) error {
+		ls, list := d.snapshots[stream], d.current(stream)
+		if version < 0 {
+			delete(d.snapshots, stream)
+			n = len(list)
+			return nil
+		}
+		i, found := slices.BinarySearchFunc(list, version, bySnapshotVersion)
+		if !found {
+			return nil
+		}
+		ls.list = slices.Delete(list, i, i+1)
+		d.snapshots[stream] = ls
+		n = 1
+		return nil
+	})
+	return n, err
 }

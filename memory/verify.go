@@ -9,8 +9,6 @@ import (
 	"github.com/edge-es/eventstore"
 )
 
-var _ eventstore.Auditor = (*Backend)(nil)
-
 // AuditStreams implements [eventstore.Auditor]: every version of a live
 // stream must point at its own event in the log, and every event of the
 // stream from its current life's first on must be one of them.
@@ -68,7 +66,7 @@ func (b *Backend) AuditSnapshots(ctx context.Context, problem func(string)) (int
 			switch {
 			case s == nil:
 				problem(at + ", but the stream does not exist")
-			case ls.life != s:
+			case ls.life != s.life:
 				problem(at + " of an earlier life of the stream")
 			case snap.Version >= int64(len(s.positions)):
 				problem(fmt.Sprintf("%s, but the stream is at %d", at, len(s.positions)-1))

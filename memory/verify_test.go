@@ -21,11 +21,11 @@ func TestVerify_Damage(t *testing.T) {
 		want   string
 	}{
 		{"SnapshotOfNoStream", func(b *Backend) {
-			b.snapshots["ghost-1"] = lifeSnapshots{life: &stream{}, list: []eventstore.Snapshot{{StreamID: "ghost-1"}}}
+			b.snapshots["ghost-1"] = lifeSnapshots{life: new(lifeID), list: []eventstore.Snapshot{{StreamID: "ghost-1"}}}
 		}, "snapshots: ghost-1: snapshot at version 0, but the stream does not exist"},
 		{"SnapshotOfEarlierLife", func(b *Backend) {
 			ls := b.snapshots["a-1"]
-			ls.life = &stream{}
+			ls.life = new(lifeID)
 			b.snapshots["a-1"] = ls
 		}, "snapshots: a-1: snapshot at version 1 of an earlier life of the stream"},
 		{"SnapshotAhead", func(b *Backend) {

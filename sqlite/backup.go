@@ -50,15 +50,9 @@ func (b *Backend) Backup(ctx context.Context, dest string) (err error) {
 	if err := b.checkOpen(); err != nil {
 		return err
 	}
-	if dest == "" || dest == ":memory:" || strings.HasPrefix(dest, "file:") || strings.HasSuffix(dest, string(filepath.Separator)) || strings.HasSuffix(dest, "/") {
-		return fmt.Errorf("backup to %q: %w: want the path of a new file", dest, eventstore.ErrInvalidArgument)
-	}
-	abs, err := filepath.Abs(dest)
+	abs, err := backupPath(dest)
 	if err != nil {
-		return fmt.Errorf("backup to %s: %w", dest, err)
-	}
-	if _, err := os.Lstat(abs); err == nil {
-		return fmt.Errorf("backup to %s: %w: it already exists", dest, eventstore.ErrInvalidArgument)
+		return err
 	}
 	// The temporary name is created empty, which VACUUM INTO accepts, so
 	// no other process can take it meanwhile. An absolute path is never
@@ -75,18 +69,7 @@ func (b *Backend) Backup(ctx context.Context, dest string) (err error) {
 			os.Remove(tmp)
 		}
 	}()
-	if fi, err := os.Stat(b.path); err == nil { // the store's permissions, not CreateTemp's 0600
-		if err := os.Chmod(tmp, fi.Mode().Perm()); err != nil {
-			return fmt.Errorf("backup to %s: %w", dest, err)
-		}
-	}
-	if err := b.vacuumInto(ctx, tmp); err != nil {
-		return fmt.Errorf("backup to %s: %w", dest, err)
-	}
-	if err := checkBackup(ctx, tmp); err != nil {
-		return fmt.Errorf("backup to %s: the copy is damaged: %w", dest, err)
-	}
-	if err := syncFile(tmp); err != nil {
+	if err := b.copyTo(ctx, tmp); err != nil {
 		return fmt.Errorf("backup to %s: %w", dest, err)
 	}
 	if err := b.injected(faultBackupPlace); err != nil {
@@ -95,23 +78,61 @@ func (b *Backend) Backup(ctx context.Context, dest string) (err error) {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("backup to %s: %w", dest, err)
 	}
+	if placed, err = place(tmp, abs); err != nil {
+		return fmt.Errorf("backup to %s: %w", dest, err)
+	}
+	return nil
+}
+
+// backupPath checks the dest of a backup and returns it as an absolute
+// path.
+func backupPath(dest string) (string, error) {
+	if dest == "" || dest == ":memory:" || strings.HasPrefix(dest, "file:") || strings.HasSuffix(dest, string(filepath.Separator)) || strings.HasSuffix(dest, "/") {
+		return "", fmt.Errorf("backup to %q: %w: want the path of a new file", dest, eventstore.ErrInvalidArgument)
+	}
+	abs, err := filepath.Abs(dest)
+	if err != nil {
+		return "", fmt.Errorf("backup to %s: %w", dest, err)
+	}
+	if _, err := os.Lstat(abs); err == nil {
+		return "", fmt.Errorf("backup to %s: %w: it already exists", dest, eventstore.ErrInvalidArgument)
+	}
+	return abs, nil
+}
+
+// copyTo writes the copy into the empty file tmp, checks it and flushes it
+// to the disk.
+func (b *Backend) copyTo(ctx context.Context, tmp string) error {
+	if fi, err := os.Stat(b.path); err == nil { // the store's permissions, not CreateTemp's 0600
+		if err := os.Chmod(tmp, fi.Mode().Perm()); err != nil {
+			return err
+		}
+	}
+	if err := b.vacuumInto(ctx, tmp); err != nil {
+		return err
+	}
+	if err := checkBackup(ctx, tmp); err != nil {
+		return fmt.Errorf("the copy is damaged: %w", err)
+	}
+	return syncFile(tmp)
+}
+
+// place puts the complete copy tmp in place at abs. It reports whether it
+// did, even when flushing the directory then failed.
+func place(tmp, abs string) (bool, error) {
 	// A link, unlike a rename, fails when dest has appeared meanwhile.
 	// Where links are not supported (FAT), rename.
 	if err := os.Link(tmp, abs); err != nil {
 		if errors.Is(err, os.ErrExist) {
-			return fmt.Errorf("backup to %s: %w: it already exists", dest, eventstore.ErrInvalidArgument)
+			return false, fmt.Errorf("%w: it already exists", eventstore.ErrInvalidArgument)
 		}
 		if err := os.Rename(tmp, abs); err != nil {
-			return fmt.Errorf("backup to %s: %w", dest, err)
+			return false, err
 		}
 	} else {
 		os.Remove(tmp)
 	}
-	placed = true
-	if err := syncDir(filepath.Dir(abs)); err != nil {
-		return fmt.Errorf("backup to %s: %w", dest, err)
-	}
-	return nil
+	return true, syncDir(filepath.Dir(abs))
 }
 
 // vacuumInto copies the store into the empty file tmp.

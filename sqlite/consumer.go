@@ -12,11 +12,6 @@ import (
 	"github.com/jmoiron/sqlx"
 )
 
-var (
-	_ eventstore.Checkpointer   = (*Backend)(nil)
-	_ eventstore.TxCheckpointer = (*Backend)(nil)
-)
-
 const (
 	// A save never lowers a checkpoint; only a reset does.
 	sqlSaveCheckpoint = `INSERT INTO checkpoints (consumer, position, updated_at) VALUES (?, ?, ?)
@@ -100,7 +95,7 @@ func (b *Backend) Processed(ctx context.Context, key string, id uuid.UUID) (bool
 	return n > 0, fail(ctx, err)
 }
 
-// Park implements [eventstore.Checkpointer].
+// Park implements [eventstore.Parker].
 func (b *Backend) Park(ctx context.Context, key string, p eventstore.ParkedEvent) error {
 	return b.write(ctx, func(tx *sqlx.Tx) error {
 		_, err := b.exec(ctx, tx, `INSERT OR REPLACE INTO parked
@@ -110,7 +105,7 @@ func (b *Backend) Park(ctx context.Context, key string, p eventstore.ParkedEvent
 	})
 }
 
-// Parked implements [eventstore.Checkpointer].
+// Parked implements [eventstore.Parker].
 func (b *Backend) Parked(ctx context.Context, key string) ([]eventstore.ParkedEvent, error) {
 	if err := b.checkOpen(); err != nil {
 		return nil, err
@@ -129,106 +124,7 @@ func (b *Backend) Parked(ctx context.Context, key string) ([]eventstore.ParkedEv
 	}, `SELECT position, event_id, stream_id, error, attempts, parked_at FROM parked WHERE consumer = ? ORDER BY position`, key)
 }
 
-// txKey is the context key of the transaction of an exactly-once handler.
-type txKey struct{}
-
-// Tx returns the transaction of a [eventstore.Store.Transact] function or
-// of an exactly-once consumer's TxHandler, or nil outside one. Write the
-// application's own tables through it: those writes commit together with
-// the events appended (and the checkpoint saved) in it, or not at all.
-//
-// Inside such a function, make every call on the store with the context
-// the function was given, the one Tx reads the transaction from. The
-// transaction holds the store's only writer connection, so an Append (or
-// any write) made with another context, such as context.Background(),
-// cannot join it and waits for the function that waits for it: it fails
-// when its context ends, or after [Options.BusyTimeout] with
-// [ErrWriterTimeout] when that has no deadline, and every other write of
-// the store waits meanwhile.
-func Tx(ctx context.Context) *sqlx.Tx {
-	tx, _ := ctx.Value(txKey{}).(*sqlx.Tx)
-	return tx
-}
-
-// WithCheckpoint implements [eventstore.TxCheckpointer].
-func (b *Backend) WithCheckpoint(ctx context.Context, key string, position int64, at time.Time, fn func(ctx context.Context) error) error {
-	return b.write(ctx, func(tx *sqlx.Tx) error {
-		if err := fn(context.WithValue(ctx, txKey{}, tx)); err != nil {
-			return err
-		}
-		return b.saveCheckpoint(ctx, tx, key, position, at)
-	})
-}
-
-// write runs fn in a write transaction and commits it, or rolls it back
-// when fn fails or panics. Inside a transaction already (Transact, an
-// exactly-once handler) it runs fn in a savepoint of that transaction, so
-// that a failing append still leaves nothing behind.
-func (b *Backend) write(ctx context.Context, fn func(tx *sqlx.Tx) error) (err error) {
-	if err := b.checkOpen(); err != nil {
-		return err
-	}
-	if tx := Tx(ctx); tx != nil {
-		return b.savepoint(ctx, tx, fn)
-	}
-	tx, err := b.begin(ctx, time.Time{})
-	if err != nil {
-		return err
-	}
-	defer b.release() // after the rollback below
-	committed := false
-	defer func() {
-		if !committed {
-			tx.Rollback()
-		}
-	}()
-	if err := fn(tx); err != nil {
-		return err
-	}
-	if err := ctx.Err(); err != nil {
-		return err // the caller gave up: nothing is committed
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", fail(ctx, err))
-	}
-	committed = true
-	return nil
-}
-
-func (b *Backend) savepoint(ctx context.Context, tx *sqlx.Tx, fn func(tx *sqlx.Tx) error) (err error) {
-	if _, err := b.exec(ctx, tx, sqlSavepoint); err != nil {
-		return err
-	}
-	released := false
-	defer func() {
-		if !released {
-			// Undo fn's writes, keep the transaction.
-			b.exec(context.WithoutCancel(ctx), tx, sqlRollbackTo)
-			b.exec(context.WithoutCancel(ctx), tx, sqlRelease)
-		}
-	}()
-	if err := fn(tx); err != nil {
-		return err
-	}
-	if _, err := b.exec(ctx, tx, sqlRelease); err != nil {
-		return err
-	}
-	released = true
-	return nil
-}
-
-var _ eventstore.Transactor = (*Backend)(nil)
-
-// Transact implements [eventstore.Transactor]; use it through
-// [eventstore.Store.Transact]. fn finds the transaction with [Tx] for the
-// application's own SQL.
-func (b *Backend) Transact(ctx context.Context, fn func(ctx context.Context) error) error {
-	return b.write(ctx, func(tx *sqlx.Tx) error {
-		return fn(context.WithValue(ctx, txKey{}, tx))
-	})
-}
-
-// Claim implements [eventstore.Checkpointer]. The claim is a row of the
+// Claim implements [eventstore.Claimer]. The claim is a row of the
 // file, so every process on it sees it. Each claim also records its
 // process (see the package documentation on claims): a claim whose process
 // is gone is taken over at once, without waiting for its expiry.
@@ -254,7 +150,7 @@ func (b *Backend) Claim(ctx context.Context, key, owner string, now, expires tim
 	})
 }
 
-// Release implements [eventstore.Checkpointer].
+// Release implements [eventstore.Claimer].
 func (b *Backend) Release(ctx context.Context, key, owner string) error {
 	return b.write(ctx, func(tx *sqlx.Tx) error {
 		_, err := b.exec(ctx, tx, sqlReleaseClaim, key, owner)

@@ -81,39 +81,3 @@ func TestConsume_ExactlyOnce(t *testing.T) {
 	is.NoErr(app.Get(&n, `SELECT n FROM counts WHERE stream = 'meter-1'`))
 	is.Equal(n, 3) // once per event, though event 2 was tried twice
 }
-
-// TestConsume_AppendInsideTxHandler: a process manager appends what it
-// decides from its TxHandler; the events commit with its checkpoint, and
-// subscribers see them once committed.
-func TestConsume_AppendInsideTxHandler(t *testing.T) {
-	t.Parallel()
-	is := is.New(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	b, err := sqlite.Open(filepath.Join(t.TempDir(), "events.db"), nil)
-	is.NoErr(err)
-	store := eventstore.New(b, nil)
-	defer store.Close()
-	sub, err := store.Subscribe(ctx, eventstore.SubscribeOptions{Filter: eventstore.Filter{Types: []string{"Derived"}}})
-	is.NoErr(err)
-	defer sub.Close()
-	_, err = store.Append(ctx, "order-1", eventstore.Any, eventstore.Event{Type: "Placed"})
-	is.NoErr(err)
-	go store.Consume(ctx, eventstore.ConsumerOptions{
-		Name:   "manager",
-		Filter: eventstore.Filter{Types: []string{"Placed"}},
-		TxHandler: func(ctx context.Context, e eventstore.RecordedEvent) error {
-			_, err := store.Append(ctx, "shipment-1", eventstore.NoStream, eventstore.Event{Type: "Derived"})
-			return err
-		},
-	})
-	select {
-	case e := <-sub.Events():
-		is.Equal(e.StreamID, "shipment-1")
-	case <-time.After(30 * time.Second):
-		t.Fatal("the derived event never arrived")
-	}
-	infos, err := store.Consumers(ctx)
-	is.NoErr(err)
-	is.Equal(infos[0].Position, int64(1)) // committed together with the event
-}

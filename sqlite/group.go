@@ -13,24 +13,12 @@ import (
 	"github.com/jmoiron/sqlx"
 )
 
-// ErrWriterTimeout reports a write (an Append, a Transact, any call that
-// writes) whose context has no deadline and that waited
-// [Options.BusyTimeout] for the store's writer connection, held all that
-// time by another transaction of the same store. Almost always that
-// transaction is the caller's own: a write inside an
-// [eventstore.Store.Transact] function (or an exactly-once TxHandler) made
-// with a context other than the function's cannot join the transaction,
-// so it waits for the transaction to end, which waits for it. Nothing of
-// the write is done. A write whose context has a deadline waits until then
-// and returns the context's error instead.
-var ErrWriterTimeout = errors.New("eventstore/sqlite: timed out waiting for the writer")
-
 // maxGroup is the most appends one group commit takes.
 const maxGroup = 256
 
 // groupCommit batches concurrent appends into one write transaction: while
 // one transaction commits, the appends that arrive queue up, and the next
-// one takes them all. Each append runs against the state the appends
+// one takes them all, up to maxGroup. Each append runs against the state the appends
 // before it in the group left, so a version conflict fails that append
 // alone; each returns only once the transaction holding it has committed.
 // A lone append finds nobody to wait for and runs at once, so it pays
@@ -321,9 +309,6 @@ func (b *Backend) commitGroup(tx *sqlx.Tx, batch []*queuedAppend) {
 		}
 	}
 }
-
-// errSpoiled rolls back a group in which an append failed half-written.
-var errSpoiled = errors.New("eventstore/sqlite: group spoiled by a failed append")
 
 // runAlone runs q in a transaction of its own.
 func (b *Backend) runAlone(q *queuedAppend) {

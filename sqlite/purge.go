@@ -8,8 +8,6 @@ import (
 	"github.com/jmoiron/sqlx"
 )
 
-var _ eventstore.Purger = (*Backend)(nil)
-
 // PurgeStream implements [eventstore.Purger]. The positions of the removed
 // events are never handed out again (the events table is AUTOINCREMENT).
 func (b *Backend) PurgeStream(ctx context.Context, stream string) (int64, error) {

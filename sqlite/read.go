@@ -205,6 +205,51 @@ type allQuery struct {
 // say (the rest of the glob, Payload, Match, a field of more than
 // maxPushdown values) is checked in Go.
 func buildAllQuery(f eventstore.Filter, backward bool) allQuery {
+	p := pushDown(f)
+	order := "ASC"
+	if backward {
+		order = "DESC"
+	}
+	one := p.selectOne(backward)
+	q := allQuery{residual: p.residual}
+	if len(p.driveVals) <= 1 {
+		q.sql = one
+		q.args = func(bound int64, limit int) []any {
+			if len(p.driveVals) == 1 {
+				return p.args(&p.driveVals[0], bound, limit)
+			}
+			return p.args(nil, bound, limit)
+		}
+		return q
+	}
+	parts := make([]string, len(p.driveVals))
+	for i := range parts {
+		parts[i] = "SELECT * FROM (" + one + ")"
+	}
+	q.sql = strings.Join(parts, " UNION ALL ") + " ORDER BY 1 " + order + " LIMIT ?"
+	q.args = func(bound int64, limit int) []any {
+		var args []any
+		for i := range p.driveVals {
+			args = append(args, p.args(&p.driveVals[i], bound, limit)...)
+		}
+		return append(args, limit)
+	}
+	return q
+}
+
+// pushdown is what of a filter goes into SQL: the field that drives the
+// query, and plain conditions on the others.
+type pushdown struct {
+	driveCol  string   // the driving column, or empty
+	driveIdx  string   // its index
+	driveVals []string // its values: one index walk each
+	conds     []string // the other conditions
+	condArgs  []any    // their arguments
+	residual  bool     // something is left for Go to check
+}
+
+// pushDown decides what of f goes into SQL; see buildAllQuery.
+func pushDown(f eventstore.Filter) pushdown {
 	streams, categories, types := dedup(f.Streams), dedup(f.Categories), dedup(f.Types)
 	prefix := globPrefix(f.StreamGlob)
 	if i := strings.IndexByte(prefix, '-'); i >= 0 && (len(categories) == 0 || len(categories) > maxPushdown) {
@@ -212,44 +257,45 @@ func buildAllQuery(f eventstore.Filter, backward bool) allQuery {
 		// checked in Go.
 		categories = []string{prefix[:i]}
 	}
-
-	var (
-		driveCol  string
-		driveIdx  string
-		driveVals []string
-		conds     []string
-		condArgs  []any
-	)
-	residual := f.StreamGlob != "" || len(f.Payload) > 0 || f.Match != nil
-	cond := func(col, index string, vals []string) {
-		if len(vals) == 0 {
-			return
-		}
-		if len(vals) > maxPushdown {
-			residual = true
-			return
-		}
-		if driveCol == "" && len(vals) <= maxUnion {
-			driveCol, driveIdx, driveVals = col, index, vals
-			return
-		}
-		conds = append(conds, "+"+col+" IN (?"+strings.Repeat(", ?", len(vals)-1)+")")
-		for _, v := range vals {
-			condArgs = append(condArgs, v)
-		}
-	}
-	cond("e.stream_id", "events_stream_position", streams)
-	cond("e.category", "events_category_position", categories)
-	cond("e.type", "events_type_position", types)
+	p := pushdown{residual: f.StreamGlob != "" || len(f.Payload) > 0 || f.Match != nil}
+	p.cond("e.stream_id", "events_stream_position", streams)
+	p.cond("e.category", "events_category_position", categories)
+	p.cond("e.type", "events_type_position", types)
 	if prefix != "" {
-		conds = append(conds, "+e.stream_id >= ?")
-		condArgs = append(condArgs, prefix)
+		p.conds = append(p.conds, "+e.stream_id >= ?")
+		p.condArgs = append(p.condArgs, prefix)
 		if upper, ok := prefixEnd(prefix); ok {
-			conds = append(conds, "+e.stream_id < ?")
-			condArgs = append(condArgs, upper)
+			p.conds = append(p.conds, "+e.stream_id < ?")
+			p.condArgs = append(p.condArgs, upper)
 		}
 	}
+	return p
+}
 
+// cond pushes down the condition that col is one of vals: as the driving
+// field when it is the first short enough, as a plain condition otherwise,
+// or, beyond maxPushdown values, not at all.
+func (p *pushdown) cond(col, index string, vals []string) {
+	if len(vals) == 0 {
+		return
+	}
+	if len(vals) > maxPushdown {
+		p.residual = true
+		return
+	}
+	if p.driveCol == "" && len(vals) <= maxUnion {
+		p.driveCol, p.driveIdx, p.driveVals = col, index, vals
+		return
+	}
+	p.conds = append(p.conds, "+"+col+" IN (?"+strings.Repeat(", ?", len(vals)-1)+")")
+	for _, v := range vals {
+		p.condArgs = append(p.condArgs, v)
+	}
+}
+
+// selectOne returns the query of one index walk: for one value of the
+// driving field, or the whole log when there is none.
+func (p *pushdown) selectOne(backward bool) string {
 	cmp, order := ">", "ASC"
 	if backward {
 		cmp, order = "<", "DESC"
@@ -258,50 +304,27 @@ func buildAllQuery(f eventstore.Filter, backward bool) allQuery {
 	// prefer walking the whole log by primary key over the driving index.
 	from := "events e"
 	var where strings.Builder
-	if driveCol != "" {
-		from += " INDEXED BY " + driveIdx
-		where.WriteString(driveCol + " = ? AND ")
+	if p.driveCol != "" {
+		from += " INDEXED BY " + p.driveIdx
+		where.WriteString(p.driveCol + " = ? AND ")
 	}
 	where.WriteString("e.position " + cmp + " ?")
-	for _, c := range conds {
+	for _, c := range p.conds {
 		where.WriteString(" AND " + c)
 	}
-	one := "SELECT " + eventCols + " FROM " + from + " WHERE " + where.String() +
+	return "SELECT " + eventCols + " FROM " + from + " WHERE " + where.String() +
 		" ORDER BY e.position " + order + " LIMIT ?"
+}
 
-	q := allQuery{residual: residual}
-	subArgs := func(drive *string, bound int64, limit int) []any {
-		args := make([]any, 0, len(condArgs)+3)
-		if drive != nil {
-			args = append(args, *drive)
-		}
-		args = append(args, bound)
-		args = append(args, condArgs...)
-		return append(args, limit)
+// args returns the arguments of one index walk.
+func (p *pushdown) args(drive *string, bound int64, limit int) []any {
+	args := make([]any, 0, len(p.condArgs)+3)
+	if drive != nil {
+		args = append(args, *drive)
 	}
-	if len(driveVals) <= 1 {
-		q.sql = one
-		q.args = func(bound int64, limit int) []any {
-			if len(driveVals) == 1 {
-				return subArgs(&driveVals[0], bound, limit)
-			}
-			return subArgs(nil, bound, limit)
-		}
-		return q
-	}
-	parts := make([]string, len(driveVals))
-	for i := range parts {
-		parts[i] = "SELECT * FROM (" + one + ")"
-	}
-	q.sql = strings.Join(parts, " UNION ALL ") + " ORDER BY 1 " + order + " LIMIT ?"
-	q.args = func(bound int64, limit int) []any {
-		var args []any
-		for i := range driveVals {
-			args = append(args, subArgs(&driveVals[i], bound, limit)...)
-		}
-		return append(args, limit)
-	}
-	return q
+	args = append(args, bound)
+	args = append(args, p.condArgs...)
+	return append(args, limit)
 }
 
 // globPrefix returns the literal start of a path.Match pattern: everything

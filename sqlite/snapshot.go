@@ -11,8 +11,6 @@ import (
 	"github.com/jmoiron/sqlx"
 )
 
-var _ eventstore.Snapshotter = (*Backend)(nil)
-
 const snapshotCols = `sn.stream_id, sn.version, sn.position, sn.data, sn.metadata, sn.created_at`
 
 // snapshotsOfLife are the snapshots of the stream's current life: one of

@@ -127,19 +127,6 @@ import (
 //go:embed schema.sql
 var schemaSQL string
 
-// ErrReadOnly reports a write to a store opened with [Options.ReadOnly].
-var ErrReadOnly = errors.New("eventstore/sqlite: store opened read-only")
-
-// ErrSchemaTooNew reports a store file whose schema version is newer than
-// this package knows: it was written by a newer release, and opening it
-// could damage it.
-var ErrSchemaTooNew = errors.New("eventstore/sqlite: schema version newer than this release supports")
-
-// ErrBusy reports that the file stayed locked by another connection or
-// process for longer than [Options.BusyTimeout]; the message says what
-// waited and for how long. Retrying later may succeed.
-var ErrBusy = errors.New("eventstore/sqlite: database is locked by another connection or process")
-
 // Synchronous is SQLite's synchronous setting for commits; see the package
 // documentation on durability.
 type Synchronous string

@@ -20,5 +20,18 @@ func open(t testing.TB, opts *sqlite.Options) *sqlite.Backend {
 }
 
 func TestConformance(t *testing.T) {
-	eventstoretest.Run(t, func(t *testing.T) eventstore.Backend { return open(t, nil) })
+	eventstoretest.RunWith(t, func(t *testing.T) eventstore.Backend { return open(t, nil) }, &eventstoretest.Options{
+		NewPair: func(t *testing.T) (eventstore.Backend, eventstore.Backend) {
+			path := filepath.Join(t.TempDir(), "events.db")
+			first, err := sqlite.Open(path, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			second, err := sqlite.Open(path, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return first, second
+		},
+	})
 }

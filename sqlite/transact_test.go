@@ -247,3 +247,32 @@ func TestTransact_ContextEndsInside(t *testing.T) {
 	is.NoErr(err)
 	is.True(!ok)
 }
+
+// TestTransact_NestedRollbackGivesPositionBack: on SQLite the position an
+// append took in a nested Transact that failed is taken again by the next
+// append (the conformance suite checks only that nobody skips it).
+func TestTransact_NestedRollbackGivesPositionBack(t *testing.T) {
+	t.Parallel()
+	is := is.New(t)
+	ctx := context.Background()
+	store, _ := transactSetup(t, nil)
+	_, err := store.Append(ctx, "a-1", eventstore.NoStream, eventstore.Event{Type: "E"})
+	is.NoErr(err)
+	boom := errors.New("inner failure")
+	err = store.Transact(ctx, func(ctx context.Context) error {
+		err := store.Transact(ctx, func(ctx context.Context) error {
+			if _, err := store.Append(ctx, "a-2", eventstore.NoStream, eventstore.Event{Type: "E"}); err != nil {
+				return err
+			}
+			return boom
+		})
+		if !errors.Is(err, boom) {
+			return fmt.Errorf("inner transaction: %w", err)
+		}
+		return nil
+	})
+	is.NoErr(err)
+	res, err := store.Append(ctx, "a-2", eventstore.NoStream, eventstore.Event{Type: "E"})
+	is.NoErr(err)
+	is.Equal(res.Position, int64(2)) // the position is taken again
+}

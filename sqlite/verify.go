@@ -4,11 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-
-	"github.com/edge-es/eventstore"
 )
-
-var _ eventstore.Auditor = (*Backend)(nil)
 
 // sqlCategoryOf is eventstore.Category in SQL: the stream ID up to its
 // first '-'.

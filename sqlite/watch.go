@@ -26,33 +26,11 @@ func (b *Backend) WatchChanges(ctx context.Context, changed func()) error {
 		return err
 	}
 	defer db.Close()
-	var (
-		conn      *sqlx.Conn
-		immutable bool // conn reads the file as immutable: data_version never moves
-		last      int64
-	)
-	connect := func() error {
-		if conn != nil {
-			conn.Close()
-		}
-		var err error
-		if conn, err = db.Connx(ctx); err != nil {
-			return fail(ctx, err)
-		}
-		conn.Raw(func(dc any) error {
-			_, immutable = dc.(*immutableConn)
-			return nil
-		})
-		return fail(ctx, conn.GetContext(ctx, &last, "PRAGMA data_version"))
-	}
-	if err := connect(); err != nil {
+	w := &watcher{db: db}
+	defer w.close()
+	if err := w.connect(ctx); err != nil {
 		return err
 	}
-	defer func() {
-		if conn != nil {
-			conn.Close()
-		}
-	}()
 	// A commit between the subscription's first read and the line above
 	// changed nothing this watch can see: wake the subscriptions once to
 	// cover it.
@@ -65,29 +43,66 @@ func (b *Backend) WatchChanges(ctx context.Context, changed func()) error {
 			return ctx.Err()
 		case <-tick.C:
 		}
-		if immutable && walExists(b.path) {
-			// A writer has opened the file of a read-only Backend that
-			// read it as immutable: follow it from now on.
-			if err := connect(); err != nil {
-				if ctx.Err() != nil {
-					return ctx.Err()
-				}
-				immutable = true // try again next tick
-				continue
-			}
-			changed()
-			continue
+		moved, err := w.poll(ctx, b.path)
+		if ctx.Err() != nil {
+			return ctx.Err()
 		}
-		var v int64
-		if err := conn.GetContext(ctx, &v, "PRAGMA data_version"); err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			continue // a transient error (busy): try again next tick
-		}
-		if v != last {
-			last = v
+		if err == nil && moved {
 			changed()
 		}
+		// Another error is transient (busy, a connection that could not
+		// be opened yet): try again next tick.
+	}
+}
+
+// watcher is the connection of one WatchChanges and what it last saw.
+type watcher struct {
+	db        *sqlx.DB
+	conn      *sqlx.Conn
+	immutable bool // conn reads the file as immutable: data_version never moves
+	last      int64
+}
+
+// connect opens the watch's connection, anew when it had one.
+func (w *watcher) connect(ctx context.Context) error {
+	w.close()
+	var err error
+	if w.conn, err = w.db.Connx(ctx); err != nil {
+		return fail(ctx, err)
+	}
+	w.conn.Raw(func(dc any) error {
+		_, w.immutable = dc.(*immutableConn)
+		return nil
+	})
+	return fail(ctx, w.conn.GetContext(ctx, &w.last, "PRAGMA data_version"))
+}
+
+// poll reports whether another connection may have committed since the
+// last poll.
+func (w *watcher) poll(ctx context.Context, path string) (bool, error) {
+	if w.immutable && walExists(path) {
+		// A writer has opened the file of a read-only Backend that read
+		// it as immutable: follow it from now on.
+		if err := w.connect(ctx); err != nil {
+			w.immutable = true // try again next tick
+			return false, err
+		}
+		return true, nil
+	}
+	var v int64
+	if err := w.conn.GetContext(ctx, &v, "PRAGMA data_version"); err != nil {
+		return false, err
+	}
+	if v == w.last {
+		return false, nil
+	}
+	w.last = v
+	return true, nil
+}
+
+func (w *watcher) close() {
+	if w.conn != nil {
+		w.conn.Close()
+		w.conn = nil
 	}
 }

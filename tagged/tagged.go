@@ -1,4 +1,10 @@
-package eventstore
+// Package tagged is erl-esdb's tagged fold: a fold of map payloads (JSON
+// objects) whose fields say how they combine, summed ({"$sum": x}) or
+// overwritten ({"$overwrite": x}, or an untagged value). It suits state
+// that is a bag of counters and latest values, such as a meter's totals,
+// without a Go type per event. For typed state, use
+// [eventstore.Decider] and [eventstore.Fold].
+package tagged
 
 import (
 	"encoding/json"
@@ -6,6 +12,8 @@ import (
 	"iter"
 	"maps"
 	"math"
+
+	"github.com/edge-es/eventstore"
 )
 
 // Tag says how a field of a map payload combines in a tagged fold.
@@ -19,15 +27,15 @@ const (
 	Sum
 )
 
-// Tagged is a field value with a [Tag]. In JSON it is an object with one
+// Value is a field value with a [Tag]. In JSON it is an object with one
 // key, "$sum" or "$overwrite", holding the value: {"balance": {"$sum": -30}}.
-type Tagged struct {
+type Value struct {
 	Tag   Tag
 	Value any
 }
 
 // MarshalJSON encodes t as {"$sum": value} or {"$overwrite": value}.
-func (t Tagged) MarshalJSON() ([]byte, error) {
+func (t Value) MarshalJSON() ([]byte, error) {
 	key := "$overwrite"
 	if t.Tag == Sum {
 		key = "$sum"
@@ -35,13 +43,13 @@ func (t Tagged) MarshalJSON() ([]byte, error) {
 	return json.Marshal(map[string]any{key: t.Value})
 }
 
-// TaggedFold is erl-esdb's tagged fold over map payloads: each payload's
+// Fold is erl-esdb's tagged fold over map payloads: each payload's
 // fields are combined into state, left to right. A [Sum] field adds to the
 // running total (a number, or 0 for anything else); an [Overwrite] field
 // and an untagged value replace. Sums stay tagged in the result, so that a
 // fold can go on from it (from a snapshot, say); [Finalize] unwraps them.
 // state is not modified.
-func TaggedFold(state map[string]any, payloads ...map[string]any) map[string]any {
+func Fold(state map[string]any, payloads ...map[string]any) map[string]any {
 	out := maps.Clone(state)
 	if out == nil {
 		out = map[string]any{}
@@ -54,23 +62,23 @@ func TaggedFold(state map[string]any, payloads ...map[string]any) map[string]any
 	return out
 }
 
-// TaggedFoldRight is [TaggedFold] with the payloads taken right to left:
+// FoldRight is [Fold] with the payloads taken right to left:
 // the first payload's overwrites win.
-func TaggedFoldRight(state map[string]any, payloads ...map[string]any) map[string]any {
+func FoldRight(state map[string]any, payloads ...map[string]any) map[string]any {
 	reversed := make([]map[string]any, len(payloads))
 	for i, p := range payloads {
 		reversed[len(payloads)-1-i] = p
 	}
-	return TaggedFold(state, reversed...)
+	return Fold(state, reversed...)
 }
 
-// TaggedFoldEvents folds the JSON object data of a sequence of events
+// FoldEvents folds the JSON object data of a sequence of events
 // (oldest first) onto state, reading {"$sum": x} and {"$overwrite": x}
 // objects as tags. It stops at the first error, including data that is not
 // a JSON object.
-func TaggedFoldEvents(seq iter.Seq2[RecordedEvent, error], state map[string]any) (map[string]any, error) {
-	return Fold(seq, TaggedFold(state), func(s map[string]any, e RecordedEvent) (map[string]any, error) {
-		p, err := ParseTagged(e.Data)
+func FoldEvents(seq iter.Seq2[eventstore.RecordedEvent, error], state map[string]any) (map[string]any, error) {
+	return eventstore.Fold(seq, Fold(state), func(s map[string]any, e eventstore.RecordedEvent) (map[string]any, error) {
+		p, err := Parse(e.Data)
 		if err != nil {
 			return s, fmt.Errorf("event %s@%d: %w", e.StreamID, e.Version, err)
 		}
@@ -81,31 +89,32 @@ func TaggedFoldEvents(seq iter.Seq2[RecordedEvent, error], state map[string]any)
 	})
 }
 
-// ParseTagged decodes a JSON object, turning {"$sum": x} and
-// {"$overwrite": x} values into [Tagged] ones. Numbers decode as float64.
-func ParseTagged(data []byte) (map[string]any, error) {
+// Parse decodes a JSON object, turning {"$sum": x} and {"$overwrite": x}
+// values into [Value] ones. Numbers decode as float64. Anything but a JSON
+// object is [eventstore.ErrInvalidArgument].
+func Parse(data []byte) (map[string]any, error) {
 	var m map[string]any
 	if err := json.Unmarshal(data, &m); err != nil || m == nil {
-		return nil, invalidf("tagged payload is not a JSON object")
+		return nil, fmt.Errorf("%w: tagged payload is not a JSON object", eventstore.ErrInvalidArgument)
 	}
 	for k, v := range m {
 		if obj, ok := v.(map[string]any); ok && len(obj) == 1 {
 			if x, ok := obj["$sum"]; ok {
-				m[k] = Tagged{Sum, x}
+				m[k] = Value{Sum, x}
 			} else if x, ok := obj["$overwrite"]; ok {
-				m[k] = Tagged{Overwrite, x}
+				m[k] = Value{Overwrite, x}
 			}
 		}
 	}
 	return m, nil
 }
 
-// Finalize returns state with every [Tagged] value replaced by its plain
+// Finalize returns state with every [Value] replaced by its plain
 // value.
 func Finalize(state map[string]any) map[string]any {
 	out := make(map[string]any, len(state))
 	for k, v := range state {
-		if t, ok := v.(Tagged); ok {
+		if t, ok := v.(Value); ok {
 			v = t.Value
 		}
 		out[k] = v
@@ -114,14 +123,14 @@ func Finalize(state map[string]any) map[string]any {
 }
 
 func combine(prev, next any) any {
-	t, ok := next.(Tagged)
+	t, ok := next.(Value)
 	if !ok || t.Tag != Sum {
 		return next
 	}
-	if p, ok := prev.(Tagged); ok {
+	if p, ok := prev.(Value); ok {
 		prev = p.Value
 	}
-	return Tagged{Sum, add(prev, t.Value)}
+	return Value{Sum, add(prev, t.Value)}
 }
 
 // add sums two values as numbers (anything else counts as 0). A sum of

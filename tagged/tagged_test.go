@@ -1,4 +1,4 @@
-package eventstore_test
+package tagged_test
 
 import (
 	"context"
@@ -7,50 +7,51 @@ import (
 
 	"github.com/edge-es/eventstore"
 	"github.com/edge-es/eventstore/memory"
+	"github.com/edge-es/eventstore/tagged"
 	"github.com/matryer/is"
 )
 
-func sum(v any) eventstore.Tagged { return eventstore.Tagged{Tag: eventstore.Sum, Value: v} }
+func sum(v any) tagged.Value { return tagged.Value{Tag: tagged.Sum, Value: v} }
 
-func TestTaggedFold(t *testing.T) {
+func TestFold(t *testing.T) {
 	t.Parallel()
 	is := is.New(t)
 
 	// Sums add up: 1 + 5 - 2 = 4.
-	s := eventstore.TaggedFold(nil,
+	s := tagged.Fold(nil,
 		map[string]any{"n": sum(1)}, map[string]any{"n": sum(5)}, map[string]any{"n": sum(-2)})
-	is.Equal(eventstore.Finalize(s)["n"], int64(4))
+	is.Equal(tagged.Finalize(s)["n"], int64(4))
 
 	// 0 + 100 - 30 = 70, and untagged and Overwrite values replace.
-	s = eventstore.TaggedFold(nil,
-		map[string]any{"balance": sum(0), "owner": "ann", "status": eventstore.Tagged{Tag: eventstore.Overwrite, Value: "new"}},
+	s = tagged.Fold(nil,
+		map[string]any{"balance": sum(0), "owner": "ann", "status": tagged.Value{Tag: tagged.Overwrite, Value: "new"}},
 		map[string]any{"balance": sum(100), "owner": "bob"},
-		map[string]any{"balance": sum(-30), "status": eventstore.Tagged{Tag: eventstore.Overwrite, Value: "open"}})
-	final := eventstore.Finalize(s)
+		map[string]any{"balance": sum(-30), "status": tagged.Value{Tag: tagged.Overwrite, Value: "open"}})
+	final := tagged.Finalize(s)
 	is.Equal(final, map[string]any{"balance": int64(70), "owner": "bob", "status": "open"})
 
 	// From a snapshot's state: 500, then +100, -50 = 550.
 	snapshot := map[string]any{"balance": sum(500)}
-	s = eventstore.TaggedFold(snapshot, map[string]any{"balance": sum(100)}, map[string]any{"balance": sum(-50)})
-	is.Equal(eventstore.Finalize(s)["balance"], int64(550))
+	s = tagged.Fold(snapshot, map[string]any{"balance": sum(100)}, map[string]any{"balance": sum(-50)})
+	is.Equal(tagged.Finalize(s)["balance"], int64(550))
 	is.Equal(snapshot["balance"], sum(500)) // the snapshot state is left alone
 
 	// Without Finalize the tags stay, so a fold can go on from the result.
 	is.Equal(s["balance"], sum(int64(550)))
-	s = eventstore.TaggedFold(s, map[string]any{"balance": sum(1)})
-	is.Equal(eventstore.Finalize(s)["balance"], int64(551))
+	s = tagged.Fold(s, map[string]any{"balance": sum(1)})
+	is.Equal(tagged.Finalize(s)["balance"], int64(551))
 
 	// Non-numbers count as 0; fractions stay fractions.
-	s = eventstore.TaggedFold(nil, map[string]any{"x": sum("ten")}, map[string]any{"x": sum(2.5)}, map[string]any{"x": sum(true)})
-	is.Equal(eventstore.Finalize(s)["x"], 2.5)
+	s = tagged.Fold(nil, map[string]any{"x": sum("ten")}, map[string]any{"x": sum(2.5)}, map[string]any{"x": sum(true)})
+	is.Equal(tagged.Finalize(s)["x"], 2.5)
 
 	// Left and right differ for overwrites only.
 	a, b := map[string]any{"v": "first", "n": sum(1)}, map[string]any{"v": "second", "n": sum(2)}
-	is.Equal(eventstore.Finalize(eventstore.TaggedFold(nil, a, b)), map[string]any{"v": "second", "n": int64(3)})
-	is.Equal(eventstore.Finalize(eventstore.TaggedFoldRight(nil, a, b)), map[string]any{"v": "first", "n": int64(3)})
+	is.Equal(tagged.Finalize(tagged.Fold(nil, a, b)), map[string]any{"v": "second", "n": int64(3)})
+	is.Equal(tagged.Finalize(tagged.FoldRight(nil, a, b)), map[string]any{"v": "first", "n": int64(3)})
 }
 
-func TestTaggedFoldEvents(t *testing.T) {
+func TestFoldEvents(t *testing.T) {
 	t.Parallel()
 	is := is.New(t)
 	ctx := context.Background()
@@ -64,20 +65,20 @@ func TestTaggedFoldEvents(t *testing.T) {
 		_, err := store.Append(ctx, "acct-1", eventstore.Any, eventstore.Event{Type: "Changed", Data: []byte(data)})
 		is.NoErr(err)
 	}
-	s, err := eventstore.TaggedFoldEvents(store.ReadStream(ctx, "acct-1", eventstore.ReadOptions{}), nil)
+	s, err := tagged.FoldEvents(store.ReadStream(ctx, "acct-1", eventstore.ReadOptions{}), nil)
 	is.NoErr(err)
-	is.Equal(eventstore.Finalize(s), map[string]any{"balance": int64(75), "owner": "bob"})
+	is.Equal(tagged.Finalize(s), map[string]any{"balance": int64(75), "owner": "bob"})
 
 	// The tagged state round-trips through JSON, as a snapshot would.
 	data, err := json.Marshal(s)
 	is.NoErr(err)
-	back, err := eventstore.ParseTagged(data)
+	back, err := tagged.Parse(data)
 	is.NoErr(err)
-	s = eventstore.TaggedFold(back, map[string]any{"balance": sum(25)})
-	is.Equal(eventstore.Finalize(s)["balance"], int64(100))
+	s = tagged.Fold(back, map[string]any{"balance": sum(25)})
+	is.Equal(tagged.Finalize(s)["balance"], int64(100))
 
 	_, err = store.Append(ctx, "acct-1", eventstore.Any, eventstore.Event{Type: "Broken", Data: []byte(`[1]`)})
 	is.NoErr(err)
-	_, err = eventstore.TaggedFoldEvents(store.ReadStream(ctx, "acct-1", eventstore.ReadOptions{}), nil)
+	_, err = tagged.FoldEvents(store.ReadStream(ctx, "acct-1", eventstore.ReadOptions{}), nil)
 	is.True(err != nil) // not a JSON object
 }

@@ -1,0 +1,311 @@
+package eventstore
+
+import (
+	"context"
+	"iter"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// This file is the whole backend contract: what every backend must do
+// ([Backend], made of one small interface per purpose), and the small
+// named set of what a backend may do besides ([Transactor],
+// [ChangeWatcher], [IntegrityChecker]), which [New] detects once. The
+// conformance suite in package eventstoretest has a section for each, and
+// runs every optional section a backend implements.
+
+// Backend is the storage contract that every backend implements: the
+// SQLite backend (package sqlite) and the in-memory reference backend
+// (package memory). Users do not call a Backend directly: they pass it to
+// [New] and use the [Store], which validates every argument before it
+// reaches the backend. The conformance suite in package eventstoretest
+// checks a Backend against this contract through a Store.
+//
+// Every method is safe for concurrent use. Errors match the sentinels of
+// this package where one applies; a backend translates its driver's errors
+// in one place. Calls after Close fail with [ErrClosed].
+type Backend interface {
+	EventLog
+	Snapshotter
+	Checkpointer
+	Claimer
+	Parker
+	Purger
+	Auditor
+
+	// Close releases the backend's resources. Calls after Close fail with
+	// [ErrClosed].
+	Close() error
+}
+
+// EventLog is the part of a [Backend] that keeps streams and the global
+// log.
+type EventLog interface {
+	// Append writes req.Events to the end of req.Stream in one atomic step,
+	// after checking req.Expected with [ExpectedVersion.Check] against the
+	// stream's last version (-1 for a stream that does not exist or was
+	// deleted). Every event has a non-zero, distinct ID and a valid Type.
+	// A purged stream's tombstone ([Purger]) fails it with
+	// [ErrStreamPurged].
+	//
+	// Versions continue from the stream's last version (0 for a new or
+	// deleted stream). Positions continue the global log: every event gets a
+	// position greater than that of any event committed before it, and an
+	// event becomes visible to readers only with all the other events of its
+	// Append, in position order. Positions strictly increase; they need not
+	// be consecutive.
+	//
+	// When every ID of req.Events is already stored, in the same order, as
+	// consecutive events of the stream's current life, Append writes nothing
+	// and returns the result those events had (last version and position),
+	// without checking req.Expected. Otherwise any stored ID fails the whole
+	// Append with [ErrDuplicateEvent]. A version conflict returns a
+	// [*VersionConflictError].
+	//
+	// Concurrent Appends are serialised: each one sees every Append that
+	// committed before it. An Append waiting for another (or for a
+	// [Transactor]'s transaction) gives up with ctx's error when ctx ends.
+	Append(ctx context.Context, req AppendRequest) (AppendResult, error)
+
+	// ReadStream yields the events of the current life of a stream, in
+	// version order or, with opts.Backward, in reverse version order,
+	// starting at version opts.From (the end, for a backward read with From
+	// 0) and stopping after opts.Limit events when it is positive. A stream
+	// that does not exist yields [ErrStreamNotFound] as its only element.
+	// The sequence must not hold a lock or a database connection while the
+	// consumer's loop body runs, must stop at the first error and yield it,
+	// and must end with ctx.Err() once ctx is done. It yields at least the
+	// events committed before it began; whether it also yields those
+	// committed while it runs is up to the backend, but what it yields has
+	// no gap.
+	ReadStream(ctx context.Context, stream string, opts ReadOptions) iter.Seq2[RecordedEvent, error]
+
+	// ReadAll yields the events of the global log that match filter, in
+	// position order or, with opts.Backward, in reverse, starting at
+	// position opts.From (the end, for a backward read with From 0) and
+	// stopping after opts.Limit matching events when it is positive. Events
+	// of deleted streams are included. The filter has been checked with
+	// [Filter.Matcher], which the backend may use for whatever it does not
+	// evaluate itself. The rules of ReadStream on locks and errors apply.
+	ReadAll(ctx context.Context, opts ReadOptions, filter Filter) iter.Seq2[RecordedEvent, error]
+
+	// StreamVersion returns the last version of a stream, or -1 when it does
+	// not exist or was deleted.
+	StreamVersion(ctx context.Context, stream string) (int64, error)
+
+	// ListStreams yields the streams that exist, in ascending byte order of
+	// ID, restricted by opts (prefix, category, strictly after opts.After,
+	// at most opts.Limit when positive). The rules of ReadStream on locks and
+	// errors apply.
+	ListStreams(ctx context.Context, opts ListOptions) iter.Seq2[StreamInfo, error]
+
+	// DeleteStream checks expected against the stream's last version as
+	// Append does, then deletes the stream and its snapshots in one atomic
+	// step: it reads and lists as absent and a later Append starts it again
+	// at version 0, while its events stay in the global log. A stream that
+	// does not exist, once the check passed, is [ErrStreamNotFound].
+	DeleteStream(ctx context.Context, stream string, expected ExpectedVersion) error
+}
+
+// AppendRequest is one Append as the [Store] hands it to a [Backend].
+type AppendRequest struct {
+	Stream   string          // a valid stream ID
+	Expected ExpectedVersion // a valid expected version
+	Events   []Event         // at least one; IDs set and distinct, types valid
+	Time     time.Time       // the RecordedAt of every event, in UTC
+
+	// IdempotencyKey, when not empty, is checked first: if an earlier
+	// append to the stream's current life carried the same key, Append
+	// writes nothing and returns that append's result, without checking
+	// Expected or the events. Otherwise the key is stored with the append.
+	IdempotencyKey string
+}
+
+// Snapshotter is the part of a [Backend] that stores snapshots.
+//
+// A snapshot belongs to one life of its stream: the one that was current
+// when it was saved. DeleteStream deletes the stream's snapshots, and
+// LoadSnapshot and ListSnapshots never return a snapshot of an earlier
+// life, so a stream started again never starts from a deleted state.
+type Snapshotter interface {
+	// SaveSnapshot stores s in the current life of its stream, replacing a
+	// snapshot of the same stream and version. It checks that the stream
+	// exists and has reached s.Version atomically with the write, so that
+	// a concurrent DeleteStream either comes first (and the save fails) or
+	// deletes the snapshot with the stream. A stream that does not exist,
+	// or was deleted or purged, is [ErrStreamNotFound]; a version past the
+	// stream's last is [ErrInvalidArgument]; nothing is written then. When
+	// s.Position is positive, the event at s.Version must be at that
+	// position: a snapshot taken of an earlier life, before the stream was
+	// deleted and started again, is [ErrStreamNotFound] too. The snapshot
+	// is stored with the position of the event at its version. When keep
+	// is positive it then deletes all but the keep highest versions of the
+	// stream's snapshots.
+	SaveSnapshot(ctx context.Context, s Snapshot, keep int) error
+	// LoadSnapshot returns the snapshot of the stream at version, or the
+	// highest version when version is -1; [ErrSnapshotNotFound] when there
+	// is none.
+	LoadSnapshot(ctx context.Context, stream string, version int64) (Snapshot, error)
+	// ListSnapshots returns the stream's snapshots in ascending version.
+	ListSnapshots(ctx context.Context, stream string) ([]Snapshot, error)
+	// DeleteSnapshots deletes the stream's snapshot at version, or all of
+	// them when version is -1. It reports how many it deleted.
+	DeleteSnapshots(ctx context.Context, stream string, version int64) (int, error)
+}
+
+// Checkpointer is the part of a [Backend] that keeps the progress of
+// durable consumers and forwarders: their checkpoints, and the marks of
+// events processed past a checkpoint.
+//
+// A consumer key names one checkpoint: a consumer's name, or for a member
+// of a consumer group, its name with the member, as [ConsumerKey] makes
+// it; a [Forwarder]'s key is "outbox/" and its name.
+type Checkpointer interface {
+	// LoadCheckpoint returns the last position the consumer has processed,
+	// and false when it has no checkpoint yet.
+	LoadCheckpoint(ctx context.Context, key string) (int64, bool, error)
+	// SaveCheckpoint records, at time at, that the consumer has processed
+	// everything up to position, and forgets its processed marks at or
+	// below it. It never lowers a checkpoint: when the stored one is
+	// higher, it stays (only ResetCheckpoint moves back).
+	SaveCheckpoint(ctx context.Context, key string, position int64, at time.Time) error
+	// ResetCheckpoint sets the checkpoint to position at time at, forward or
+	// back, and forgets every processed mark of the consumer.
+	ResetCheckpoint(ctx context.Context, key string, position int64, at time.Time) error
+	// Checkpoints lists every checkpoint, in key order.
+	Checkpoints(ctx context.Context) ([]Checkpoint, error)
+	// MarkProcessed records that the consumer has handled the event.
+	MarkProcessed(ctx context.Context, key string, id uuid.UUID, position int64) error
+	// Processed reports whether the consumer has a mark for the event.
+	Processed(ctx context.Context, key string, id uuid.UUID) (bool, error)
+}
+
+// Claimer is the part of a [Backend] that keeps two instances of one
+// consumer or forwarder from running at once, in one process or in
+// several on the same store. A consumer key (see [Checkpointer]) has a
+// claim: the running instance that holds it, until an expiry the holder
+// keeps moving forward.
+type Claimer interface {
+	// Claim takes the claim of key for owner until expires, or renews it
+	// when owner holds it already. When another owner holds it and it has
+	// not expired at now (now is before its expiry), it fails with an error
+	// matching [ErrConsumerRunning] and changes nothing; a backend that can
+	// tell that the holder has died (its process is gone) may take the
+	// claim over before it expires. Claim and the check are one atomic step,
+	// across every process that shares the store.
+	Claim(ctx context.Context, key, owner string, now, expires time.Time) error
+	// Release drops owner's claim of key. It does nothing when owner does
+	// not hold it.
+	Release(ctx context.Context, key, owner string) error
+}
+
+// Parker is the part of a [Backend] that keeps the events a consumer gave
+// up on ([ConsumerOptions.ParkAfter]).
+type Parker interface {
+	// Park records an event the consumer of key gave up on, replacing an
+	// earlier record of the same event.
+	Park(ctx context.Context, key string, p ParkedEvent) error
+	// Parked lists the consumer's parked events in position order.
+	Parked(ctx context.Context, key string) ([]ParkedEvent, error)
+}
+
+// Purger is the part of a [Backend] that deletes for good, for GDPR
+// erasure and retention. A purged stream keeps a tombstone, and
+// [EventLog.Append] refuses it with [ErrStreamPurged] until the tombstone
+// is removed.
+type Purger interface {
+	// PurgeStream physically removes every event the stream ever had (all
+	// its lives), its snapshots, idempotency keys and parked events, and
+	// leaves a tombstone. It returns how many events it removed;
+	// [ErrStreamNotFound] when the stream never had any.
+	PurgeStream(ctx context.Context, stream string) (int64, error)
+	// RemoveTombstone lets a purged stream be started again;
+	// [ErrStreamNotFound] when it has no tombstone.
+	RemoveTombstone(ctx context.Context, stream string) error
+}
+
+// Auditor is the part of a [Backend] that [Store.Verify] uses: checks of
+// the records a backend keeps beside its events, which the other methods
+// do not show. Each method calls problem once per finding, with a line
+// that names the stream.
+type Auditor interface {
+	// AuditStreams checks every event against the record of its stream:
+	// that the record exists, and that the event's life and category agree
+	// with it. An event of a life the stream has not reached, or of the
+	// current life of a deleted stream, disagrees.
+	AuditStreams(ctx context.Context, problem func(string)) error
+	// AuditSnapshots checks every stored snapshot, whatever its stream:
+	// that the stream exists, that the snapshot belongs to its current life
+	// and that the stream has reached its version. It returns how many
+	// snapshots it checked. A backend without snapshots returns 0.
+	AuditSnapshots(ctx context.Context, problem func(string)) (int, error)
+	// LastPosition returns the highest position the log has ever given,
+	// purged events included; 0 for an empty log.
+	LastPosition(ctx context.Context) (int64, error)
+}
+
+// Transactor is an optional capability of a [Backend]: running the
+// application's own writes, event appends and a consumer's checkpoint in
+// one transaction. Both bundled backends implement it. [Store.Transact]
+// and [ConsumerOptions.TxHandler] need it; without it they fail with
+// [errors.ErrUnsupported].
+//
+// A transaction holds the backend's writer from its beginning to its end:
+// every write made with another context waits for it, honouring its own
+// context. Reads inside the transaction see the store as it was before
+// the transaction began, not its own uncommitted appends.
+type Transactor interface {
+	// Transact begins a write transaction, calls fn with a context that
+	// carries it, and commits when fn returns nil or rolls back when it
+	// fails or panics. The backend's writes made with that context (such as
+	// Appends) join the transaction; a Transact with that context is
+	// nested, a savepoint: when its fn fails, its writes are undone and the
+	// outer transaction goes on.
+	Transact(ctx context.Context, fn func(ctx context.Context) error) error
+	// WithCheckpoint runs an exactly-once handler: it begins a write
+	// transaction, calls fn with a context that carries it, saves the
+	// checkpoint of key at position (at time at, as
+	// [Checkpointer.SaveCheckpoint] does) in the same transaction, and
+	// commits; when fn fails it rolls back and returns fn's error.
+	WithCheckpoint(ctx context.Context, key string, position int64, at time.Time, fn func(ctx context.Context) error) error
+}
+
+// ChangeWatcher is an optional capability of a [Backend]. A backend whose
+// store other processes (or other Backends on the same storage) can write
+// to implements it, so that subscriptions deliver their events too; the
+// [Store] runs it while it has subscriptions. Without it, a subscription
+// sees only the appends made through its own Store. Appends through the
+// Store itself wake subscriptions directly and need no watcher.
+type ChangeWatcher interface {
+	// WatchChanges calls changed, from one goroutine, whenever events may
+	// have been committed by another connection or process, until ctx is
+	// done; then it returns ctx's error. It calls changed once as soon as
+	// it watches, since it cannot tell what was committed before that.
+	// Spurious calls are harmless.
+	WatchChanges(ctx context.Context, changed func()) error
+}
+
+// IntegrityChecker is an optional capability of a [Backend]: a check of
+// the storage itself, such as SQLite's PRAGMA integrity_check. Without it,
+// [Store.Verify] skips [VerifyIntegrity] and says so.
+type IntegrityChecker interface {
+	// CheckIntegrity returns "ok", or a description of what is wrong.
+	CheckIntegrity(ctx context.Context) (string, error)
+}
+
+// capabilities are the optional capabilities of a backend, found once by
+// [New]; a nil field is a capability the backend lacks.
+type capabilities struct {
+	tx        Transactor
+	watcher   ChangeWatcher
+	integrity IntegrityChecker
+}
+
+func capabilitiesOf(b Backend) capabilities {
+	var c capabilities
+	c.tx, _ = b.(Transactor)
+	c.watcher, _ = b.(ChangeWatcher)
+	c.integrity, _ = b.(IntegrityChecker)
+	return c
+}
