@@ -44,6 +44,10 @@ var (
 	// another one on the same store, so it was not started; or that a
 	// running one lost its claim to another. See [ConsumerOptions.Lease].
 	ErrConsumerRunning = errors.New("eventstore: consumer already running")
+
+	// ErrNotParked reports that a consumer has no parked event at that
+	// position, for [Store.RetryParked] and [Store.DropParked].
+	ErrNotParked = errors.New("eventstore: event not parked")
 )
 
 // VersionConflictError is the error returned when an [ExpectedVersion] check

@@ -145,6 +145,22 @@ func (b *Backend) Park(ctx context.Context, key string, p eventstore.ParkedEvent
 	return nil
 }
 
+// Unpark implements [eventstore.Checkpointer].
+func (b *Backend) Unpark(ctx context.Context, key string, position int64) (bool, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return false, eventstore.ErrClosed
+	}
+	c := b.consumers[key]
+	if c == nil {
+		return false, nil
+	}
+	n := len(c.parked)
+	c.parked = slices.DeleteFunc(c.parked, func(p eventstore.ParkedEvent) bool { return p.Position == position })
+	return len(c.parked) < n, nil
+}
+
 // Parked implements [eventstore.Checkpointer].
 func (b *Backend) Parked(ctx context.Context, key string) ([]eventstore.ParkedEvent, error) {
 	b.mu.RLock()
