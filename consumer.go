@@ -502,7 +502,12 @@ func (c *consumer) retryParked(ctx context.Context) error {
 				continue
 			}
 		}
-		if _, err := c.cp.Unpark(ctx, c.key, p.Position); err != nil {
+		// Kept even when ctx has ended meanwhile, as the last checkpoint
+		// is: the event was handled.
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		_, err := c.cp.Unpark(uctx, c.key, p.Position)
+		cancel()
+		if err != nil {
 			return fmt.Errorf("consume %s: unpark %d: %w", c.key, p.Position, err)
 		}
 	}
