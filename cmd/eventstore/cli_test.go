@@ -2,6 +2,7 @@ package main_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -584,4 +585,45 @@ func fileSizes(t *testing.T, path string) int64 {
 		}
 	}
 	return n
+}
+
+// TestVerify_ReportsWhenACheckFails damages a page of a store so that a
+// check cannot run: Verify fails, and the command prints what it checked
+// and the problems all the same, then the error, and exits 1.
+func TestVerify_ReportsWhenACheckFails(t *testing.T) {
+	t.Parallel()
+	path, _ := manyEvents(t, 1200)
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := fi.Size() / 4096 / 2 // a page of events, half way
+	if _, err := f.WriteAt(bytes.Repeat([]byte{0xde, 0xad, 0xbe, 0xef}, 1024), page*4096); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := run(t, "", "verify", path)
+	if code != 1 {
+		t.Fatalf("exit %d: %s%s", code, out, errOut)
+	}
+	expect(t, "verify", out, "checked: ", "problem: integrity: could not check", "malformed")
+	expect(t, "verify", errOut, "eventstore verify: verify ")
+	out, _, code = run(t, "", "verify", path, "-json")
+	var r struct {
+		OK       bool     `json:"ok"`
+		Error    string   `json:"error"`
+		Problems []string `json:"problems"`
+	}
+	if err := json.Unmarshal([]byte(out), &r); err != nil || code != 1 {
+		t.Fatalf("exit %d, %v: %s", code, err, out)
+	}
+	if r.OK || r.Error == "" || len(r.Problems) == 0 {
+		t.Errorf("verify -json: %+v", r)
+	}
 }
