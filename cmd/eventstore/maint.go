@@ -117,6 +117,11 @@ func cmdParked(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintf(e.stdout, "dropped the event at position %d: %s will not handle it\n", *drop, name)
 		return nil
 	}
+	return listParked(ctx, e, store, pos[0], name, *asJSON)
+}
+
+// listParked prints the parked events of consumer name.
+func listParked(ctx context.Context, e *env, store *eventstore.Store, path, name string, asJSON bool) error {
 	parked, err := store.Parked(ctx, name)
 	if err != nil {
 		return err
@@ -127,10 +132,10 @@ func cmdParked(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 		if !known {
-			return unknownConsumer(pos[0], name)
+			return unknownConsumer(path, name)
 		}
 	}
-	if *asJSON {
+	if asJSON {
 		for _, p := range parked {
 			if err := jsonLine(e.stdout, parkedJSON{name, p.Position, p.EventID.String(), p.StreamID, p.Attempts, p.Error, jsonTime(p.ParkedAt)}); err != nil {
 				return err

@@ -282,6 +282,20 @@ func cmdImport(ctx context.Context, e *env, args []string) error {
 	prog := newProgress(e, "importing", "lines", total)
 	defer prog.close()
 	start := time.Now()
+	if err := imp.read(r, prog); err != nil {
+		return err
+	}
+	prog.close()
+	fmt.Fprintf(e.stderr, "imported %d events (%d already there)", imp.written, imp.skipped)
+	if imp.deleted+imp.deletedBefore > 0 {
+		fmt.Fprintf(e.stderr, ", %d stream deletions (%d already done)", imp.deleted, imp.deletedBefore)
+	}
+	fmt.Fprintf(e.stderr, " in %v\n", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// read applies the lines of r, and commits what is left in the queue.
+func (imp *importer) read(r io.Reader, prog *progress) error {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 1<<20), 1<<30)
 	line := 0
@@ -306,16 +320,7 @@ func cmdImport(ctx context.Context, e *env, args []string) error {
 	if err := sc.Err(); err != nil {
 		return &lineError{first: line + 1, last: line + 1, err: err}
 	}
-	if err := imp.commit(); err != nil {
-		return err
-	}
-	prog.close()
-	fmt.Fprintf(e.stderr, "imported %d events (%d already there)", imp.written, imp.skipped)
-	if imp.deleted+imp.deletedBefore > 0 {
-		fmt.Fprintf(e.stderr, ", %d stream deletions (%d already done)", imp.deleted, imp.deletedBefore)
-	}
-	fmt.Fprintf(e.stderr, " in %v\n", time.Since(start).Round(time.Millisecond))
-	return nil
+	return imp.commit()
 }
 
 // lineError is an import error with the input lines it comes from.
