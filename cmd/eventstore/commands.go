@@ -68,10 +68,10 @@ func jsonTime(t time.Time) *time.Time {
 func cmdStreams(ctx context.Context, e *env, args []string) error {
 	fs := newFlags("streams")
 	var opts eventstore.ListOptions
-	fs.StringVar(&opts.Prefix, "prefix", "", "only stream IDs starting with this")
-	fs.StringVar(&opts.Category, "category", "", "only streams of this category")
-	fs.StringVar(&opts.After, "after", "", "only stream IDs after this one (paging)")
-	fs.IntVar(&opts.Limit, "limit", 0, "at most this many streams (0: all)")
+	fs.StringVar(&opts.Prefix, "prefix", "", "only stream IDs starting with `P`")
+	fs.StringVar(&opts.Category, "category", "", "only streams of category `C`")
+	fs.StringVar(&opts.After, "after", "", "only stream IDs after `ID` (paging)")
+	fs.IntVar(&opts.Limit, "limit", 0, "at most `N` streams (0: all)")
 	asJSON := jsonFlag(fs, "one JSON object per stream and line instead of a table")
 	pos, err := parse(e, fs, args, 1)
 	if err != nil {
@@ -122,8 +122,8 @@ type streamJSON struct {
 func cmdRead(ctx context.Context, e *env, args []string) error {
 	fs := newFlags("read")
 	var opts eventstore.ReadOptions
-	fs.Int64Var(&opts.From, "from", 0, "first version (backward: 0 is the end)")
-	fs.IntVar(&opts.Limit, "limit", 0, "at most this many events (0: all)")
+	fs.Int64Var(&opts.From, "from", 0, "first version `N` (backward: 0 is the end)")
+	fs.IntVar(&opts.Limit, "limit", 0, "at most `N` events (0: all)")
 	fs.BoolVar(&opts.Backward, "backward", false, "newest first")
 	asJSON := jsonFlag(fs, "one JSON object per event and line (the export's event lines)")
 	pos, err := parse(e, fs, args, 2)
@@ -152,11 +152,11 @@ func cmdRead(ctx context.Context, e *env, args []string) error {
 
 func cmdTail(ctx context.Context, e *env, args []string) error {
 	fs := newFlags("tail")
-	from := fs.Int64("from", 0, "first global position (default: only new events)")
+	from := fs.Int64("from", 0, "first global position `N` (default: only new events)")
 	everything := fs.Bool("all", false, "start at the beginning of the log")
-	stream := fs.String("stream", "", "only this stream")
-	category := fs.String("category", "", "only this category")
-	typ := fs.String("type", "", "only this event type")
+	stream := fs.String("stream", "", "only stream `S`")
+	category := fs.String("category", "", "only category `C`")
+	typ := fs.String("type", "", "only event type `T`")
 	asJSON := jsonFlag(fs, "one JSON object per event and line (the export's event lines)")
 	pos, err := parse(e, fs, args, 1)
 	if err != nil {

@@ -43,7 +43,7 @@ func running(name string, err error) error {
 
 func cmdResetConsumer(ctx context.Context, e *env, args []string) error {
 	fs := newFlags("reset-consumer")
-	from := fs.Int64("from", 0, "the first position it handles when it next starts (0: the start of the log)")
+	from := fs.Int64("from", 0, "the first position `POS` it handles when it next starts (0: the start of the log)")
 	pos, err := parse(e, fs, args, 2)
 	if err != nil {
 		return err
@@ -81,8 +81,8 @@ func cmdResetConsumer(ctx context.Context, e *env, args []string) error {
 
 func cmdParked(ctx context.Context, e *env, args []string) error {
 	fs := newFlags("parked")
-	retry := fs.Int64("retry", 0, "have the consumer handle the parked event at this position again when it next starts")
-	drop := fs.Int64("drop", 0, "forget the parked event at this position")
+	retry := fs.Int64("retry", 0, "have the consumer handle the parked event at `POS` again when it next starts")
+	drop := fs.Int64("drop", 0, "forget the parked event at `POS`")
 	asJSON := jsonFlag(fs, "one JSON object per parked event and line instead of a table")
 	pos, err := parse(e, fs, args, 2)
 	if err != nil {

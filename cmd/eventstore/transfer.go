@@ -65,7 +65,7 @@ purged streams are not exported: to copy everything, use backup.
 
 func cmdExport(ctx context.Context, e *env, args []string) (err error) {
 	fs := newFlags("export")
-	out := fs.String("o", "", "write to this file instead of stdout (it must not exist)")
+	out := fs.String("o", "", "write to file `OUT` instead of stdout (it must not exist)")
 	_, store, b, err := openArgs(e, fs, args, 1)
 	if err != nil {
 		return err
@@ -236,9 +236,9 @@ func verbatim(p []byte) bool {
 
 func cmdImport(ctx context.Context, e *env, args []string) error {
 	fs := newFlags("import")
-	in := fs.String("i", "", "read from this file instead of stdin")
-	batch := fs.Int("batch", 500, "events per append, within one stream")
-	perTx := fs.Int("tx", 5000, "events per transaction")
+	in := fs.String("i", "", "read from file `IN` instead of stdin")
+	batch := fs.Int("batch", 500, "`N` events per append, within one stream")
+	perTx := fs.Int("tx", 5000, "`N` events per transaction")
 	pos, err := parse(e, fs, args, 1)
 	if err != nil {
 		return err
