@@ -208,6 +208,9 @@ type Parker interface {
 	Park(ctx context.Context, key string, p ParkedEvent) error
 	// Parked lists the consumer's parked events in position order.
 	Parked(ctx context.Context, key string) ([]ParkedEvent, error)
+	// Unpark forgets the consumer's parked event at position, and reports
+	// whether there was one.
+	Unpark(ctx context.Context, key string, position int64) (bool, error)
 }
 
 // Purger is the part of a [Backend] that deletes for good, for GDPR

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"time"
 
@@ -27,6 +28,9 @@ type ParkedEvent struct {
 	EventID  uuid.UUID
 	StreamID string
 	Error    string // the last handler error
+	// Attempts counts the failed attempts before it was parked; 0 means
+	// that [Store.RetryParked] asked for it to be handled again, which the
+	// consumer does when it next starts.
 	Attempts int
 	ParkedAt time.Time
 }
@@ -338,6 +342,9 @@ func (c *consumer) run(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("consume %s: load checkpoint: %w", c.key, err)
 	}
+	if err := c.retryParked(ctx); err != nil {
+		return err
+	}
 	from := pos + 1
 	if !ok {
 		from = c.opts.From
@@ -392,6 +399,48 @@ func (c *consumer) run(ctx context.Context) (err error) {
 	}
 }
 
+// retryParked handles the parked events that [Store.RetryParked] marked,
+// in position order, and forgets each one handled. One that fails is
+// parked again by attempt; one no longer in the log (purged) is forgotten.
+func (c *consumer) retryParked(ctx context.Context) error {
+	parked, err := c.cp.Parked(ctx, c.key)
+	if err != nil {
+		return fmt.Errorf("consume %s: %w", c.key, err)
+	}
+	for _, p := range parked {
+		if p.Attempts != 0 {
+			continue
+		}
+		var e *RecordedEvent
+		for ev, err := range c.store.ReadAll(ctx, ReadOptions{From: p.Position, Limit: 1}, Filter{}) {
+			if err != nil {
+				return fmt.Errorf("consume %s: retry %d: %w", c.key, p.Position, err)
+			}
+			if ev.Position == p.Position && ev.ID == p.EventID {
+				e = &ev
+			}
+		}
+		if e != nil {
+			_, parkedAgain, err := c.attempt(ctx, *e)
+			if err != nil || parkedAgain {
+				if err != nil {
+					return err
+				}
+				continue
+			}
+		}
+		// Kept even when ctx has ended meanwhile, as the last checkpoint
+		// is: the event was handled.
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		_, err := c.cp.Unpark(uctx, c.key, p.Position)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("consume %s: unpark %d: %w", c.key, p.Position, err)
+		}
+	}
+	return nil
+}
+
 // handle processes one delivered event and moves the position past it.
 func (c *consumer) handle(ctx context.Context, e RecordedEvent) error {
 	mine := c.opts.Group.Size <= 1 || GroupMember(e.StreamID, c.opts.Group.Size) == c.opts.Group.Member
@@ -403,7 +452,7 @@ func (c *consumer) handle(ctx context.Context, e RecordedEvent) error {
 		mine = !done
 	}
 	if mine {
-		committed, err := c.attempt(ctx, e)
+		committed, _, err := c.attempt(ctx, e)
 		if err != nil {
 			return err
 		}
@@ -425,15 +474,15 @@ func (c *consumer) handle(ctx context.Context, e RecordedEvent) error {
 
 // attempt runs the handler until it succeeds, the event is parked, or ctx
 // ends. committed reports that a TxHandler's transaction saved the
-// checkpoint.
-func (c *consumer) attempt(ctx context.Context, e RecordedEvent) (committed bool, err error) {
+// checkpoint, parked that the event was parked.
+func (c *consumer) attempt(ctx context.Context, e RecordedEvent) (committed, parked bool, err error) {
 	for attempt := 1; ; attempt++ {
 		herr := c.call(ctx, e)
 		if herr == nil {
-			return c.opts.TxHandler != nil, nil
+			return c.opts.TxHandler != nil, false, nil
 		}
 		if ctx.Err() != nil {
-			return false, ctx.Err()
+			return false, false, ctx.Err()
 		}
 		park := c.opts.ParkAfter > 0 && attempt >= c.opts.ParkAfter
 		c.store.counters.handlerErrors.Add(1)
@@ -444,16 +493,16 @@ func (c *consumer) attempt(ctx context.Context, e RecordedEvent) (committed bool
 		if park {
 			p := ParkedEvent{Position: e.Position, EventID: e.ID, StreamID: e.StreamID, Error: herr.Error(), Attempts: attempt, ParkedAt: c.store.now()}
 			if err := c.cp.Park(ctx, c.key, p); err != nil {
-				return false, fmt.Errorf("consume %s: park: %w", c.key, err)
+				return false, false, fmt.Errorf("consume %s: park: %w", c.key, err)
 			}
 			c.store.counters.parked.Add(1)
 			c.store.happened(ctx, Happening{Category: CategorySubscriptions, Name: "consumer.parked", Consumer: c.key, Stream: e.StreamID, Position: e.Position, Err: herr})
-			return false, nil
+			return false, true, nil
 		}
 		select {
 		case <-time.After(backoff(c.opts.MinBackoff, c.opts.MaxBackoff, attempt)):
 		case <-ctx.Done():
-			return false, ctx.Err()
+			return false, false, ctx.Err()
 		}
 	}
 }
@@ -589,6 +638,56 @@ func (s *Store) Parked(ctx context.Context, key string) ([]ParkedEvent, error) {
 		return nil, err
 	}
 	return cp.Parked(ctx, key)
+}
+
+// RetryParked asks the consumer (or group member, by its [ConsumerKey])
+// to handle its parked event at position again: when the consumer next
+// starts, before anything else, it hands the event to its handler with
+// the usual retries; on success the event is no longer parked, and after
+// ParkAfter more failures it is parked again. Like [Store.ResetConsumer],
+// it fails with [ErrConsumerRunning] while the consumer runs (stop it
+// first), and with [ErrNotParked] when no event is parked there.
+func (s *Store) RetryParked(ctx context.Context, key string, position int64) error {
+	return s.withParked(ctx, key, position, func(cp Backend, p ParkedEvent) error {
+		p.Attempts = 0
+		return cp.Park(ctx, key, p)
+	})
+}
+
+// DropParked forgets the consumer's parked event at position: the
+// consumer never handles it. It fails with [ErrConsumerRunning] while the
+// consumer runs, and with [ErrNotParked] when no event is parked there.
+func (s *Store) DropParked(ctx context.Context, key string, position int64) error {
+	return s.withParked(ctx, key, position, func(cp Backend, p ParkedEvent) error {
+		_, err := cp.Unpark(ctx, key, position)
+		return err
+	})
+}
+
+// withParked runs fn on the parked event of key at position, under a
+// claim of key as [Store.ResetConsumer] does.
+func (s *Store) withParked(ctx context.Context, key string, position int64, fn func(Backend, ParkedEvent) error) error {
+	cp, err := s.checkpointer()
+	if err != nil {
+		return err
+	}
+	owner, now := uuid.NewString(), s.now()
+	if err := cp.Claim(ctx, key, owner, now, now.Add(DefaultLease)); err != nil {
+		return fmt.Errorf("parked %s: %w", key, err)
+	}
+	defer cp.Release(context.WithoutCancel(ctx), key, owner)
+	parked, err := cp.Parked(ctx, key)
+	if err != nil {
+		return fmt.Errorf("parked %s: %w", key, err)
+	}
+	i := slices.IndexFunc(parked, func(p ParkedEvent) bool { return p.Position == position })
+	if i < 0 {
+		return fmt.Errorf("parked %s at %d: %w", key, position, ErrNotParked)
+	}
+	if err := fn(cp, parked[i]); err != nil {
+		return fmt.Errorf("parked %s at %d: %w", key, position, err)
+	}
+	return nil
 }
 
 func (s *Store) checkpointer() (Backend, error) {

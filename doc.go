@@ -98,7 +98,9 @@
 //
 // Delivery is at least once, in position order. A handler error or panic
 // is retried with exponential backoff and jitter; ParkAfter parks a poison
-// event and goes on ([Store.Parked] lists them). CheckpointEvery and
+// event and goes on ([Store.Parked] lists them; [Store.RetryParked] has the
+// consumer handle one again when it next starts, [Store.DropParked]
+// forgets one). CheckpointEvery and
 // CheckpointInterval save the checkpoint in batches; Deduplicate records
 // each handled event's ID so a redelivery after a crash is skipped.
 // [Store.ResetConsumer] rewinds a consumer to rebuild a projection, and

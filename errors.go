@@ -66,6 +66,10 @@ var (
 	// ErrHandlerPanic matches the error a consumer reports when its handler
 	// panicked; the consumer recovers and treats it like any handler error.
 	ErrHandlerPanic = errors.New("eventstore: handler panicked")
+
+	// ErrNotParked reports that a consumer has no parked event at that
+	// position, for [Store.RetryParked] and [Store.DropParked].
+	ErrNotParked = errors.New("eventstore: event not parked")
 )
 
 // Errors of typed events.

@@ -603,6 +603,81 @@ func testConsumer(t *testing.T, newBackend NewBackend) {
 		c.stop(t)
 	})
 
+	t.Run("RetryAndDropParked", func(t *testing.T) {
+		b := setup(t, newBackend)
+		b.appendOK("a-1", eventstore.Any, ev("Good"), ev("Poison"), ev("Poison"), ev("Good"))
+		var mu sync.Mutex
+		cured := false
+		rec := newRecorder()
+		opts := eventstore.ConsumerOptions{
+			Name:       "careful",
+			MinBackoff: time.Millisecond,
+			ParkAfter:  2,
+			Handler: func(ctx context.Context, e eventstore.RecordedEvent) error {
+				mu.Lock()
+				ok := cured
+				mu.Unlock()
+				if e.Type == "Poison" && !ok {
+					return errors.New("cannot digest")
+				}
+				return rec.handle(ctx, e)
+			},
+		}
+		c := b.start(opts)
+		b.is.Equal(positions(rec.wait(t, 2)), []int64{1, 4})
+		// Retried while it runs: refused, as the consumer looks only when
+		// it starts.
+		err := b.store.RetryParked(b.ctx, "careful", 2)
+		b.is.True(errors.Is(err, eventstore.ErrConsumerRunning))
+		c.stop(t)
+
+		err = b.store.RetryParked(b.ctx, "careful", 1) // handled, not parked
+		b.is.True(errors.Is(err, eventstore.ErrNotParked))
+		err = b.store.DropParked(b.ctx, "careful", 4)
+		b.is.True(errors.Is(err, eventstore.ErrNotParked))
+		b.is.NoErr(b.store.DropParked(b.ctx, "careful", 3))
+		b.is.NoErr(b.store.RetryParked(b.ctx, "careful", 2))
+		parked, err := b.store.Parked(b.ctx, "careful")
+		b.is.NoErr(err)
+		b.is.Equal(len(parked), 1)
+		b.is.Equal(parked[0].Position, int64(2))
+		b.is.Equal(parked[0].Attempts, 0) // waiting for its retry
+		b.is.Equal(parked[0].Error, "cannot digest")
+
+		// Started again, it handles the retried event first, then what
+		// is new; the dropped one never comes back.
+		mu.Lock()
+		cured = true
+		mu.Unlock()
+		b.appendOK("a-1", eventstore.Any, ev("Good"))
+		c = b.start(opts)
+		b.is.Equal(positions(rec.wait(t, 2)), []int64{2, 5})
+		c.stop(t)
+		parked, err = b.store.Parked(b.ctx, "careful")
+		b.is.NoErr(err)
+		b.is.Equal(len(parked), 0)
+		b.is.Equal(b.checkpoint("careful").Position, int64(5))
+
+		// A retry that fails again parks the event again, counted afresh.
+		mu.Lock()
+		cured = false
+		mu.Unlock()
+		b.appendOK("a-1", eventstore.Any, ev("Poison"), ev("Good"))
+		c = b.start(opts)
+		b.is.Equal(positions(rec.wait(t, 1)), []int64{7})
+		c.stop(t)
+		b.is.NoErr(b.store.RetryParked(b.ctx, "careful", 6))
+		c = b.start(opts)
+		b.appendOK("a-1", eventstore.Any, ev("Good")) // a barrier: after the retry
+		b.is.Equal(positions(rec.wait(t, 1)), []int64{8})
+		c.stop(t)
+		parked, err = b.store.Parked(b.ctx, "careful")
+		b.is.NoErr(err)
+		b.is.Equal(len(parked), 1)
+		b.is.Equal(parked[0].Position, int64(6))
+		b.is.Equal(parked[0].Attempts, 2)
+	})
+
 	t.Run("UpdatedAtFollowsClock", func(t *testing.T) {
 		b, clock := setupClock(t, newBackend)
 		b.appendOK("a-1", eventstore.Any, numbered("E", 2)...)

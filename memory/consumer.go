@@ -138,6 +138,19 @@ func (b *Backend) Park(ctx context.Context, key string, p eventstore.ParkedEvent
 	})
 }
 
+// Unpark implements [eventstore.Parker].
+func (b *Backend) Unpark(ctx context.Context, key string, position int64) (bool, error) {
+	var found bool
+	err := b.write(ctx, func(d *data) error {
+		c := d.consumer(key)
+		n := len(c.parked)
+		c.parked = slices.DeleteFunc(c.parked, func(p eventstore.ParkedEvent) bool { return p.Position == position })
+		found = len(c.parked) < n
+		return nil
+	})
+	return found, err
+}
+
 // Parked implements [eventstore.Parker].
 func (b *Backend) Parked(ctx context.Context, key string) ([]eventstore.ParkedEvent, error) {
 	b.mu.RLock()

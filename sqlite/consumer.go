@@ -124,6 +124,19 @@ func (b *Backend) Parked(ctx context.Context, key string) ([]eventstore.ParkedEv
 	}, `SELECT position, event_id, stream_id, error, attempts, parked_at FROM parked WHERE consumer = ? ORDER BY position`, key)
 }
 
+// Unpark implements [eventstore.Parker].
+func (b *Backend) Unpark(ctx context.Context, key string, position int64) (bool, error) {
+	var n int64
+	err := b.write(ctx, func(tx *sqlx.Tx) error {
+		res, err := b.exec(ctx, tx, `DELETE FROM parked WHERE consumer = ? AND position = ?`, key, position)
+		if err == nil {
+			n, err = res.RowsAffected()
+		}
+		return err
+	})
+	return n > 0, err
+}
+
 // Claim implements [eventstore.Claimer]. The claim is a row of the
 // file, so every process on it sees it. Each claim also records its
 // process (see the package documentation on claims): a claim whose process

@@ -2,36 +2,19 @@ package main
 
 import (
 	"context"
-	"errors"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/edge-es/eventstore"
 	"github.com/edge-es/eventstore/sqlite"
 )
-
-// errHelp reports that -h was asked for and printed.
-var errHelp = errors.New("help shown")
-
-// parse parses a command's flags and checks it got want positional
-// arguments.
-func parse(e *env, fs *flag.FlagSet, args []string, want int) ([]string, error) {
-	fs.SetOutput(e.stderr)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil, errHelp
-		}
-		return nil, errUsage
-	}
-	if fs.NArg() != want {
-		return nil, errUsage
-	}
-	return fs.Args(), nil
-}
 
 // openArgs parses a command's flags and want positional arguments, the
 // first of which is the store file, and opens it read-only.
@@ -57,46 +40,105 @@ func open(path string, write bool) (*eventstore.Store, *sqlite.Backend, error) {
 	return eventstore.New(b, &eventstore.Options{MaxEventSize: -1}), b, nil
 }
 
+// jsonFlag adds the -json flag of the listing commands.
+func jsonFlag(fs *flag.FlagSet, what string) *bool {
+	return fs.Bool("json", false, what)
+}
+
+// newTable returns the writer of a table: columns separated by tabs in,
+// aligned with two spaces out.
+func newTable(w io.Writer) *tabwriter.Writer {
+	return tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+}
+
+// jsonLine writes v as one line of JSON.
+func jsonLine(w io.Writer, v any) error {
+	return json.NewEncoder(w).Encode(v)
+}
+
+// jsonTime is a time in JSON: RFC 3339 in UTC, null when unknown.
+func jsonTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
 func cmdStreams(ctx context.Context, e *env, args []string) error {
-	fs := flag.NewFlagSet("streams", flag.ContinueOnError)
+	fs := newFlags("streams")
 	var opts eventstore.ListOptions
-	fs.StringVar(&opts.Prefix, "prefix", "", "only stream IDs starting with this")
-	fs.StringVar(&opts.Category, "category", "", "only streams of this category")
-	fs.StringVar(&opts.After, "after", "", "only stream IDs after this one (paging)")
-	fs.IntVar(&opts.Limit, "limit", 0, "at most this many streams (0: all)")
-	_, store, _, err := openArgs(e, fs, args, 1)
+	fs.StringVar(&opts.Prefix, "prefix", "", "only stream IDs starting with `P`")
+	fs.StringVar(&opts.Category, "category", "", "only streams of category `C`")
+	fs.StringVar(&opts.After, "after", "", "only stream IDs after `ID` (paging)")
+	fs.IntVar(&opts.Limit, "limit", 0, "at most `N` streams (0: all)")
+	asJSON := jsonFlag(fs, "one JSON object per stream and line instead of a table")
+	pos, err := parse(e, fs, args, 1)
+	if err != nil {
+		return err
+	}
+	if err := nonNegative("limit", int64(opts.Limit)); err != nil {
+		return err
+	}
+	store, _, err := open(pos[0], false)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "STREAM\tVERSION\tEVENTS\tCREATED\tUPDATED")
+	tw := newTable(e.stdout)
+	if !*asJSON {
+		fmt.Fprintln(tw, "STREAM\tVERSION\tEVENTS\tCREATED\tUPDATED")
+	}
 	n := 0
 	for info, err := range store.ListStreams(ctx, opts) {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\n", info.ID, info.Version, info.Version+1, stamp(info.CreatedAt), stamp(info.UpdatedAt))
 		n++
+		if *asJSON {
+			if err := jsonLine(e.stdout, streamJSON{info.ID, info.Version, info.Version + 1, jsonTime(info.CreatedAt), jsonTime(info.UpdatedAt)}); err != nil {
+				return err
+			}
+			continue
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\n", info.ID, info.Version, info.Version+1, stamp(info.CreatedAt), stamp(info.UpdatedAt))
+	}
+	if *asJSON {
+		return nil
 	}
 	tw.Flush()
 	fmt.Fprintf(e.stdout, "%d streams\n", n)
 	return nil
 }
 
+type streamJSON struct {
+	Stream    string     `json:"stream"`
+	Version   int64      `json:"version"`
+	Events    int64      `json:"events"` // in its current life
+	CreatedAt *time.Time `json:"created_at"`
+	UpdatedAt *time.Time `json:"updated_at"`
+}
+
 func cmdRead(ctx context.Context, e *env, args []string) error {
-	fs := flag.NewFlagSet("read", flag.ContinueOnError)
+	fs := newFlags("read")
 	var opts eventstore.ReadOptions
-	fs.Int64Var(&opts.From, "from", 0, "first version (backward: 0 is the end)")
-	fs.IntVar(&opts.Limit, "limit", 0, "at most this many events (0: all)")
+	fs.Int64Var(&opts.From, "from", 0, "first version `N` (backward: 0 is the end)")
+	fs.IntVar(&opts.Limit, "limit", 0, "at most `N` events (0: all)")
 	fs.BoolVar(&opts.Backward, "backward", false, "newest first")
-	asJSON := fs.Bool("json", false, "one JSON object per line instead of a table")
-	pos, store, _, err := openArgs(e, fs, args, 2)
+	asJSON := jsonFlag(fs, "one JSON object per event and line (the export's event lines)")
+	pos, err := parse(e, fs, args, 2)
+	if err != nil {
+		return err
+	}
+	if err := firstErr(nonNegative("from", opts.From), nonNegative("limit", int64(opts.Limit))); err != nil {
+		return err
+	}
+	store, _, err := open(pos[0], false)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	p := newPrinter(e.stdout, *asJSON)
+	p := newPrinter(e.stdout, *asJSON, false)
 	for ev, err := range store.ReadStream(ctx, pos[1], opts) {
 		if err != nil {
 			return err // it names the stream
@@ -109,18 +151,23 @@ func cmdRead(ctx context.Context, e *env, args []string) error {
 }
 
 func cmdTail(ctx context.Context, e *env, args []string) error {
-	fs := flag.NewFlagSet("tail", flag.ContinueOnError)
-	from := fs.Int64("from", 0, "first global position (default: only new events)")
+	fs := newFlags("tail")
+	from := fs.Int64("from", 0, "first global position `N` (default: only new events)")
 	everything := fs.Bool("all", false, "start at the beginning of the log")
-	stream := fs.String("stream", "", "only this stream")
-	category := fs.String("category", "", "only this category")
-	typ := fs.String("type", "", "only this event type")
-	asJSON := fs.Bool("json", false, "one JSON object per line")
-	pos, store, _, err := openArgs(e, fs, args, 1)
+	stream := fs.String("stream", "", "only stream `S`")
+	category := fs.String("category", "", "only category `C`")
+	typ := fs.String("type", "", "only event type `T`")
+	asJSON := jsonFlag(fs, "one JSON object per event and line (the export's event lines)")
+	pos, err := parse(e, fs, args, 1)
 	if err != nil {
 		return err
 	}
-	defer store.Close()
+	if err := nonNegative("from", *from); err != nil {
+		return err
+	}
+	if *everything && isSet(fs, "from") {
+		return usagef("-from and -all: give one")
+	}
 	var filter eventstore.Filter
 	if *stream != "" {
 		filter.Streams = []string{*stream}
@@ -135,9 +182,14 @@ func cmdTail(ctx context.Context, e *env, args []string) error {
 	switch {
 	case *everything:
 		start = 0
-	case *from > 0:
+	case isSet(fs, "from"):
 		start = *from
 	}
+	store, _, err := open(pos[0], false)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
 	sub, err := store.Subscribe(ctx, eventstore.SubscribeOptions{From: start, Filter: filter})
 	if err != nil {
 		return err
@@ -148,8 +200,10 @@ func cmdTail(ctx context.Context, e *env, args []string) error {
 	} else {
 		fmt.Fprintf(e.stderr, "following %s from position %d (Ctrl-C to stop)\n", pos[0], max(start, 1))
 	}
-	p := newPrinter(e.stdout, *asJSON)
-	p.stream = true
+	p := newPrinter(e.stdout, *asJSON, true)
+	if p.cols, err = eventColumns(ctx, store); err != nil {
+		return err
+	}
 	for ev := range sub.Events() {
 		if err := p.print(ev); err != nil {
 			return err
@@ -159,7 +213,8 @@ func cmdTail(ctx context.Context, e *env, args []string) error {
 }
 
 func cmdStats(ctx context.Context, e *env, args []string) error {
-	fs := flag.NewFlagSet("stats", flag.ContinueOnError)
+	fs := newFlags("stats")
+	asJSON := jsonFlag(fs, "one JSON object instead of a table")
 	pos, store, b, err := openArgs(e, fs, args, 1)
 	if err != nil {
 		return err
@@ -173,7 +228,15 @@ func cmdStats(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	if *asJSON {
+		return jsonLine(e.stdout, statsJSON{
+			File: pos[0], Bytes: st.FileBytes, SchemaVersion: st.SchemaVersion,
+			Events: st.Events, LastPosition: st.LastPosition, Streams: st.Streams,
+			DeletedStreams: st.DeletedStreams, Snapshots: st.Snapshots, Consumers: len(consumers),
+			FirstEvent: jsonTime(st.FirstEvent), LastEvent: jsonTime(st.LastEvent),
+		})
+	}
+	tw := newTable(e.stdout)
 	fmt.Fprintf(tw, "file\t%s\n", pos[0])
 	fmt.Fprintf(tw, "size\t%s\n", bytesize(st.FileBytes))
 	fmt.Fprintf(tw, "schema version\t%d\n", st.SchemaVersion)
@@ -190,32 +253,97 @@ func cmdStats(ctx context.Context, e *env, args []string) error {
 	return tw.Flush()
 }
 
+type statsJSON struct {
+	File           string     `json:"file"`
+	Bytes          int64      `json:"bytes"`
+	SchemaVersion  int        `json:"schema_version"`
+	Events         int64      `json:"events"`
+	LastPosition   int64      `json:"last_position"`
+	Streams        int64      `json:"streams"`
+	DeletedStreams int64      `json:"deleted_streams"`
+	Snapshots      int64      `json:"snapshots"`
+	Consumers      int        `json:"consumers"`
+	FirstEvent     *time.Time `json:"first_event"`
+	LastEvent      *time.Time `json:"last_event"`
+}
+
 func cmdVerify(ctx context.Context, e *env, args []string) error {
-	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
+	fs := newFlags("verify")
+	asJSON := jsonFlag(fs, "one JSON object instead of text")
 	_, store, _, err := openArgs(e, fs, args, 1)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
 	start := time.Now()
-	r, err := store.Verify(ctx)
-	if err != nil {
-		return err
+	r, verr := store.Verify(ctx)
+	took := time.Since(start).Round(time.Millisecond)
+	if *asJSON {
+		// Lists are [] when empty, never null.
+		out := verifyJSON{OK: r.OK(), Integrity: r.Integrity, Events: r.Events, Streams: r.Streams,
+			Snapshots: r.Snapshots, Checkpoints: r.Checkpoints,
+			Checked:  append([]eventstore.VerifyCheck{}, r.Checked...),
+			Skipped:  append([]string{}, r.Skipped...),
+			Problems: append([]string{}, r.Problems...), Millis: took.Milliseconds()}
+		if verr != nil {
+			out.Error = verr.Error()
+		}
+		if err := jsonLine(e.stdout, out); err != nil {
+			return err
+		}
+	} else {
+		printVerify(e.stdout, r, took)
 	}
-	fmt.Fprintf(e.stdout, "integrity: %s\nevents: %d, streams: %d, snapshots: %d (checked in %v)\n",
-		r.Integrity, r.Events, r.Streams, r.Snapshots, time.Since(start).Round(time.Millisecond))
-	if r.OK() {
-		fmt.Fprintln(e.stdout, "ok")
-		return nil
+	switch {
+	case verr != nil:
+		return verr
+	case !r.OK():
+		return fmt.Errorf("%d problems", len(r.Problems))
 	}
+	return nil
+}
+
+// printVerify prints a report as text, whether or not Verify finished.
+func printVerify(w io.Writer, r eventstore.VerifyReport, took time.Duration) {
+	checked := "none"
+	if len(r.Checked) > 0 {
+		checked = fmt.Sprint(r.Checked)
+		checked = checked[1 : len(checked)-1]
+	}
+	fmt.Fprintf(w, "checked: %s\n", checked)
+	for _, s := range r.Skipped {
+		fmt.Fprintf(w, "skipped: %s\n", s)
+	}
+	if r.Integrity != "" {
+		fmt.Fprintf(w, "integrity: %s\n", r.Integrity)
+	}
+	fmt.Fprintf(w, "events: %d, streams: %d, snapshots: %d, checkpoints: %d (in %v)\n",
+		r.Events, r.Streams, r.Snapshots, r.Checkpoints, took)
 	for _, p := range r.Problems {
-		fmt.Fprintln(e.stdout, "problem:", p)
+		fmt.Fprintln(w, "problem:", p)
 	}
-	return fmt.Errorf("%d problems", len(r.Problems))
+	if r.OK() {
+		fmt.Fprintln(w, "ok")
+	}
+}
+
+type verifyJSON struct {
+	OK          bool                     `json:"ok"`
+	Error       string                   `json:"error,omitempty"` // a check could not run
+	Integrity   string                   `json:"integrity"`
+	Events      int64                    `json:"events"`
+	Streams     int                      `json:"streams"`
+	Snapshots   int                      `json:"snapshots"`
+	Checkpoints int                      `json:"checkpoints"`
+	Checked     []eventstore.VerifyCheck `json:"checked"`
+	Skipped     []string                 `json:"skipped"`
+	Problems    []string                 `json:"problems"`
+	Millis      int64                    `json:"millis"`
 }
 
 func cmdSnapshots(ctx context.Context, e *env, args []string) error {
-	fs := flag.NewFlagSet("snapshots", flag.ContinueOnError)
+	fs := newFlags("snapshots")
+	asJSON := jsonFlag(fs, "one JSON object per snapshot and line instead of a table")
 	pos, store, _, err := openArgs(e, fs, args, 2)
 	if err != nil {
 		return err
@@ -225,7 +353,15 @@ func cmdSnapshots(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	if *asJSON {
+		for _, s := range snaps {
+			if err := jsonLine(e.stdout, snapshotJSON{pos[1], s.Version, jsonTime(s.CreatedAt), len(s.Data)}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	tw := newTable(e.stdout)
 	fmt.Fprintln(tw, "VERSION\tCREATED\tBYTES")
 	for _, s := range snaps {
 		fmt.Fprintf(tw, "%d\t%s\t%d\n", s.Version, stamp(s.CreatedAt), len(s.Data))
@@ -235,8 +371,16 @@ func cmdSnapshots(ctx context.Context, e *env, args []string) error {
 	return nil
 }
 
+type snapshotJSON struct {
+	Stream    string     `json:"stream"`
+	Version   int64      `json:"version"`
+	CreatedAt *time.Time `json:"created_at"`
+	Bytes     int        `json:"bytes"`
+}
+
 func cmdConsumers(ctx context.Context, e *env, args []string) error {
-	fs := flag.NewFlagSet("consumers", flag.ContinueOnError)
+	fs := newFlags("consumers")
+	asJSON := jsonFlag(fs, "one JSON object per consumer and line instead of a table")
 	_, store, _, err := openArgs(e, fs, args, 1)
 	if err != nil {
 		return err
@@ -246,18 +390,41 @@ func cmdConsumers(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "CONSUMER\tPOSITION\tLAG\tUPDATED")
+	tw := newTable(e.stdout)
+	if !*asJSON {
+		fmt.Fprintln(tw, "CONSUMER\tPOSITION\tLAG\tPARKED\tUPDATED")
+	}
 	for _, c := range infos {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\n", c.Key, c.Position, c.Lag, stamp(c.UpdatedAt))
+		parked, err := store.Parked(ctx, c.Key)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			if err := jsonLine(e.stdout, consumerJSON{c.Key, c.Position, c.Lag, len(parked), jsonTime(c.UpdatedAt)}); err != nil {
+				return err
+			}
+			continue
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\n", c.Key, c.Position, c.Lag, len(parked), stamp(c.UpdatedAt))
+	}
+	if *asJSON {
+		return nil
 	}
 	tw.Flush()
 	fmt.Fprintf(e.stdout, "%d consumers\n", len(infos))
 	return nil
 }
 
+type consumerJSON struct {
+	Consumer  string     `json:"consumer"`
+	Position  int64      `json:"position"`
+	Lag       int64      `json:"lag"`
+	Parked    int        `json:"parked"`
+	UpdatedAt *time.Time `json:"updated_at"`
+}
+
 func cmdBackup(ctx context.Context, e *env, args []string) error {
-	fs := flag.NewFlagSet("backup", flag.ContinueOnError)
+	fs := newFlags("backup")
 	pos, store, b, err := openArgs(e, fs, args, 2)
 	if err != nil {
 		return err
@@ -277,34 +444,45 @@ func cmdBackup(ctx context.Context, e *env, args []string) error {
 
 // printer prints events as a table or as JSON lines.
 type printer struct {
-	json   bool
-	stream bool // flush after every event
-	tw     *tabwriter.Writer
-	w      io.Writer
-	header bool
+	json bool
+	live bool // tail: print each event as it comes
+	w    io.Writer
+	tw   *tabwriter.Writer // read's table, aligned at the end
+	cols liveColumns       // tail's table, aligned as it goes
+	head bool
 }
 
-func newPrinter(w io.Writer, asJSON bool) *printer {
-	return &printer{json: asJSON, w: w, tw: tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)}
+func newPrinter(w io.Writer, asJSON, live bool) *printer {
+	return &printer{json: asJSON, live: live, w: w, tw: newTable(w)}
 }
+
+var eventHeader = []string{"POSITION", "STREAM", "VERSION", "TIME", "TYPE", "DATA"}
 
 func (p *printer) print(ev eventstore.RecordedEvent) error {
 	if p.json { // the export's event lines
 		_, err := p.w.Write(appendEvent(nil, ev))
 		return err
 	}
-	if !p.header && !p.stream {
-		fmt.Fprintln(p.tw, "POSITION\tSTREAM\tVERSION\tTIME\tTYPE\tDATA")
-		p.header = true
-	}
 	data := string(ev.Data)
 	if len(data) > 120 {
 		data = data[:117] + "..."
 	}
-	fmt.Fprintf(p.tw, "%d\t%s\t%d\t%s\t%s\t%s\n", ev.Position, ev.StreamID, ev.Version, stamp(ev.RecordedAt), ev.Type, data)
-	if p.stream {
-		return p.tw.Flush()
+	row := []string{fmt.Sprint(ev.Position), ev.StreamID, fmt.Sprint(ev.Version), stamp(ev.RecordedAt), ev.Type, data}
+	if p.live {
+		if !p.head {
+			p.head = true
+			if _, err := io.WriteString(p.w, p.cols.line(eventHeader)); err != nil {
+				return err
+			}
+		}
+		_, err := io.WriteString(p.w, p.cols.line(row))
+		return err
 	}
+	if !p.head {
+		p.head = true
+		fmt.Fprintln(p.tw, strings.Join(eventHeader, "\t"))
+	}
+	fmt.Fprintln(p.tw, strings.Join(row, "\t"))
 	return nil
 }
 
@@ -315,11 +493,65 @@ func (p *printer) flush() error {
 	return p.tw.Flush()
 }
 
+// liveColumns aligns a table printed a line at a time, whose later lines
+// are not known yet: its columns have widths fixed at the start, and a
+// cell that is wider is cut, ending in "…" (-json prints it whole). The
+// last column is neither padded nor cut.
+type liveColumns struct {
+	widths []int
+	cut    []bool // whether a column's cells may be cut (text, not numbers)
+}
+
+// eventColumns returns the columns of tail's table: a position as wide as
+// the last one now with room to grow, the longest stream ID among the
+// first streams (between 16 and 64 characters), a version of 7 digits, a
+// time, a type of 24 characters.
+func eventColumns(ctx context.Context, store *eventstore.Store) (liveColumns, error) {
+	last := int64(0)
+	for ev, err := range store.ReadAll(ctx, eventstore.ReadOptions{Backward: true, Limit: 1}, eventstore.Filter{}) {
+		if err != nil {
+			return liveColumns{}, err
+		}
+		last = ev.Position
+	}
+	stream := 16
+	for info, err := range store.ListStreams(ctx, eventstore.ListOptions{Limit: 10_000}) {
+		if err != nil {
+			return liveColumns{}, err
+		}
+		stream = max(stream, utf8.RuneCountInString(info.ID))
+	}
+	return liveColumns{
+		widths: []int{max(8, len(fmt.Sprint(last))+2), min(stream, 64), 7, len(stamp(time.Now())), 24},
+		cut:    []bool{false, true, false, false, true},
+	}, nil
+}
+
+func (c *liveColumns) line(cells []string) string {
+	var b strings.Builder
+	for i, cell := range cells {
+		if i == len(cells)-1 {
+			b.WriteString(cell)
+			break
+		}
+		n := utf8.RuneCountInString(cell)
+		if w := c.widths[i]; n > w && c.cut[i] {
+			cell = string([]rune(cell)[:w-1]) + "…"
+			n = w
+		}
+		b.WriteString(cell)
+		b.WriteString(strings.Repeat(" ", max(c.widths[i]-n, 0)+2))
+	}
+	b.WriteByte('\n')
+	return b.String()
+}
+
+// stamp formats a time for a table: local time with the zone's offset.
 func stamp(t time.Time) string {
 	if t.IsZero() {
 		return "-"
 	}
-	return t.UTC().Format("2006-01-02 15:04:05.000")
+	return t.Local().Format("2006-01-02 15:04:05.000 -07:00")
 }
 
 func bytesize(n int64) string {
@@ -334,69 +566,12 @@ func bytesize(n int64) string {
 	return fmt.Sprintf("%d B", n)
 }
 
-// progress draws a progress bar on stderr when it is a terminal.
-type progress struct {
-	e     *env
-	verb  string
-	total int64
-	last  time.Time
-}
-
-func newProgress(e *env, verb string, total int64) *progress {
-	return &progress{e: e, verb: verb, total: total}
-}
-
-func (p *progress) tick(n int64) {
-	if !p.e.progress || time.Since(p.last) < 200*time.Millisecond {
-		return
-	}
-	p.last = time.Now()
-	p.draw(n)
-}
-
-func (p *progress) draw(n int64) {
-	if p.total <= 0 {
-		fmt.Fprintf(p.e.stderr, "\r%s %d events", p.verb, n)
-		return
-	}
-	const width = 30
-	filled := int(float64(width) * float64(min(n, p.total)) / float64(p.total))
-	bar := make([]byte, width)
-	for i := range bar {
-		bar[i] = '.'
-		if i < filled {
-			bar[i] = '#'
-		}
-	}
-	fmt.Fprintf(p.e.stderr, "\r[%s] %s %d/%d events", bar, p.verb, n, p.total)
-}
-
-func (p *progress) done(n int64) {
-	if p.e.progress {
-		p.draw(n)
-		fmt.Fprintln(p.e.stderr)
-	}
-}
-
-// countLines counts the lines of a file, for the progress bar; 0 when it
-// cannot.
-func countLines(path string) int64 {
-	f, err := os.Open(path)
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	var n int64
-	buf := make([]byte, 256<<10)
-	for {
-		k, err := f.Read(buf)
-		for _, c := range buf[:k] {
-			if c == '\n' {
-				n++
-			}
-		}
+// firstErr returns the first error that is not nil.
+func firstErr(errs ...error) error {
+	for _, err := range errs {
 		if err != nil {
-			return n
+			return err
 		}
 	}
+	return nil
 }

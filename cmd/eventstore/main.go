@@ -5,20 +5,44 @@
 //
 // Usage:
 //
-//	eventstore streams   [-prefix P] [-category C] [-limit N] FILE
-//	eventstore read      [-from N] [-limit N] [-backward] [-json] FILE STREAM
-//	eventstore tail      [-from N|-all] [-category C] [-type T] [-stream S] [-json] FILE
-//	eventstore stats     FILE
-//	eventstore verify    FILE
-//	eventstore snapshots FILE STREAM
-//	eventstore consumers FILE
-//	eventstore backup    FILE DEST
-//	eventstore export    [-o OUT] FILE
-//	eventstore import    [-i IN] [-batch N] [-tx N] FILE
+//	eventstore streams        FILE [-prefix P] [-category C] [-after ID] [-limit N] [-json]
+//	eventstore read           FILE STREAM [-from N] [-limit N] [-backward] [-json]
+//	eventstore tail           FILE [-from N | -all] [-stream S] [-category C] [-type T] [-json]
+//	eventstore stats          FILE [-json]
+//	eventstore verify         FILE [-json]
+//	eventstore snapshots      FILE STREAM [-json]
+//	eventstore consumers      FILE [-json]
+//	eventstore parked         FILE NAME [-retry POS | -drop POS] [-json]
+//	eventstore reset-consumer FILE NAME [-from POS]
+//	eventstore backup         FILE DEST
+//	eventstore vacuum         FILE
+//	eventstore export         FILE [-o OUT]
+//	eventstore import         FILE [-i IN] [-batch N] [-tx N]
+//	eventstore --version
 //
-// Every command but import opens the file read-only: it never writes to
-// it (backup writes only DEST). Exit status: 0 on success, 1 when verify
-// finds problems or a command fails, 2 for a usage error.
+// 'eventstore COMMAND -h' describes a command, its arguments and flags,
+// with an example. Flags may come before, between or after the arguments;
+// after "--" everything is an argument (a stream ID that starts with "-").
+//
+// The reading commands (streams, read, tail, stats, verify, snapshots,
+// consumers, parked without -retry or -drop, backup, export) open the
+// file read-only: they never write to it (backup writes only DEST), and
+// run beside an application that has it open. reset-consumer and parked
+// -retry or -drop write a consumer's records, and refuse while that
+// consumer runs. vacuum rewrites the whole file, and refuses while any
+// process has it open. import creates FILE if needed.
+//
+// Tables show times in the local time zone, with its offset (TZ=UTC for
+// UTC). With -json, streams, read, tail, snapshots, consumers and parked
+// print one JSON object a line (JSON Lines), and stats and verify print
+// one object; times are RFC 3339 in UTC. While export or import runs
+// with stderr on a terminal, a progress bar with rate and time left
+// shows there.
+//
+// Exit status: 0 on success, 1 when verify finds problems or a command
+// fails, 2 for a usage error (an unknown command or flag, a missing
+// argument, a flag value out of range, import with a terminal as input),
+// 130 when interrupted.
 //
 // Export and import copy a store's events through a versioned JSON Lines
 // format that keeps event IDs, versions, types, data and metadata byte
@@ -34,13 +58,22 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
+
+	"golang.org/x/term"
 )
 
-// command is one subcommand.
+// command is one subcommand, and its help.
 type command struct {
-	name, args, help string
-	run              func(ctx context.Context, env *env, args []string) error
+	name    string
+	args    string // the synopsis after the name
+	summary string // what it does, in one line
+	params  string // its arguments, one a line, for -h
+	about   string // more on what it does, for -h; may be empty
+	example string // one or more command lines, for -h
+	more    string // printed after the example (the export format)
+	run     func(ctx context.Context, e *env, args []string) error
 }
 
 // env is what a command reads and writes: the process's streams, or a
@@ -48,42 +81,121 @@ type command struct {
 type env struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
-	progress       bool // print progress on stderr (a terminal)
+	stdinTerminal  bool // stdin is a terminal: nobody pipes anything in
+	progress       bool // draw progress bars on stderr (a terminal)
 }
-
-// errUsage marks a usage error: exit status 2.
-var errUsage = errors.New("usage")
 
 func commands() []command {
 	return []command{
-		{"streams", "[-prefix P] [-category C] [-after ID] [-limit N] FILE", "list the streams with their versions", cmdStreams},
-		{"read", "[-from N] [-limit N] [-backward] [-json] FILE STREAM", "print the events of a stream", cmdRead},
-		{"tail", "[-from N | -all] [-stream S] [-category C] [-type T] [-json] FILE", "follow the global log live, including appends by other processes", cmdTail},
-		{"stats", "FILE", "count events, streams, snapshots and consumers", cmdStats},
-		{"verify", "FILE", "check integrity, order and versions (exit 1 on a problem)", cmdVerify},
-		{"snapshots", "FILE STREAM", "list the snapshots of a stream", cmdSnapshots},
-		{"consumers", "FILE", "list consumers and forwarders with their checkpoints and lag", cmdConsumers},
-		{"backup", "FILE DEST", "copy the store to a new file DEST while it is in use", cmdBackup},
-		{"export", "[-o OUT] FILE", "write every event and stream deletion as JSON Lines (to stdout by default)", cmdExport},
-		{"import", "[-i IN] [-batch N] [-tx N] FILE", "apply an export to FILE (stdin by default); safe to run again after an interruption", cmdImport},
+		{name: "streams", args: "FILE [-prefix P] [-category C] [-after ID] [-limit N] [-json]",
+			summary: "list the streams with their versions",
+			params:  "FILE  the store file (opened read-only)",
+			example: "eventstore streams gateway.db -category order -limit 20",
+			run:     cmdStreams},
+		{name: "read", args: "FILE STREAM [-from N] [-limit N] [-backward] [-json]",
+			summary: "print the events of a stream",
+			params:  "FILE    the store file (opened read-only)\nSTREAM  the stream ID (after -- when it starts with -)",
+			example: "eventstore read gateway.db order-42 -backward -limit 5",
+			run:     cmdRead},
+		{name: "tail", args: "FILE [-from N | -all] [-stream S] [-category C] [-type T] [-json]",
+			summary: "follow the global log live, including appends by other processes",
+			params:  "FILE  the store file (opened read-only)",
+			about:   "Without -from or -all it prints only events appended from now on. It runs\nuntil interrupted (Ctrl-C).",
+			example: "eventstore tail gateway.db -category order -json",
+			run:     cmdTail},
+		{name: "stats", args: "FILE [-json]",
+			summary: "count events, streams, snapshots and consumers",
+			params:  "FILE  the store file (opened read-only)",
+			example: "eventstore stats gateway.db",
+			run:     cmdStats},
+		{name: "verify", args: "FILE [-json]",
+			summary: "check integrity, order and versions (exit 1 on a problem)",
+			params:  "FILE  the store file (opened read-only)",
+			about:   "It lists the checks it ran and the ones it skipped, then every problem it\nfound. The exit status is 0 only when it ran every check and found nothing.",
+			example: "eventstore verify gateway.db",
+			run:     cmdVerify},
+		{name: "snapshots", args: "FILE STREAM [-json]",
+			summary: "list the snapshots of a stream",
+			params:  "FILE    the store file (opened read-only)\nSTREAM  the stream ID",
+			example: "eventstore snapshots gateway.db order-42",
+			run:     cmdSnapshots},
+		{name: "consumers", args: "FILE [-json]",
+			summary: "list consumers and forwarders with their checkpoints, lag and parked events",
+			params:  "FILE  the store file (opened read-only)",
+			about:   "A member of a consumer group is listed as NAME[MEMBER/SIZE], a forwarder as\noutbox/NAME.",
+			example: "eventstore consumers gateway.db",
+			run:     cmdConsumers},
+		{name: "parked", args: "FILE NAME [-retry POS | -drop POS] [-json]",
+			summary: "list a consumer's parked events, or retry or drop one",
+			params:  "FILE  the store file (read-only unless -retry or -drop)\nNAME  the consumer, as 'eventstore consumers' lists it (NAME[MEMBER/SIZE]\n      for a member of a group)",
+			about: "A consumer parks an event after ParkAfter failed attempts and goes on.\n" +
+				"-retry POS has the consumer handle it again, first thing when it next\n" +
+				"starts (ATTEMPTS shows 0 until then); -drop POS forgets it. Both refuse\n" +
+				"while the consumer runs: stop it first.",
+			example: "eventstore parked gateway.db projector\neventstore parked gateway.db projector -retry 1234",
+			run:     cmdParked},
+		{name: "reset-consumer", args: "FILE NAME [-from POS]",
+			summary: "move a consumer's checkpoint, to replay or skip events",
+			params:  "FILE  the store file (written)\nNAME  the consumer, as 'eventstore consumers' lists it; a group's name resets\n      every member",
+			about: "The consumer handles the events from position POS on when it next starts\n" +
+				"(-from 0 or 1: the whole log, to rebuild a projection) and forgets which\n" +
+				"events it had marked processed. It refuses while the consumer runs (stop it\n" +
+				"first), and a NAME that has no checkpoint (a typo would create one).",
+			example: "eventstore reset-consumer gateway.db projector -from 0",
+			run:     cmdResetConsumer},
+		{name: "backup", args: "FILE DEST",
+			summary: "copy the store to a new file DEST while it is in use",
+			params:  "FILE  the store file (opened read-only)\nDEST  the copy, a new file (it must not exist)",
+			example: "eventstore backup gateway.db /backups/gateway-2026-11-26.db",
+			run:     cmdBackup},
+		{name: "vacuum", args: "FILE",
+			summary: "rebuild the file to give the space of deleted data back (SQLite VACUUM)",
+			params:  "FILE  the store file (rewritten)",
+			about: "It prints the file's size before and after. It needs the file to itself:\n" +
+				"it refuses while any other process has it open (stop the application\n" +
+				"first), and an application that opens the file meanwhile waits or fails.\n" +
+				"It needs free space about the size of the file. To compact a store that\n" +
+				"must stay in use, back it up instead: the copy is compacted.",
+			example: "eventstore vacuum gateway.db",
+			run:     cmdVacuum},
+		{name: "export", args: "FILE [-o OUT]",
+			summary: "write every event and stream deletion as JSON Lines (to stdout by default)",
+			params:  "FILE  the store file (opened read-only)",
+			example: "eventstore export gateway.db -o gateway.jsonl\neventstore export old.db | eventstore import new.db",
+			more:    formatHelp,
+			run:     cmdExport},
+		{name: "import", args: "FILE [-i IN] [-batch N] [-tx N]",
+			summary: "apply an export to FILE (stdin by default); safe to run again after an interruption",
+			params:  "FILE  the store file (created if needed)",
+			example: "eventstore import new.db -i gateway.jsonl",
+			more:    formatHelp,
+			run:     cmdImport},
 	}
 }
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	fi, err := os.Stderr.Stat()
-	e := &env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, progress: err == nil && fi.Mode()&os.ModeCharDevice != 0}
+	e := &env{
+		stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr,
+		stdinTerminal: term.IsTerminal(int(os.Stdin.Fd())),
+		progress:      term.IsTerminal(int(os.Stderr.Fd())),
+	}
 	os.Exit(run(ctx, e, os.Args[1:]))
 }
 
 // run runs the command line args and returns the exit status.
 func run(ctx context.Context, e *env, args []string) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help" {
+	if len(args) == 0 {
+		usage(e.stderr)
+		return 2
+	}
+	switch args[0] {
+	case "-h", "-help", "--help", "help":
 		usage(e.stdout)
-		if len(args) == 0 {
-			return 2
-		}
+		return 0
+	case "-version", "--version", "version":
+		fmt.Fprintln(e.stdout, version())
 		return 0
 	}
 	for _, c := range commands() {
@@ -94,11 +206,14 @@ func run(ctx context.Context, e *env, args []string) int {
 		switch {
 		case err == nil:
 			return 0
-		case errors.Is(err, errUsage):
-			fmt.Fprintf(e.stderr, "usage: eventstore %s %s\n", c.name, c.args)
-			return 2
 		case errors.Is(err, errHelp):
 			return 0
+		case errors.Is(err, errUsage):
+			if msg := err.Error(); msg != errUsage.Error() {
+				fmt.Fprintf(e.stderr, "eventstore %s: %s\n", c.name, msg)
+			}
+			fmt.Fprintf(e.stderr, "usage: eventstore %s %s\nRun 'eventstore %s -h' for help.\n", c.name, c.args, c.name)
+			return 2
 		case errors.Is(err, context.Canceled):
 			return 130
 		default:
@@ -113,9 +228,41 @@ func run(ctx context.Context, e *env, args []string) int {
 
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "eventstore inspects and maintains an eventstore SQLite file.")
-	fmt.Fprintln(w, "\nUsage: eventstore COMMAND [flags] FILE [args]\n\nCommands:")
+	fmt.Fprintln(w, "\nUsage: eventstore COMMAND FILE [args] [flags]\n\nCommands:")
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.help)
+		fmt.Fprintf(w, "  %-15s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintln(w, "\nRun 'eventstore COMMAND -h' for a command's flags. Only import writes to FILE.")
+	fmt.Fprintln(w, "\nRun 'eventstore COMMAND -h' for a command's arguments, flags and an example,")
+	fmt.Fprintln(w, "'eventstore --version' for the version.")
+}
+
+// version describes the build from its build info: the module version
+// (a release, or "(devel)" for a build from a checkout), the VCS revision
+// when the build recorded one, and the Go version.
+func version() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "eventstore (unknown version: no build info)"
+	}
+	v := "eventstore " + bi.Main.Version
+	if v == "eventstore " {
+		v += "(devel)"
+	}
+	var rev, modified, at string
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				modified = ", modified"
+			}
+		case "vcs.time":
+			at = ", " + s.Value
+		}
+	}
+	if rev != "" {
+		v += " (revision " + rev + at + modified + ")"
+	}
+	return v + " " + bi.GoVersion
 }

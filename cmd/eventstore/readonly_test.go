@@ -21,6 +21,7 @@ func TestReadCommands_LeaveNoFiles(t *testing.T) {
 		{"verify", path},
 		{"snapshots", path, "order-1"},
 		{"consumers", path},
+		{"parked", path, "projector"},
 		{"backup", path, filepath.Join(t.TempDir(), "backup.db")},
 	} {
 		if _, errOut, code := run(t, "", args...); code != 0 {

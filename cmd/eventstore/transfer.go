@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"maps"
@@ -65,9 +64,8 @@ purged streams are not exported: to copy everything, use backup.
 `
 
 func cmdExport(ctx context.Context, e *env, args []string) (err error) {
-	fs := flag.NewFlagSet("export", flag.ContinueOnError)
-	out := fs.String("o", "", "write to this file instead of stdout (it must not exist)")
-	fs.Usage = transferUsage(fs, "export [-o OUT] FILE", "Export writes every event of FILE as JSON Lines.")
+	fs := newFlags("export")
+	out := fs.String("o", "", "write to file `OUT` instead of stdout (it must not exist)")
 	_, store, b, err := openArgs(e, fs, args, 1)
 	if err != nil {
 		return err
@@ -92,7 +90,8 @@ func cmdExport(ctx context.Context, e *env, args []string) (err error) {
 		}()
 		w = f
 	}
-	prog := newProgress(e, "exported", st.Events)
+	prog := newProgress(e, "exporting", "events", st.Events)
+	defer prog.close()
 	start := time.Now()
 	n, err := export(ctx, store, st.LastPosition, w, prog)
 	if err != nil {
@@ -106,7 +105,7 @@ func cmdExport(ctx context.Context, e *env, args []string) (err error) {
 			return err
 		}
 	}
-	prog.done(n)
+	prog.close()
 	fmt.Fprintf(e.stderr, "exported %d events in %v\n", n, time.Since(start).Round(time.Millisecond))
 	return nil
 }
@@ -235,30 +234,22 @@ func verbatim(p []byte) bool {
 		utf8.Valid(p) && json.Valid(p)
 }
 
-// transferUsage is the -h text of export and import: their flags and the
-// format.
-func transferUsage(fs *flag.FlagSet, usage, what string) func() {
-	return func() {
-		w := fs.Output()
-		fmt.Fprintf(w, "usage: eventstore %s\n\n%s\n\nFlags:\n", usage, what)
-		fs.PrintDefaults()
-		fmt.Fprintf(w, "\n%s", formatHelp)
-	}
-}
-
 func cmdImport(ctx context.Context, e *env, args []string) error {
-	fs := flag.NewFlagSet("import", flag.ContinueOnError)
-	in := fs.String("i", "", "read from this file instead of stdin")
-	batch := fs.Int("batch", 500, "events per append, within one stream")
-	perTx := fs.Int("tx", 5000, "events per transaction")
-	fs.Usage = transferUsage(fs, "import [-i IN] [-batch N] [-tx N] FILE",
-		"Import appends the events of an export to FILE, creating it if needed.")
+	fs := newFlags("import")
+	in := fs.String("i", "", "read from file `IN` instead of stdin")
+	batch := fs.Int("batch", 500, "`N` events per append, within one stream")
+	perTx := fs.Int("tx", 5000, "`N` events per transaction")
 	pos, err := parse(e, fs, args, 1)
 	if err != nil {
 		return err
 	}
 	if *batch < 1 || *perTx < 1 {
-		return errUsage
+		return usagef("-batch %d -tx %d: each must be 1 or more", *batch, *perTx)
+	}
+	if *in == "" && e.stdinTerminal {
+		// Nobody is going to type an export: say what is expected rather
+		// than wait, and create no file.
+		return usagef("no input: give an export file with -i FILE, or pipe one in (eventstore export OLD.db | eventstore import %s)", pos[0])
 	}
 	r := e.stdin
 	var total int64
@@ -288,8 +279,23 @@ func cmdImport(ctx context.Context, e *env, args []string) error {
 		legacy:  true,
 		streams: make(map[string]*streamState),
 	}
-	prog := newProgress(e, "imported", total)
+	prog := newProgress(e, "importing", "lines", total)
+	defer prog.close()
 	start := time.Now()
+	if err := imp.read(r, prog); err != nil {
+		return err
+	}
+	prog.close()
+	fmt.Fprintf(e.stderr, "imported %d events (%d already there)", imp.written, imp.skipped)
+	if imp.deleted+imp.deletedBefore > 0 {
+		fmt.Fprintf(e.stderr, ", %d stream deletions (%d already done)", imp.deleted, imp.deletedBefore)
+	}
+	fmt.Fprintf(e.stderr, " in %v\n", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// read applies the lines of r, and commits what is left in the queue.
+func (imp *importer) read(r io.Reader, prog *progress) error {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 1<<20), 1<<30)
 	line := 0
@@ -314,16 +320,7 @@ func cmdImport(ctx context.Context, e *env, args []string) error {
 	if err := sc.Err(); err != nil {
 		return &lineError{first: line + 1, last: line + 1, err: err}
 	}
-	if err := imp.commit(); err != nil {
-		return err
-	}
-	prog.done(int64(line))
-	fmt.Fprintf(e.stderr, "imported %d events (%d already there)", imp.written, imp.skipped)
-	if imp.deleted+imp.deletedBefore > 0 {
-		fmt.Fprintf(e.stderr, ", %d stream deletions (%d already done)", imp.deleted, imp.deletedBefore)
-	}
-	fmt.Fprintf(e.stderr, " in %v\n", time.Since(start).Round(time.Millisecond))
-	return nil
+	return imp.commit()
 }
 
 // lineError is an import error with the input lines it comes from.
