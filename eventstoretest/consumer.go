@@ -160,8 +160,8 @@ func testConsumer(t *testing.T, newBackend NewBackend) {
 		rec := newRecorder()
 		opts := eventstore.ConsumerOptions{Name: "projector", Handler: rec.handle}
 		c := b.start(opts)
-		b.is.Equal(positions(rec.wait(t, 5)), []int64{1, 2, 3, 4, 5})
-		b.appendOK("b-1", eventstore.Any, ev("Live"))
+		b.is.Equal(positions(rec.wait(t, 5)), b.logPositions())
+		live := b.appendOK("b-1", eventstore.Any, ev("Live"))
 		b.is.Equal(rec.wait(t, 1)[0].Type, "Live") // then live
 		b.is.True(errors.Is(c.stop(t), context.Canceled))
 
@@ -169,15 +169,15 @@ func testConsumer(t *testing.T, newBackend NewBackend) {
 		b.is.NoErr(err)
 		b.is.Equal(len(infos), 1)
 		b.is.Equal(infos[0].Key, "projector")
-		b.is.Equal(infos[0].Position, int64(6))
+		b.is.Equal(infos[0].Position, live.Position)
 		b.is.Equal(infos[0].Lag, int64(0))
 
-		b.appendOK("a-1", eventstore.Any, numbered("E", 3)...)
+		last := b.appendOK("a-1", eventstore.Any, numbered("E", 3)...)
 		infos, err = b.store.Consumers(b.ctx)
 		b.is.NoErr(err)
-		b.is.Equal(infos[0].Lag, int64(3))
+		b.is.Equal(infos[0].Lag, last.Position-live.Position) // positions, not events
 		c = b.start(opts)
-		b.is.Equal(positions(rec.wait(t, 3)), []int64{7, 8, 9}) // nothing twice
+		b.is.Equal(positions(rec.wait(t, 3)), b.logPositions()[6:]) // nothing twice
 		rec.idle(t, b, "a-1")
 		c.stop(t)
 	})
@@ -192,18 +192,20 @@ func testConsumer(t *testing.T, newBackend NewBackend) {
 				t.Fatal("the consumer did not subscribe") // "now" is when it does
 			}
 		}
-		b.appendOK("a-1", eventstore.Any, ev("New"))
-		b.is.Equal(rec.wait(t, 1)[0].Position, int64(6)) // the first it handles
+		res := b.appendOK("a-1", eventstore.Any, ev("New"))
+		b.is.Equal(rec.wait(t, 1)[0].Position, res.Position) // the first it handles
 		c.stop(t)
+		log := b.logPositions()
 		rec2 := newRecorder()
-		c = b.start(eventstore.ConsumerOptions{Name: "middle", Handler: rec2.handle, From: 4})
-		b.is.Equal(positions(rec2.wait(t, 3)), []int64{4, 5, 6})
+		c = b.start(eventstore.ConsumerOptions{Name: "middle", Handler: rec2.handle, From: log[3]})
+		b.is.Equal(positions(rec2.wait(t, 3)), log[3:])
 		c.stop(t)
 	})
 
 	t.Run("RetriesWithBackoff", func(t *testing.T) {
 		b := setup(t, newBackend)
 		b.appendOK("a-1", eventstore.Any, numbered("E", 3)...)
+		log := b.logPositions()
 		var mu sync.Mutex
 		calls := map[int64]int{}
 		var attempts []int
@@ -216,10 +218,10 @@ func testConsumer(t *testing.T, newBackend NewBackend) {
 				calls[e.Position]++
 				n := calls[e.Position]
 				mu.Unlock()
-				if e.Position == 2 && n < 3 {
+				if e.Position == log[1] && n < 3 {
 					return fmt.Errorf("try %d failed", n)
 				}
-				if e.Position == 3 && n == 1 {
+				if e.Position == log[2] && n == 1 {
 					panic("boom")
 				}
 				return rec.handle(ctx, e)
@@ -231,22 +233,23 @@ func testConsumer(t *testing.T, newBackend NewBackend) {
 				if parked {
 					t.Error("parked without ParkAfter")
 				}
-				if e.Position == 3 && !errors.Is(err, eventstore.ErrHandlerPanic) {
+				if e.Position == log[2] && !errors.Is(err, eventstore.ErrHandlerPanic) {
 					t.Errorf("panic reported as %v", err)
 				}
 			},
 		})
-		b.is.Equal(positions(rec.wait(t, 3)), []int64{1, 2, 3}) // in order, each once
+		b.is.Equal(positions(rec.wait(t, 3)), log) // in order, each once
 		c.stop(t)
 		mu.Lock()
 		defer mu.Unlock()
-		b.is.Equal(calls, map[int64]int{1: 1, 2: 3, 3: 2})
+		b.is.Equal(calls, map[int64]int{log[0]: 1, log[1]: 3, log[2]: 2})
 		b.is.Equal(attempts, []int{1, 2, 1})
 	})
 
 	t.Run("ParksPoisonEvents", func(t *testing.T) {
 		b := setup(t, newBackend)
 		b.appendOK("a-1", eventstore.Any, ev("Good"), ev("Poison"), ev("Good"))
+		log := b.logPositions()
 		rec := newRecorder()
 		c := b.start(eventstore.ConsumerOptions{
 			Name:       "careful",
@@ -259,30 +262,31 @@ func testConsumer(t *testing.T, newBackend NewBackend) {
 				return rec.handle(ctx, e)
 			},
 		})
-		b.is.Equal(positions(rec.wait(t, 2)), []int64{1, 3}) // it went on
+		b.is.Equal(positions(rec.wait(t, 2)), []int64{log[0], log[2]}) // it went on
 		c.stop(t)
 		parked, err := b.store.Parked(b.ctx, "careful")
 		b.is.NoErr(err)
 		b.is.Equal(len(parked), 1)
-		b.is.Equal(parked[0].Position, int64(2))
+		b.is.Equal(parked[0].Position, log[1])
 		b.is.Equal(parked[0].StreamID, "a-1")
 		b.is.Equal(parked[0].Attempts, 3)
 		b.is.Equal(parked[0].Error, "cannot digest")
 		infos, err := b.store.Consumers(b.ctx)
 		b.is.NoErr(err)
-		b.is.Equal(infos[0].Position, int64(3))
+		b.is.Equal(infos[0].Position, log[2])
 	})
 
 	t.Run("CheckpointEvery", func(t *testing.T) {
 		b := setup(t, newBackend)
 		b.appendOK("a-1", eventstore.Any, numbered("E", 7)...)
+		log := b.logPositions()
 		stored := make(chan int64, 1)
 		rec := newRecorder()
 		c := b.start(eventstore.ConsumerOptions{
 			Name:            "batched",
 			CheckpointEvery: 3,
 			Handler: func(ctx context.Context, e eventstore.RecordedEvent) error {
-				if e.Position == 7 {
+				if e.Position == log[6] {
 					infos, err := b.store.Consumers(ctx)
 					if err != nil || len(infos) != 1 {
 						t.Errorf("consumers: %v %v", infos, err)
@@ -294,11 +298,16 @@ func testConsumer(t *testing.T, newBackend NewBackend) {
 			},
 		})
 		rec.wait(t, 7)
-		b.is.Equal(<-stored, int64(6)) // saved after 3 and 6, not after each
+		select {
+		case p := <-stored:
+			b.is.Equal(p, log[5]) // saved after the 3rd and 6th, not after each
+		case <-time.After(patience):
+			t.Fatal("the 7th event of the log was not handled")
+		}
 		c.stop(t)
 		infos, err := b.store.Consumers(b.ctx)
 		b.is.NoErr(err)
-		b.is.Equal(infos[0].Position, int64(7)) // a clean stop saves the rest
+		b.is.Equal(infos[0].Position, log[6]) // a clean stop saves the rest
 	})
 
 	t.Run("DeduplicatesAfterCrash", func(t *testing.T) {
@@ -310,7 +319,7 @@ func testConsumer(t *testing.T, newBackend NewBackend) {
 		opts := eventstore.ConsumerOptions{
 			Name: "dedup", CheckpointEvery: 100, Deduplicate: true,
 			Handler: func(ctx context.Context, e eventstore.RecordedEvent) error {
-				if e.Position == 5 {
+				if e.Position == log[4].Position {
 					// Handled events are marked before any checkpoint.
 					_, saved, err := cp.LoadCheckpoint(ctx, "dedup")
 					marked, merr := cp.Processed(ctx, "dedup", log[3].ID)
@@ -329,14 +338,14 @@ func testConsumer(t *testing.T, newBackend NewBackend) {
 		b.is.True(!marked) // the checkpoint covers it now: the mark is gone
 
 		// The state a crash between handlers and checkpoint leaves behind:
-		// the checkpoint at 2, events 3 to 5 handled and marked.
-		b.is.NoErr(cp.ResetCheckpoint(b.ctx, "dedup", 2, time.Now()))
+		// the checkpoint at the 2nd event, the 3rd to 5th handled and marked.
+		b.is.NoErr(cp.ResetCheckpoint(b.ctx, "dedup", log[1].Position, time.Now()))
 		for _, e := range log[2:] {
 			b.is.NoErr(cp.MarkProcessed(b.ctx, "dedup", e.ID, e.Position))
 		}
-		b.appendOK("a-1", eventstore.Any, ev("New"))
+		res := b.appendOK("a-1", eventstore.Any, ev("New"))
 		c = b.start(opts)
-		b.is.Equal(positions(rec.wait(t, 1)), []int64{6}) // 3, 4 and 5 were skipped
+		b.is.Equal(positions(rec.wait(t, 1)), []int64{res.Position}) // the 3rd to 5th were skipped
 		rec.idle(t, b, "a-1")
 		c.stop(t)
 	})
@@ -344,6 +353,7 @@ func testConsumer(t *testing.T, newBackend NewBackend) {
 	t.Run("Reset", func(t *testing.T) {
 		b := setup(t, newBackend)
 		b.appendOK("a-1", eventstore.Any, numbered("E", 4)...)
+		log := b.logPositions()
 		rec := newRecorder()
 		opts := eventstore.ConsumerOptions{Name: "rebuild", Handler: rec.handle, Deduplicate: true}
 		c := b.start(opts)
@@ -351,11 +361,11 @@ func testConsumer(t *testing.T, newBackend NewBackend) {
 		c.stop(t)
 		b.is.NoErr(b.store.ResetConsumer(b.ctx, "rebuild", 0))
 		c = b.start(opts)
-		b.is.Equal(positions(rec.wait(t, 4)), []int64{1, 2, 3, 4}) // all again
+		b.is.Equal(positions(rec.wait(t, 4)), log) // all again
 		c.stop(t)
-		b.is.NoErr(b.store.ResetConsumer(b.ctx, "rebuild", 3))
+		b.is.NoErr(b.store.ResetConsumer(b.ctx, "rebuild", log[2]))
 		c = b.start(opts)
-		b.is.Equal(positions(rec.wait(t, 2)), []int64{3, 4})
+		b.is.Equal(positions(rec.wait(t, 2)), log[2:])
 		c.stop(t)
 		b.is.True(errors.Is(b.store.ResetConsumer(b.ctx, "rebuild", -1), eventstore.ErrInvalidArgument))
 	})
@@ -479,8 +489,8 @@ func testConsumer(t *testing.T, newBackend NewBackend) {
 		o.stop(t)
 
 		c = b.start(opts) // once stopped, it can start again
-		b.appendOK("a-1", eventstore.Any, ev("Next"))
-		b.is.Equal(positions(rec.wait(t, 1)), []int64{2})
+		next := b.appendOK("a-1", eventstore.Any, ev("Next"))
+		b.is.Equal(positions(rec.wait(t, 1)), []int64{next.Position})
 		c.stop(t)
 	})
 
@@ -567,28 +577,30 @@ func testConsumer(t *testing.T, newBackend NewBackend) {
 	t.Run("SaveNeverLowers", func(t *testing.T) {
 		b := setup(t, newBackend)
 		b.appendOK("a-1", eventstore.Any, numbered("E", 9)...)
+		log := b.logPositions()
 		cp := b.checkpointer()
 		at := time.Now()
-		b.is.NoErr(cp.SaveCheckpoint(b.ctx, "mono", 5, at))
-		b.is.NoErr(cp.SaveCheckpoint(b.ctx, "mono", 3, at)) // a stale instance
+		b.is.NoErr(cp.SaveCheckpoint(b.ctx, "mono", log[4], at))
+		b.is.NoErr(cp.SaveCheckpoint(b.ctx, "mono", log[2], at)) // a stale instance
 		pos, ok, err := cp.LoadCheckpoint(b.ctx, "mono")
 		b.is.NoErr(err)
 		b.is.True(ok)
-		b.is.Equal(pos, int64(5))
-		b.is.NoErr(cp.SaveCheckpoint(b.ctx, "mono", 7, at))
-		b.is.Equal(b.checkpoint("mono").Position, int64(7))
-		// Only a reset moves it back.
-		b.is.NoErr(b.store.ResetConsumer(b.ctx, "mono", 3))
-		b.is.Equal(b.checkpoint("mono").Position, int64(2))
+		b.is.Equal(pos, log[4])
+		b.is.NoErr(cp.SaveCheckpoint(b.ctx, "mono", log[6], at))
+		b.is.Equal(b.checkpoint("mono").Position, log[6])
+		// Only a reset moves it back, to just before the position given.
+		b.is.NoErr(b.store.ResetConsumer(b.ctx, "mono", log[2]))
+		b.is.Equal(b.checkpoint("mono").Position, log[2]-1)
 		rec := newRecorder()
 		c := b.start(eventstore.ConsumerOptions{Name: "mono", Handler: rec.handle})
-		b.is.Equal(positions(rec.wait(t, 7)), []int64{3, 4, 5, 6, 7, 8, 9})
+		b.is.Equal(positions(rec.wait(t, 7)), log[2:])
 		c.stop(t)
 	})
 
 	t.Run("ResetWhileRunning", func(t *testing.T) {
 		b := setup(t, newBackend)
 		b.appendOK("a-1", eventstore.Any, numbered("E", 3)...)
+		log := b.logPositions()
 		rec := newRecorder()
 		opts := eventstore.ConsumerOptions{Name: "busy", Handler: rec.handle}
 		c := b.start(opts)
@@ -596,10 +608,10 @@ func testConsumer(t *testing.T, newBackend NewBackend) {
 		err := b.store.ResetConsumer(b.ctx, "busy", 0)
 		b.is.True(errors.Is(err, eventstore.ErrConsumerRunning)) // stop it first
 		c.stop(t)
-		b.is.Equal(b.checkpoint("busy").Position, int64(3)) // untouched
+		b.is.Equal(b.checkpoint("busy").Position, log[2]) // untouched
 		b.is.NoErr(b.store.ResetConsumer(b.ctx, "busy", 0))
 		c = b.start(opts)
-		b.is.Equal(positions(rec.wait(t, 3)), []int64{1, 2, 3})
+		b.is.Equal(positions(rec.wait(t, 3)), log)
 		c.stop(t)
 	})
 

@@ -127,14 +127,14 @@ func testOutbox(t *testing.T, newBackend NewBackend) {
 		sink := newFakeSink()
 		f, stop := b.forward(t, fast("central", sink))
 		sink.waitFor(t, 250)
-		b.appendOK("dev-9", eventstore.Any, ev("Live"))
+		live := b.appendOK("dev-9", eventstore.Any, ev("Live"))
 		sink.waitFor(t, 251)
 		b.is.True(errors.Is(stop(), context.Canceled))
 		b.inOrder(t, sink.unique(), 251)
 		b.is.Equal(len(sink.got), 251) // a healthy sink gets each event once
 		b.is.True(sink.maxBatch <= 100)
 		st := f.Status()
-		b.is.Equal(st.Position, int64(251))
+		b.is.Equal(st.Position, live.Position)
 		b.is.Equal(st.Sent, uint64(251))
 		b.is.Equal(st.ConsecutiveFailures, 0)
 		b.is.NoErr(st.LastError)
@@ -142,7 +142,7 @@ func testOutbox(t *testing.T, newBackend NewBackend) {
 		infos, err := b.store.Consumers(b.ctx)
 		b.is.NoErr(err)
 		b.is.Equal(infos[0].Key, "outbox/central")
-		b.is.Equal(infos[0].Position, int64(251))
+		b.is.Equal(infos[0].Position, live.Position)
 	})
 
 	t.Run("SinkDownThenBack", func(t *testing.T) {
@@ -228,13 +228,13 @@ func testOutbox(t *testing.T, newBackend NewBackend) {
 		_, stop := b.forward(t, opts)
 		sink.waitFor(t, 30)
 		stop() // may stop mid-batch
-		b.appendOK("dev-1", eventstore.Any, numbered("Reading", 100)...)
+		last := b.appendOK("dev-1", eventstore.Any, numbered("Reading", 100)...)
 		f, stop := b.forward(t, opts)
 		sink.waitFor(t, 200)
 		stop()
 		b.inOrder(t, sink.unique(), 200)
 		b.is.True(len(sink.got) <= 200+opts.BatchSize) // at most the batch in flight again
-		b.is.Equal(f.Status().Position, int64(200))
+		b.is.Equal(f.Status().Position, last.Position)
 	})
 
 	t.Run("TenThousandEventsHundredStreams", func(t *testing.T) {
@@ -254,15 +254,16 @@ func testOutbox(t *testing.T, newBackend NewBackend) {
 		b := setup(t, newBackend)
 		b.appendOK("dev-1", eventstore.Any, ev("Reading"), ev("Debug"), ev("Reading"))
 		b.appendOK("local-1", eventstore.Any, ev("Reading"))
+		log := b.logPositions()
 		sink := newFakeSink()
 		opts := fast("central", sink)
 		opts.Filter = eventstore.Filter{Categories: []string{"dev"}, Types: []string{"Reading"}}
 		_, stop := b.forward(t, opts)
 		sink.waitFor(t, 2)
-		b.appendOK("dev-2", eventstore.Any, ev("Reading")) // a barrier: nothing else came before it
+		barrier := b.appendOK("dev-2", eventstore.Any, ev("Reading")) // nothing else came before it
 		sink.waitFor(t, 3)
 		stop()
-		b.is.Equal(sink.unique(), []int64{1, 3, 5})
+		b.is.Equal(sink.unique(), []int64{log[0], log[2], barrier.Position})
 	})
 
 	t.Run("BadOptions", func(t *testing.T) {
@@ -325,28 +326,29 @@ func testOutbox(t *testing.T, newBackend NewBackend) {
 		c := b.start(eventstore.ConsumerOptions{Name: "central", Handler: rec.handle})
 		_, stop = b.forward(t, fast("central", sink))
 		b.inOrder(t, positions(rec.wait(t, 10)), 10)
-		b.appendOK("dev-1", eventstore.Any, ev("Reading"))
-		b.is.Equal(rec.wait(t, 1)[0].Position, int64(11))
+		next := b.appendOK("dev-1", eventstore.Any, ev("Reading"))
+		b.is.Equal(rec.wait(t, 1)[0].Position, next.Position)
 		sink.waitFor(t, 11)
 		stop()
 		c.stop(t)
 		b.inOrder(t, sink.unique(), 11)
 		b.is.Equal(len(sink.got), 11) // the forwarder's checkpoint held
-		b.is.Equal(b.checkpoint("central").Position, int64(11))
-		b.is.Equal(b.checkpoint("outbox/central").Position, int64(11))
+		b.is.Equal(b.checkpoint("central").Position, next.Position)
+		b.is.Equal(b.checkpoint("outbox/central").Position, next.Position)
 	})
 
 	t.Run("ResumesFromStoredKey", func(t *testing.T) {
 		b := setup(t, newBackend)
 		b.appendOK("dev-1", eventstore.Any, numbered("Reading", 8)...)
+		log := b.logPositions()
 		// A checkpoint stored by an earlier release, under the key
 		// forwarders have always used.
-		b.is.NoErr(b.checkpointer().SaveCheckpoint(b.ctx, "outbox/central", 5, time.Now()))
+		b.is.NoErr(b.checkpointer().SaveCheckpoint(b.ctx, "outbox/central", log[4], time.Now()))
 		sink := newFakeSink()
 		_, stop := b.forward(t, fast("central", sink))
 		sink.waitFor(t, 3)
 		stop()
-		b.is.Equal(sink.unique(), []int64{6, 7, 8})
+		b.is.Equal(sink.unique(), log[5:])
 	})
 
 	t.Run("UpdatedAtFollowsClock", func(t *testing.T) {
@@ -390,17 +392,18 @@ func testOutbox(t *testing.T, newBackend NewBackend) {
 	t.Run("Reset", func(t *testing.T) {
 		b := setup(t, newBackend)
 		b.appendOK("dev-1", eventstore.Any, numbered("Reading", 3)...)
+		log := b.logPositions()
 		sink := newFakeSink()
 		_, stop := b.forward(t, fast("central", sink))
 		sink.waitFor(t, 3)
-		err := b.store.ResetConsumer(b.ctx, "outbox/central", 2)
+		err := b.store.ResetConsumer(b.ctx, "outbox/central", log[1])
 		b.is.True(errors.Is(err, eventstore.ErrConsumerRunning)) // stop it first
 		stop()
-		b.is.NoErr(b.store.ResetConsumer(b.ctx, "outbox/central", 2))
+		b.is.NoErr(b.store.ResetConsumer(b.ctx, "outbox/central", log[1]))
 		again := newFakeSink()
 		_, stop = b.forward(t, fast("central", again))
 		again.waitFor(t, 2)
 		stop()
-		b.is.Equal(again.unique(), []int64{2, 3}) // sent again from position 2
+		b.is.Equal(again.unique(), log[1:]) // sent again from the second
 	})
 }

@@ -11,7 +11,7 @@ func testPurge(t *testing.T, newBackend NewBackend) {
 	t.Run("RemovesEverything", func(t *testing.T) {
 		b := setup(t, newBackend)
 		b.appendOK("user-1", eventstore.Any, numbered("Personal", 3)...)
-		b.appendOK("other-1", eventstore.Any, ev("Kept"))
+		kept := b.appendOK("other-1", eventstore.Any, ev("Kept"))
 		b.is.NoErr(b.store.DeleteStream(b.ctx, "user-1", eventstore.Any)) // an earlier life...
 		b.appendOK("user-1", eventstore.Any, numbered("Personal", 2)...)  // ...and the current one
 		b.is.NoErr(b.store.SaveSnapshot(b.ctx, "user-1", 1, []byte(`{"name":"ann"}`), nil))
@@ -21,7 +21,7 @@ func testPurge(t *testing.T, newBackend NewBackend) {
 
 		log := all(b.is, b.store.ReadAll(b.ctx, eventstore.ReadOptions{}, eventstore.Filter{}))
 		b.is.Equal(streamsOf(log), []string{"other-1@0"})
-		b.is.Equal(log[0].Position, int64(4)) // the others keep their positions
+		b.is.Equal(log[0].Position, kept.Position) // the others keep their positions
 		_, err = collect(b.store.ReadStream(b.ctx, "user-1", eventstore.ReadOptions{}))
 		b.is.True(errors.Is(err, eventstore.ErrStreamNotFound))
 		v, err := b.store.StreamVersion(b.ctx, "user-1")
@@ -37,7 +37,7 @@ func testPurge(t *testing.T, newBackend NewBackend) {
 	t.Run("Tombstone", func(t *testing.T) {
 		b := setup(t, newBackend)
 		b.appendOK("user-1", eventstore.Any, numbered("Personal", 2)...)
-		b.appendOK("other-1", eventstore.Any, ev("Kept"))
+		kept := b.appendOK("other-1", eventstore.Any, ev("Kept"))
 		_, err := b.store.PurgeStream(b.ctx, "user-1")
 		b.is.NoErr(err)
 		for _, expected := range []eventstore.ExpectedVersion{eventstore.Any, eventstore.NoStream} {
@@ -48,36 +48,37 @@ func testPurge(t *testing.T, newBackend NewBackend) {
 		b.is.NoErr(err)
 		b.is.NoErr(b.store.RemoveTombstone(b.ctx, "user-1"))
 		res := b.appendOK("user-1", eventstore.NoStream, ev("Again"))
-		b.is.Equal(res, eventstore.AppendResult{Version: 0, Position: 4}) // positions are never reused
+		b.is.Equal(res.Version, int64(0))
+		b.is.True(res.Position > kept.Position) // positions are never reused
 		b.is.True(errors.Is(b.store.RemoveTombstone(b.ctx, "user-1"), eventstore.ErrStreamNotFound))
 	})
 
 	t.Run("LastPositionIsNeverReused", func(t *testing.T) {
 		b := setup(t, newBackend)
 		b.appendOK("a-1", eventstore.Any, ev("E"))
-		b.appendOK("b-1", eventstore.Any, ev("E"), ev("E"))
+		last := b.appendOK("b-1", eventstore.Any, ev("E"), ev("E"))
 		_, err := b.store.PurgeStream(b.ctx, "b-1") // the highest positions go
 		b.is.NoErr(err)
 		res := b.appendOK("c-1", eventstore.Any, ev("E"))
-		b.is.Equal(res.Position, int64(4))
+		b.is.True(res.Position > last.Position)
 	})
 
 	t.Run("SubscribersSeeAGap", func(t *testing.T) {
 		b := setup(t, newBackend)
-		b.appendOK("a-1", eventstore.Any, ev("E"))
+		first := b.appendOK("a-1", eventstore.Any, ev("E"))
 		b.appendOK("user-1", eventstore.Any, ev("E"), ev("E"))
 		sub, err := b.store.Subscribe(b.ctx, eventstore.SubscribeOptions{})
 		b.is.NoErr(err)
 		defer sub.Close()
-		b.is.Equal(receive(t, sub, 1)[0].Position, int64(1))
+		b.is.Equal(receive(t, sub, 1)[0].Position, first.Position)
 		_, err = b.store.PurgeStream(b.ctx, "user-1")
 		b.is.NoErr(err)
-		b.appendOK("a-1", eventstore.Any, ev("E"))
+		next := b.appendOK("a-1", eventstore.Any, ev("E"))
 		// The purged events may have been read ahead already; after them
 		// the subscription goes on past the gap.
 		for {
 			e := receive(t, sub, 1)[0]
-			if e.Position == 4 {
+			if e.Position == next.Position {
 				break
 			}
 			b.is.True(e.StreamID == "user-1")

@@ -210,3 +210,18 @@ func streamsOf(events []eventstore.RecordedEvent) []string {
 	}
 	return out
 }
+
+// at returns the positions of the events of log at the given ordinals,
+// counted from 1: at(log, 1, 3) is the positions of the first and the
+// third event. Tests name the events they expect by their place in the
+// log, since positions need not be consecutive; nil for no ordinal.
+func at(log []int64, ordinals ...int64) []int64 {
+	if len(ordinals) == 0 {
+		return nil
+	}
+	out := make([]int64, len(ordinals))
+	for i, n := range ordinals {
+		out[i] = log[n-1]
+	}
+	return out
+}

@@ -3,6 +3,7 @@ package eventstoretest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"iter"
 	"slices"
 	"strings"
@@ -22,18 +23,18 @@ func testVerify(t *testing.T, newBackend NewBackend) {
 		b.appendOK("b-1", eventstore.Any, numbered("E", 3)...)
 		b.is.NoErr(b.store.DeleteStream(b.ctx, "b-1", eventstore.Any))
 		b.appendOK("b-1", eventstore.Any, numbered("E", 2)...) // a second life
-		b.appendOK("c-1", eventstore.Any, numbered("E", 1)...)
+		end := b.appendOK("c-1", eventstore.Any, numbered("E", 1)...).Position
 		b.is.NoErr(b.store.DeleteStream(b.ctx, "c-1", eventstore.Any)) // deleted for good
 		b.is.NoErr(b.store.SaveSnapshot(b.ctx, "a-1", 3, []byte(`{}`), nil))
 		b.is.NoErr(b.store.SaveSnapshot(b.ctx, "b-1", 1, []byte(`{}`), nil))
 		cp := b.backend
-		b.is.NoErr(cp.SaveCheckpoint(b.ctx, "c", 11, time.Now())) // at the end
-		b.appendOK("d-1", eventstore.Any, numbered("E", 2)...)
+		b.is.NoErr(cp.SaveCheckpoint(b.ctx, "c", end, time.Now())) // at the end
+		purged := b.appendOK("d-1", eventstore.Any, numbered("E", 2)...).Position
 		_, err := b.store.PurgeStream(b.ctx, "d-1")
 		b.is.NoErr(err)
 		// Past the last event left, but not past the end of the log: the
-		// purged events had positions 12 and 13.
-		b.is.NoErr(cp.SaveCheckpoint(b.ctx, "d", 13, time.Now()))
+		// last position given was a purged event's.
+		b.is.NoErr(cp.SaveCheckpoint(b.ctx, "d", purged, time.Now()))
 		r, err := b.store.Verify(b.ctx)
 		b.is.NoErr(err)
 		b.is.Equal(r.Problems, nil)
@@ -62,12 +63,13 @@ func testVerify(t *testing.T, newBackend NewBackend) {
 	t.Run("CheckpointPastEnd", func(t *testing.T) {
 		b := setup(t, newBackend)
 		cp := b.backend
-		b.appendOK("a-1", eventstore.Any, numbered("E", 3)...)
-		b.is.NoErr(cp.SaveCheckpoint(b.ctx, "ahead", 9, time.Now()))
+		last := b.appendOK("a-1", eventstore.Any, numbered("E", 3)...).Position
+		b.is.NoErr(cp.SaveCheckpoint(b.ctx, "ahead", last+6, time.Now()))
 		r, err := b.store.Verify(b.ctx)
 		b.is.NoErr(err)
 		b.is.True(!r.OK())
-		b.is.Equal(r.Problems, []string{"checkpoints: ahead: checkpoint at position 9, past the end of the log at 3"})
+		want := fmt.Sprintf("checkpoints: ahead: checkpoint at position %d, past the end of the log at %d", last+6, last)
+		b.is.Equal(r.Problems, []string{want})
 	})
 
 	t.Run("IntegrityCheckFails", func(t *testing.T) {

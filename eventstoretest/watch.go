@@ -22,13 +22,13 @@ func testChangeWatcher(t *testing.T, newPair func(t *testing.T) (first, second e
 		sub, err := one.Subscribe(b.ctx, eventstore.SubscribeOptions{})
 		is.NoErr(err)
 		defer sub.Close()
-		_, err = other.Append(b.ctx, "a-1", eventstore.NoStream, numbered("E", 2)...)
+		res, err := other.Append(b.ctx, "a-1", eventstore.NoStream, numbered("E", 2)...)
 		is.NoErr(err)
 		is.Equal(streamsOf(receive(t, sub, 2)), []string{"a-1@0", "a-1@1"})
 
 		// And the other way round, live, for a subscription that has
 		// caught up already.
-		back, err := other.Subscribe(b.ctx, eventstore.SubscribeOptions{From: 3})
+		back, err := other.Subscribe(b.ctx, eventstore.SubscribeOptions{From: res.Position + 1})
 		is.NoErr(err)
 		defer back.Close()
 		b.appendOK("b-1", eventstore.NoStream, ev("E"))
