@@ -463,7 +463,7 @@ func testTxHandler(t *testing.T, newBackend NewBackend) {
 		b.is.Equal(versions(got), []int64{0, 1, 2})
 		c.stop(t)
 		b.is.True(failed)
-		b.is.Equal(b.checkpoint("manager").Position, int64(3))
+		b.is.True(b.checkpoint("manager").Position >= 3) // and maybe past the Derived events it skips
 		derived := all(b.is, b.store.ReadStream(b.ctx, "shipment-1", eventstore.ReadOptions{}))
 		b.is.Equal(len(derived), 3) // once per event, though event 2 was tried twice
 		// Each derived event committed with the checkpoint of its cause.
