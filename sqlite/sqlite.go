@@ -74,7 +74,10 @@
 // mode, which the store needs (its readers run beside the writer): the mode
 // is kept in the file, so the application's own connections use WAL too,
 // with the -wal and -shm files beside it, and the file must be on a local
-// disk, not a network file system.
+// disk, not a network file system. The application needs no connection of
+// its own: it writes its tables in [eventstore.Store.Transact] or an
+// exactly-once consumer ([Tx]) and reads them with [Backend.Read]; for tests,
+// [OpenMemory] opens a throwaway store with the same SQL.
 //
 // # Reading without write access
 //
