@@ -13,12 +13,17 @@ import (
 )
 
 func TestConformance_Memory(t *testing.T) {
-	eventstoretest.Run(t, func(t *testing.T) eventstore.Backend {
-		b, err := sqlite.OpenMemory(nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
+	eventstoretest.RunWith(t, func(t *testing.T) eventstore.Backend { return openMemory(t) }, &eventstoretest.Options{
+		// Its file watched by a second Backend, as the suite checks of
+		// every ChangeWatcher; no other process could find it.
+		NewPair: func(t *testing.T) (eventstore.Backend, eventstore.Backend) {
+			first := openMemory(t)
+			second, err := sqlite.Open(sqlite.PathOf(first), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return first, second
+		},
 	})
 }
 
