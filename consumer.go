@@ -39,8 +39,19 @@ type ParkedEvent struct {
 type ConsumerInfo struct {
 	Checkpoint
 	// Lag is how many positions of the global log lie past the checkpoint.
-	// The events there may not all match the consumer's filter.
+	// The checkpoint moves past the events the consumer skips (those of
+	// other group members, and those its filter does not match) as well as
+	// past those it handles, so Lag reaches 0 once nothing is left to
+	// handle, give or take [ConsumerOptions.CheckpointEvery].
 	Lag int64
+	// CaughtUp is true when the consumer has nothing left to handle: its
+	// Lag is 0, or it runs in this process (on this Store) and has handled
+	// every matching event up to the end of the log and kept up since, as
+	// [Subscription.CaughtUp]; the hooks report its changes as
+	// "consumer.caught_up" and "consumer.fell_behind". A consumer that runs
+	// in another process is seen only through its checkpoint: CaughtUp is
+	// then Lag == 0.
+	CaughtUp bool
 }
 
 // Group makes a consumer one member of a consumer group: the members
@@ -335,6 +346,7 @@ type consumer struct {
 	saved     int64 // last position saved as the checkpoint
 	pending   int   // events passed since the last save
 	savedTime time.Time
+	caughtUp  bool
 }
 
 func (c *consumer) run(ctx context.Context) (err error) {
@@ -354,6 +366,8 @@ func (c *consumer) run(ctx context.Context) (err error) {
 		return fmt.Errorf("consume %s: %w", c.key, err)
 	}
 	defer sub.Close()
+	c.store.running.set(c.key, false)
+	defer c.store.running.remove(c.key)
 	c.position, c.saved, c.savedTime = pos, pos, time.Now()
 	defer func() {
 		// Keep what was done: the last checkpoint is saved even when ctx
@@ -387,6 +401,13 @@ func (c *consumer) run(ctx context.Context) (err error) {
 				return ctx.Err()
 			}
 			if err := c.handle(ctx, e); err != nil {
+				return err
+			}
+			if err := c.advance(ctx, sub); err != nil {
+				return err
+			}
+		case <-sub.progress:
+			if err := c.advance(ctx, sub); err != nil {
 				return err
 			}
 		case <-tick:
@@ -470,6 +491,51 @@ func (c *consumer) handle(ctx context.Context, e RecordedEvent) error {
 	c.position = e.Position
 	c.pending++
 	return c.maybeSave(ctx, false)
+}
+
+// advance moves the position past what the subscription has passed over
+// without an event for the consumer (the events its filter skips), once
+// every event it sent has been handled, and keeps the consumer's
+// caught-up state.
+func (c *consumer) advance(ctx context.Context, sub *Subscription) error {
+	// In this order: the subscription stores its position before it
+	// reports being caught up, and puts its events on the channel before
+	// it stores the position, so an empty channel after these reads means
+	// every event up to scanned has been handled.
+	caught := sub.isCaughtUp()
+	scanned := sub.Position()
+	if !caught {
+		c.setCaughtUp(ctx, false)
+	}
+	if len(sub.events) > 0 {
+		return nil
+	}
+	if scanned > c.position {
+		c.position = scanned
+		c.pending++
+		if err := c.maybeSave(ctx, false); err != nil {
+			return err
+		}
+	}
+	if caught {
+		c.setCaughtUp(ctx, true)
+	}
+	return nil
+}
+
+// setCaughtUp records the consumer's caught-up state for
+// [Store.Consumers], and reports its changes to the hooks.
+func (c *consumer) setCaughtUp(ctx context.Context, caught bool) {
+	if c.caughtUp == caught {
+		return
+	}
+	c.caughtUp = caught
+	c.store.running.set(c.key, caught)
+	name := "consumer.fell_behind"
+	if caught {
+		name = "consumer.caught_up"
+	}
+	c.store.happened(ctx, Happening{Category: CategorySubscriptions, Name: name, Consumer: c.key, Position: c.position})
 }
 
 // attempt runs the handler until it succeeds, the event is parked, or ctx
@@ -559,6 +625,7 @@ func (c *consumer) maybeSave(ctx context.Context, byTime bool) error {
 // checkpointed reports a saved checkpoint to the store's stats and hooks.
 func (c *consumer) checkpointed(ctx context.Context, position int64) {
 	c.store.counters.checkpoints.Add(1)
+	c.store.running.saved()
 	c.store.happened(ctx, Happening{Category: CategorySubscriptions, Name: "consumer.checkpoint", Consumer: c.key, Position: position})
 }
 
@@ -625,7 +692,8 @@ func (s *Store) Consumers(ctx context.Context) ([]ConsumerInfo, error) {
 	}
 	out := make([]ConsumerInfo, len(all))
 	for i, c := range all {
-		out[i] = ConsumerInfo{Checkpoint: c, Lag: max(last-c.Position, 0)}
+		lag := max(last-c.Position, 0)
+		out[i] = ConsumerInfo{Checkpoint: c, Lag: lag, CaughtUp: lag == 0 || s.running.caughtUp(c.Key)}
 	}
 	return out, nil
 }

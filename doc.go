@@ -85,6 +85,13 @@
 // end a subscription, and every goroutine it started has exited when Close
 // returns.
 //
+// [Subscription.CaughtUp] is closed once the subscription has read the log
+// to its end and put every matching event on the channel; it falls behind,
+// and CaughtUp gives an open channel again, when its receiver is a whole
+// buffer behind (KurrentDB's CaughtUp and FellBehind; the hooks report
+// both). [Subscription.Position] is how far it has read the log, past the
+// events its filter skips.
+//
 // # Durable consumers
 //
 // [Store.Consume] runs a named consumer whose checkpoint (the last position
@@ -104,7 +111,22 @@
 // CheckpointInterval save the checkpoint in batches; Deduplicate records
 // each handled event's ID so a redelivery after a crash is skipped.
 // [Store.ResetConsumer] rewinds a consumer to rebuild a projection, and
-// [Store.Consumers] lists checkpoints with their lag.
+// [Store.Consumers] lists checkpoints with their lag and whether each
+// consumer is caught up. A checkpoint moves past the events a consumer's
+// filter skips as well as those it handles, so the lag reaches 0 once
+// nothing is left to handle.
+//
+// [Store.WaitFor] gives a projection read-your-writes: after a command,
+// wait for the projection's consumer to pass the position it appended, then
+// read:
+//
+//	res, err := store.Append(ctx, "account-1", eventstore.Any, e)
+//	...
+//	err = store.WaitFor(ctx, "balances", res.Position) // or ctx's error
+//
+// It waits for every member of a group, and for a consumer that has not
+// started yet; it wakes at each checkpoint saved in this process and reads
+// the checkpoints every 100ms for consumers in other processes.
 //
 // A [Group] splits the streams between the members of a consumer group by
 // [GroupMember], Message DB's hash of the cardinal ID: each event goes to
@@ -114,7 +136,9 @@
 // On SQLite a TxHandler makes a consumer exactly once: it runs inside the
 // transaction that saves the checkpoint (sqlite.Tx gives it), so the
 // handler's writes to the application's tables and the checkpoint commit
-// together or not at all.
+// together or not at all. On SQLite, (*sqlite.Backend).Read reads those
+// tables in a read-only transaction that never waits for the writer, and
+// sqlite.OpenMemory opens a throwaway store with the same SQL for tests.
 //
 // One instance of a consumer (a name and group member) runs at a time:
 // Consume claims it in the backend, renews the claim while it runs and

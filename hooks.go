@@ -42,7 +42,10 @@ type Happening struct {
 	Category string
 	// Name is one of "store.opened", "store.closed",
 	// "subscription.created", "subscription.closed",
-	// "subscription.lagging", "consumer.checkpoint", "consumer.failed",
+	// "subscription.lagging", "subscription.caught_up",
+	// "subscription.fell_behind" (see [Subscription.CaughtUp]),
+	// "consumer.caught_up", "consumer.fell_behind" (see
+	// [ConsumerInfo.CaughtUp]), "consumer.checkpoint", "consumer.failed",
 	// "consumer.parked", "snapshot.saved", "outbox.sent", "outbox.failed",
 	// "snapshot.ignored" (a [Repository] replayed instead, see
 	// [RepositoryOptions.SnapshotVersion]).

@@ -55,11 +55,13 @@ type ForwarderOptions struct {
 
 // ForwarderStatus is a forwarder's state, from [Forwarder.Status].
 type ForwarderStatus struct {
-	// Position is the last position the sink confirmed (the checkpoint).
+	// Position is the checkpoint: the last position the sink confirmed,
+	// or past it the last position the forwarder passed over with nothing
+	// to send (events its filter skips).
 	Position int64
 	// Pending is how many positions of the global log lie after Position,
 	// counting the appends made through this Store; they may not all match
-	// the forwarder's filter.
+	// the forwarder's filter. It reaches 0 once nothing is left to send.
 	Pending int64
 	// OldestPending is when the oldest event waiting to be sent was
 	// recorded; zero when nothing waits.
@@ -207,6 +209,11 @@ func (f *Forwarder) run(ctx context.Context) error {
 				return ctx.Err()
 			}
 			batch = append(batch[:0], e)
+		case <-sub.progress:
+			if err := f.advance(ctx, sub); err != nil {
+				return err
+			}
+			continue
 		case <-ctx.Done():
 			return ctx.Err()
 		}
@@ -227,6 +234,32 @@ func (f *Forwarder) run(ctx context.Context) error {
 			return err
 		}
 	}
+}
+
+// advance moves the checkpoint past what the subscription has passed
+// over without an event to send (the events the filter skips), once every
+// event it put on its channel has been sent: so Pending reaches 0.
+func (f *Forwarder) advance(ctx context.Context, sub *Subscription) error {
+	scanned := sub.Position() // before the channel is checked, as consumers do
+	if len(sub.events) > 0 {
+		return nil
+	}
+	f.mu.Lock()
+	behind := scanned > f.status.Position
+	f.mu.Unlock()
+	if !behind {
+		return nil
+	}
+	if err := f.cp.SaveCheckpoint(ctx, f.key, scanned, f.store.now()); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("forwarder %s: save checkpoint: %w", f.opts.Name, err)
+	}
+	f.store.counters.checkpoints.Add(1)
+	f.update(func(s *ForwarderStatus) { s.Position = max(s.Position, scanned) })
+	f.store.running.saved()
+	return nil
 }
 
 // send delivers batch, retrying with backoff until the sink has accepted
@@ -260,6 +293,7 @@ func (f *Forwarder) send(ctx context.Context, batch []RecordedEvent) error {
 					s.OldestPending = batch[0].RecordedAt
 				}
 			})
+			f.store.running.saved() // after the status: a WaitFor that returns sees it
 		}
 		if err == nil {
 			f.update(func(s *ForwarderStatus) { s.ConsecutiveFailures, s.LastError = 0, nil })

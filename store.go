@@ -65,6 +65,7 @@ type Store struct {
 	opts    Options
 	closed  atomic.Bool
 	hub     hub
+	running progressBoard // consumers running on this Store, for WaitFor and Consumers
 
 	counters counters
 }

@@ -37,11 +37,30 @@ type SubscribeOptions struct {
 // the new events from storage. A receiver that falls behind simply leaves
 // the subscription reading from storage until it has caught up again, so
 // its memory is bounded by Buffer and a page of reads.
+//
+// A subscription is caught up, as KurrentDB's CaughtUp, once it has read
+// the log to its end and put every matching event on the Events channel;
+// it then stays caught up while its receiver keeps up, and falls behind
+// (KurrentDB's FellBehind) when the receiver is a whole buffer behind, until
+// it has caught up again. [Subscription.CaughtUp] tells which, and the
+// hooks report each change as "subscription.caught_up" and
+// "subscription.fell_behind".
 type Subscription struct {
 	events chan RecordedEvent
 	wake   chan struct{} // capacity 1: a pending "there may be more"
 	stop   chan struct{} // closed to stop the goroutine
 	done   chan struct{} // closed when the goroutine has exited
+
+	// position is the last position the subscription has passed over:
+	// every matching event up to it has been put on events.
+	position atomic.Int64
+	// progress, capacity 1, is a pending "position has moved", for the
+	// consumer or forwarder that owns the subscription.
+	progress chan struct{}
+
+	stateMu  sync.Mutex
+	caughtUp chan struct{} // closed while caught up; a new one when behind
+	isCaught bool
 
 	mu  sync.Mutex
 	err error // why it ended; set before events is closed
@@ -54,6 +73,53 @@ type Subscription struct {
 // ends: after Close, when its context is done, when the store is closed, or
 // on a read error; [Subscription.Err] then says which.
 func (sub *Subscription) Events() <-chan RecordedEvent { return sub.events }
+
+// CaughtUp returns a channel that is closed when the subscription is
+// caught up: it has read the log to its end, as storage last showed it, and
+// put every matching event up to there on the Events channel (a receiver
+// may still have up to a buffer of them to take). While the subscription
+// is catching up, or has fallen behind, the channel is open, and closed
+// when it catches up; after it falls behind again, CaughtUp returns a new,
+// open channel. So <-sub.CaughtUp() waits for the subscription to be
+// caught up, and a receiver that selects on it calls it anew each time.
+// The channel of a subscription that has ended may stay open.
+func (sub *Subscription) CaughtUp() <-chan struct{} {
+	sub.stateMu.Lock()
+	defer sub.stateMu.Unlock()
+	return sub.caughtUp
+}
+
+// Position returns the last position of the global log the subscription
+// has passed over: every matching event at or below it has been put on
+// the Events channel. For a filtered subscription it moves past the
+// positions of events that do not match, though only past positions that
+// storage showed committed. A receiver that has taken from the channel
+// every event that was in it when Position returned has seen every
+// matching event up to that position.
+func (sub *Subscription) Position() int64 { return sub.position.Load() }
+
+// setCaughtUp records whether the subscription is caught up, and reports
+// whether that changed.
+func (sub *Subscription) setCaughtUp(caught bool) bool {
+	sub.stateMu.Lock()
+	defer sub.stateMu.Unlock()
+	if sub.isCaught == caught {
+		return false
+	}
+	sub.isCaught = caught
+	if caught {
+		close(sub.caughtUp)
+	} else {
+		sub.caughtUp = make(chan struct{})
+	}
+	return true
+}
+
+func (sub *Subscription) isCaughtUp() bool {
+	sub.stateMu.Lock()
+	defer sub.stateMu.Unlock()
+	return sub.isCaught
+}
 
 // Err returns why the subscription ended: nil while it runs and after
 // [Subscription.Close], the context's error when its context ended,
@@ -121,11 +187,14 @@ func (s *Store) Subscribe(ctx context.Context, opts SubscribeOptions) (*Subscrip
 		cursor = last
 	}
 	sub := &Subscription{
-		events: make(chan RecordedEvent, opts.Buffer),
-		wake:   make(chan struct{}, 1),
-		stop:   make(chan struct{}),
-		done:   make(chan struct{}),
+		events:   make(chan RecordedEvent, opts.Buffer),
+		wake:     make(chan struct{}, 1),
+		stop:     make(chan struct{}),
+		done:     make(chan struct{}),
+		progress: make(chan struct{}, 1),
+		caughtUp: make(chan struct{}),
 	}
+	sub.position.Store(cursor)
 	if err := s.hub.add(s, sub); err != nil {
 		return nil, err
 	}
@@ -183,6 +252,16 @@ func (s *Store) run(ctx context.Context, sub *Subscription, cursor int64, filter
 			return
 		}
 		cursor = max(cursor, head)
+		// Position first: whoever sees the subscription caught up, or
+		// is told of progress, reads a position that covers it.
+		sub.position.Store(cursor)
+		select {
+		case sub.progress <- struct{}{}:
+		default: // already pending
+		}
+		if sub.setCaughtUp(true) {
+			s.happened(ctx, Happening{Category: CategorySubscriptions, Name: "subscription.caught_up", Position: cursor})
+		}
 		select {
 		case <-sub.wake:
 		case <-ctx.Done():
@@ -214,6 +293,9 @@ func (s *Store) catchUp(ctx context.Context, sub *Subscription, cursor int64, fi
 			lagging = true
 			s.counters.lagging.Add(1)
 			s.happened(ctx, Happening{Category: CategorySubscriptions, Name: "subscription.lagging", Position: e.Position})
+			if sub.setCaughtUp(false) {
+				s.happened(ctx, Happening{Category: CategorySubscriptions, Name: "subscription.fell_behind", Position: e.Position})
+			}
 		}
 		select {
 		case sub.events <- e:

@@ -76,6 +76,7 @@ func RunWith(t *testing.T, newBackend NewBackend, opts *Options) {
 	t.Run("Consumer", func(t *testing.T) { testConsumer(t, newBackend) })
 	t.Run("Snapshot", func(t *testing.T) { testSnapshots(t, newBackend) })
 	t.Run("Outbox", func(t *testing.T) { testOutbox(t, newBackend) })
+	t.Run("Progress", func(t *testing.T) { testProgress(t, newBackend) })
 	t.Run("Purge", func(t *testing.T) { testPurge(t, newBackend) })
 	t.Run("Verify", func(t *testing.T) { testVerify(t, newBackend) })
 	t.Run("Without", func(t *testing.T) { testWithoutCapabilities(t, newBackend) })

@@ -410,7 +410,7 @@ func testTxHandler(t *testing.T, newBackend NewBackend) {
 			},
 		})
 		b.is.Equal(streamsOf(receive(t, sub, 1)), []string{"shipment-1@0"})
-		b.is.Equal(b.checkpoint("manager").Position, placed.Position) // committed together with the event
+		b.is.True(b.checkpoint("manager").Position >= placed.Position) // committed together with the event
 		c.stop(t)
 	})
 
@@ -466,7 +466,7 @@ func testTxHandler(t *testing.T, newBackend NewBackend) {
 		b.is.Equal(versions(got), []int64{0, 1, 2})
 		c.stop(t)
 		b.is.True(failed)
-		b.is.Equal(b.checkpoint("manager").Position, log[2])
+		b.is.True(b.checkpoint("manager").Position >= log[2]) // and maybe past the Derived events it skips
 		derived := all(b.is, b.store.ReadStream(b.ctx, "shipment-1", eventstore.ReadOptions{}))
 		b.is.Equal(len(derived), 3) // once per event, though the second was tried twice
 		// Each derived event committed with the checkpoint of its cause.

@@ -74,7 +74,10 @@
 // mode, which the store needs (its readers run beside the writer): the mode
 // is kept in the file, so the application's own connections use WAL too,
 // with the -wal and -shm files beside it, and the file must be on a local
-// disk, not a network file system.
+// disk, not a network file system. The application needs no connection of
+// its own: it writes its tables in [eventstore.Store.Transact] or an
+// exactly-once consumer ([Tx]) and reads them with [Backend.Read]; for tests,
+// [OpenMemory] opens a throwaway store with the same SQL.
 //
 // # Reading without write access
 //
@@ -229,21 +232,23 @@ type Backend struct {
 	fault atomic.Pointer[func(query string) error]
 
 	live liveness // how consumers' claims tell a holder's process is gone
+
+	removeDir string // the directory Close removes, for OpenMemory
 }
 
 var _ eventstore.Backend = (*Backend)(nil)
 
 // Open opens the store file at path, creating it when it does not exist,
 // and migrates its schema to the current version. A nil opts gives the
-// defaults. path is a file name; ":memory:" is refused: use package memory
-// for a store that lives in memory.
+// defaults. path is a file name; ":memory:" is refused: use [OpenMemory]
+// (or package memory, without SQL) for a store that lives in memory.
 func Open(path string, opts *Options) (*Backend, error) {
 	o, err := opts.withDefaults()
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	if path == "" || path == ":memory:" || strings.HasPrefix(path, "file:") {
-		return nil, fmt.Errorf("open %q: %w: want a file name (for an in-memory store use package memory)", path, eventstore.ErrInvalidArgument)
+		return nil, fmt.Errorf("open %q: %w: want a file name (for an in-memory store use OpenMemory)", path, eventstore.ErrInvalidArgument)
 	}
 	b := &Backend{path: path, opts: o}
 	if o.ReadOnly {
@@ -527,7 +532,7 @@ func (b *Backend) Close() error {
 	if b.closed.Swap(true) {
 		return eventstore.ErrClosed
 	}
-	return errors.Join(b.closeStatements(), b.reader.Close(), b.writer.Close(), b.live.close())
+	return errors.Join(b.closeStatements(), b.reader.Close(), b.writer.Close(), b.live.close(), b.removeTemp())
 }
 
 // writePath are the statements every append runs.

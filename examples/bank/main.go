@@ -1,7 +1,10 @@
 // Bank is the main example: bank accounts as event-sourced aggregates on a
 // SQLite file, with domain errors (recognised by eventstore.ErrRejected),
 // snapshots, and a balance read model kept by an exactly-once consumer
-// whose handlers a Router calls by event type. The decider's own tests, in
+// whose handlers a Router calls by event type. The read model lives in the
+// store's file: its table is created in the store's transaction, read with
+// the backend's Read, and Store.WaitFor makes the reads see the commands
+// just executed (read-your-writes). The decider's own tests, in
 // account_test.go, need no store. Run it twice: the second run carries on
 // from the first.
 //
@@ -46,13 +49,12 @@ func run(ctx context.Context, out io.Writer, path string) error {
 		&eventstore.RepositoryOptions[Account]{SnapshotEvery: snapshotEvery})
 
 	// The read model lives in the same file, in a table of its own.
-	app, err := sqlx.Open("sqlite", path+"?_pragma=busy_timeout(5000)")
-	if err != nil {
+	err = store.Transact(ctx, func(ctx context.Context) error {
+		_, err := sqlite.Tx(ctx).ExecContext(ctx, `CREATE TABLE IF NOT EXISTS balances (
+			account TEXT PRIMARY KEY, owner TEXT NOT NULL, cents INTEGER NOT NULL)`)
 		return err
-	}
-	defer app.Close()
-	if _, err := app.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS balances (
-		account TEXT PRIMARY KEY, owner TEXT NOT NULL, cents INTEGER NOT NULL)`); err != nil {
+	})
+	if err != nil {
 		return err
 	}
 	stopProjection := project(ctx, store, registry)
@@ -71,11 +73,13 @@ func run(ctx context.Context, out io.Writer, path string) error {
 		{"bob", "account-bob", Open{Holder: "Bob"}},
 		{"bob", "account-bob", Deposit{Amount: 42_50}},
 	}
+	var written int64 // the position of the last event the commands wrote
 	for _, s := range steps {
 		res, err := accounts.Execute(ctx, s.account, s.cmd, eventstore.Metadata{"user": s.who})
 		what := fmt.Sprintf("%s: %s", s.account, describe(s.cmd))
 		switch {
 		case err == nil:
+			written = max(written, res.Position)
 			fmt.Fprintf(out, "  %-36s ok       balance %8s  (version %d)\n", what, money(res.State.Balance), res.Version)
 		case errors.Is(err, eventstore.ErrRejected): // a domain error: ErrOverdraft, ...
 			fmt.Fprintf(out, "  %-36s refused  %v\n", what, err)
@@ -97,8 +101,11 @@ func run(ctx context.Context, out io.Writer, path string) error {
 		fmt.Fprintf(out, "  %-12s %3d events, snapshot %s\n", id, info.Events, snap)
 	}
 
-	if err := waitCaughtUp(ctx, store); err != nil {
-		return err
+	// Read-your-writes: the read model has handled every command above.
+	waitCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := store.WaitFor(waitCtx, "balances", written); err != nil {
+		return fmt.Errorf("the projection did not catch up: %w", err)
 	}
 	stopProjection()
 	fmt.Fprintln(out, "\nBalances read model (kept by a consumer, exactly once):")
@@ -107,7 +114,10 @@ func run(ctx context.Context, out io.Writer, path string) error {
 		Owner   string
 		Cents   int64
 	}
-	if err := app.SelectContext(ctx, &rows, `SELECT account, owner, cents FROM balances ORDER BY account`); err != nil {
+	err = backend.Read(ctx, func(tx *sqlx.Tx) error {
+		return tx.SelectContext(ctx, &rows, `SELECT account, owner, cents FROM balances ORDER BY account`)
+	})
+	if err != nil {
 		return err
 	}
 	for _, r := range rows {
@@ -166,23 +176,5 @@ func project(ctx context.Context, store *eventstore.Store, registry *eventstore.
 		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
 			log.Print(err)
 		}
-	}
-}
-
-// waitCaughtUp waits until the projection has processed the whole log.
-func waitCaughtUp(ctx context.Context, store *eventstore.Store) error {
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		infos, err := store.Consumers(ctx)
-		if err != nil {
-			return err
-		}
-		if len(infos) == 1 && infos[0].Lag == 0 {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("the projection did not catch up: %+v", infos)
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
