@@ -618,6 +618,7 @@ func testConsumer(t *testing.T, newBackend NewBackend) {
 	t.Run("RetryAndDropParked", func(t *testing.T) {
 		b := setup(t, newBackend)
 		b.appendOK("a-1", eventstore.Any, ev("Good"), ev("Poison"), ev("Poison"), ev("Good"))
+		log := b.logPositions()
 		var mu sync.Mutex
 		cured := false
 		rec := newRecorder()
@@ -636,23 +637,23 @@ func testConsumer(t *testing.T, newBackend NewBackend) {
 			},
 		}
 		c := b.start(opts)
-		b.is.Equal(positions(rec.wait(t, 2)), []int64{1, 4})
+		b.is.Equal(positions(rec.wait(t, 2)), at(log, 1, 4))
 		// Retried while it runs: refused, as the consumer looks only when
 		// it starts.
-		err := b.store.RetryParked(b.ctx, "careful", 2)
+		err := b.store.RetryParked(b.ctx, "careful", log[1])
 		b.is.True(errors.Is(err, eventstore.ErrConsumerRunning))
 		c.stop(t)
 
-		err = b.store.RetryParked(b.ctx, "careful", 1) // handled, not parked
+		err = b.store.RetryParked(b.ctx, "careful", log[0]) // handled, not parked
 		b.is.True(errors.Is(err, eventstore.ErrNotParked))
-		err = b.store.DropParked(b.ctx, "careful", 4)
+		err = b.store.DropParked(b.ctx, "careful", log[3])
 		b.is.True(errors.Is(err, eventstore.ErrNotParked))
-		b.is.NoErr(b.store.DropParked(b.ctx, "careful", 3))
-		b.is.NoErr(b.store.RetryParked(b.ctx, "careful", 2))
+		b.is.NoErr(b.store.DropParked(b.ctx, "careful", log[2]))
+		b.is.NoErr(b.store.RetryParked(b.ctx, "careful", log[1]))
 		parked, err := b.store.Parked(b.ctx, "careful")
 		b.is.NoErr(err)
 		b.is.Equal(len(parked), 1)
-		b.is.Equal(parked[0].Position, int64(2))
+		b.is.Equal(parked[0].Position, log[1])
 		b.is.Equal(parked[0].Attempts, 0) // waiting for its retry
 		b.is.Equal(parked[0].Error, "cannot digest")
 
@@ -662,31 +663,33 @@ func testConsumer(t *testing.T, newBackend NewBackend) {
 		cured = true
 		mu.Unlock()
 		b.appendOK("a-1", eventstore.Any, ev("Good"))
+		log = b.logPositions()
 		c = b.start(opts)
-		b.is.Equal(positions(rec.wait(t, 2)), []int64{2, 5})
+		b.is.Equal(positions(rec.wait(t, 2)), at(log, 2, 5))
 		c.stop(t)
 		parked, err = b.store.Parked(b.ctx, "careful")
 		b.is.NoErr(err)
 		b.is.Equal(len(parked), 0)
-		b.is.Equal(b.checkpoint("careful").Position, int64(5))
+		b.is.Equal(b.checkpoint("careful").Position, log[4])
 
 		// A retry that fails again parks the event again, counted afresh.
 		mu.Lock()
 		cured = false
 		mu.Unlock()
 		b.appendOK("a-1", eventstore.Any, ev("Poison"), ev("Good"))
+		log = b.logPositions()
 		c = b.start(opts)
-		b.is.Equal(positions(rec.wait(t, 1)), []int64{7})
+		b.is.Equal(positions(rec.wait(t, 1)), at(log, 7))
 		c.stop(t)
-		b.is.NoErr(b.store.RetryParked(b.ctx, "careful", 6))
+		b.is.NoErr(b.store.RetryParked(b.ctx, "careful", log[5]))
 		c = b.start(opts)
-		b.appendOK("a-1", eventstore.Any, ev("Good")) // a barrier: after the retry
-		b.is.Equal(positions(rec.wait(t, 1)), []int64{8})
+		barrier := b.appendOK("a-1", eventstore.Any, ev("Good")) // after the retry
+		b.is.Equal(positions(rec.wait(t, 1)), []int64{barrier.Position})
 		c.stop(t)
 		parked, err = b.store.Parked(b.ctx, "careful")
 		b.is.NoErr(err)
 		b.is.Equal(len(parked), 1)
-		b.is.Equal(parked[0].Position, int64(6))
+		b.is.Equal(parked[0].Position, log[5])
 		b.is.Equal(parked[0].Attempts, 2)
 	})
 
