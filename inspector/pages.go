@@ -153,16 +153,18 @@ func (h *handler) lastEvent(ctx context.Context) (*eventstore.RecordedEvent, err
 }
 
 // firstAtOrAfter is the position of the first event recorded at or after
-// t, or last+1 when there is none: a binary search over positions, a
-// point read each step, so it costs the same on any size of log.
-func (h *handler) firstAtOrAfter(ctx context.Context, t time.Time, last int64) (int64, error) {
+// t, and that event; last+1 and the zero event when there is none. A
+// binary search over positions, a point read each step, so it costs the
+// same on any size of log.
+func (h *handler) firstAtOrAfter(ctx context.Context, t time.Time, last int64) (int64, eventstore.RecordedEvent, error) {
 	lo, hi := int64(1), last+1
+	var at eventstore.RecordedEvent
 	for lo < hi {
 		mid := lo + (hi-lo)/2
 		var found *eventstore.RecordedEvent
 		for e, err := range h.store.ReadAll(ctx, eventstore.ReadOptions{From: mid, Limit: 1}, eventstore.Filter{}) {
 			if err != nil {
-				return 0, err
+				return 0, at, err
 			}
 			found = &e
 		}
@@ -172,10 +174,20 @@ func (h *handler) firstAtOrAfter(ctx context.Context, t time.Time, last int64) (
 		case found.RecordedAt.Before(t):
 			lo = found.Position + 1
 		default:
-			hi = mid
+			hi, at = mid, *found
 		}
 	}
-	return lo, nil
+	if at.Position != lo {
+		// lo ended on a gap, or past the event found: read what is there.
+		at = eventstore.RecordedEvent{}
+		for e, err := range h.store.ReadAll(ctx, eventstore.ReadOptions{From: lo, Limit: 1}, eventstore.Filter{}) {
+			if err != nil {
+				return 0, at, err
+			}
+			at = e
+		}
+	}
+	return lo, at, nil
 }
 
 // --- streams
@@ -325,7 +337,7 @@ func (h *handler) event(w http.ResponseWriter, r *http.Request) {
 
 // eventByID finds an event by its ID. A UUIDv7, which the store assigns,
 // carries the time it was made, close to when the event was recorded: the
-// search reads the log from a minute before that time to a minute after.
+// search reads the log from a second before that time to a second after.
 // Any other ID, or one not found there, costs a scan of the whole log.
 func (h *handler) eventByID(ctx context.Context, id uuid.UUID) (*eventstore.RecordedEvent, error) {
 	match := eventstore.Filter{Match: func(e eventstore.RecordedEvent) bool { return e.ID == id }}
@@ -337,7 +349,7 @@ func (h *handler) eventByID(ctx context.Context, id uuid.UUID) (*eventstore.Reco
 		if err != nil || last == nil {
 			return nil, err
 		}
-		if from, err = h.firstAtOrAfter(ctx, at.Add(-time.Minute), last.Position); err != nil {
+		if from, _, err = h.firstAtOrAfter(ctx, at.Add(-time.Second), last.Position); err != nil {
 			return nil, err
 		}
 		for e, err := range h.store.ReadAll(ctx, eventstore.ReadOptions{From: from}, eventstore.Filter{}) {
@@ -347,7 +359,7 @@ func (h *handler) eventByID(ctx context.Context, id uuid.UUID) (*eventstore.Reco
 			if e.ID == id {
 				return &e, nil
 			}
-			if e.RecordedAt.After(at.Add(time.Minute)) {
+			if e.RecordedAt.After(at.Add(time.Second)) {
 				break
 			}
 		}

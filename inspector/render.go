@@ -123,16 +123,23 @@ func (h *handler) appendRate(ctx context.Context, last *eventstore.RecordedEvent
 	counts := make([]int64, 60)
 	if last != nil && !last.RecordedAt.Before(start) {
 		bounds := make([]int64, 61)
-		for i := range bounds {
-			if i == 60 {
+		bounds[60] = last.Position + 1
+		var next time.Time // when the event at the last bound was recorded
+		for i := range 60 {
+			at := start.Add(time.Duration(i) * time.Minute)
+			switch {
+			case at.After(last.RecordedAt):
 				bounds[i] = last.Position + 1
-				break
+			case i > 0 && !next.Before(at):
+				// A quiet minute: its first event is the previous one's.
+				bounds[i] = bounds[i-1]
+			default:
+				p, e, err := h.firstAtOrAfter(ctx, at, last.Position)
+				if err != nil {
+					return c, err
+				}
+				bounds[i], next = p, e.RecordedAt
 			}
-			p, err := h.firstAtOrAfter(ctx, start.Add(time.Duration(i)*time.Minute), last.Position)
-			if err != nil {
-				return c, err
-			}
-			bounds[i] = p
 		}
 		for i := range counts {
 			counts[i] = bounds[i+1] - bounds[i]
