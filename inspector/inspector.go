@@ -130,8 +130,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path == "" {
 		// Mounted under a prefix and asked for it without its slash: the
 		// relative links need it.
-		u := *r.URL
-		u.Path = strings.SplitN(r.RequestURI, "?", 2)[0] + "/"
+		u := url.URL{Path: requestPath(r) + "/", RawQuery: r.URL.RawQuery}
 		http.Redirect(w, r, u.String(), http.StatusMovedPermanently)
 		return
 	}
@@ -184,7 +183,7 @@ func (h *handler) authorized(w http.ResponseWriter, r *http.Request) bool {
 	if t := q.Get("token"); t != "" && h.tokenIs(t) {
 		http.SetCookie(w, &http.Cookie{Name: cookieName, Value: t, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode})
 		q.Del("token")
-		u := url.URL{Path: strings.SplitN(r.RequestURI, "?", 2)[0], RawQuery: q.Encode()}
+		u := url.URL{Path: requestPath(r), RawQuery: q.Encode()}
 		http.Redirect(w, r, u.String(), http.StatusSeeOther)
 		return false
 	}
@@ -195,4 +194,13 @@ func (h *handler) authorized(w http.ResponseWriter, r *http.Request) bool {
 
 func (h *handler) tokenIs(t string) bool {
 	return subtle.ConstantTimeCompare([]byte(t), []byte(h.opts.Token)) == 1
+}
+
+// requestPath is the path the client asked for, before any
+// http.StripPrefix: where a redirect must point.
+func requestPath(r *http.Request) string {
+	if u, err := url.ParseRequestURI(r.RequestURI); err == nil && u.Path != "" {
+		return u.Path
+	}
+	return r.URL.Path
 }

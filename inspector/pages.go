@@ -253,9 +253,6 @@ func (h *handler) stream(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	if _, ok := q["from"]; !ok && !d.Backward {
-		from = 0
-	}
 	for e, err := range h.store.ReadStream(ctx, d.ID, eventstore.ReadOptions{From: from, Backward: d.Backward, Limit: h.opts.PageSize}) {
 		if err != nil {
 			h.fail(w, r, err)

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -255,5 +256,33 @@ func TestServe_Browser(t *testing.T) {
 	got = text("main")
 	if !strings.Contains(got, "OK") || strings.Contains(got, "NOT OK") || !strings.Contains(got, "log, streams, snapshots, checkpoints") {
 		t.Errorf("verify:\n%s", got)
+	}
+}
+
+// TestServe_ReadOnly serves a store no process has open and visits every
+// page, Verify included: the file is unchanged, and nothing appears
+// beside it.
+func TestServe_ReadOnly(t *testing.T) {
+	t.Parallel()
+	path := fixture(t)
+	before, sum := entries(t, filepath.Dir(path)), hash(t, path)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	url := serve(t, ctx, path)
+	for _, page := range []string{"", "streams", "stream?id=order-1", "event?pos=1", "log", "tail", "consumers", "verify?run=1"} {
+		res, err := http.Get(url + page)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			t.Errorf("%s: %d", page, res.StatusCode)
+		}
+	}
+	if after := entries(t, filepath.Dir(path)); !slices.Equal(after, before) {
+		t.Errorf("serve left %v beside the store (was %v)", after, before)
+	}
+	if hash(t, path) != sum {
+		t.Errorf("serve changed the file")
 	}
 }
