@@ -3,6 +3,7 @@ package inspector
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -69,7 +70,7 @@ func int64Param(r *http.Request, name string, def int64) (int64, error) {
 }
 
 func errorf(format string, args ...any) error {
-	return &paramError{msg: sprintf(format, args...)}
+	return &paramError{msg: fmt.Sprintf(format, args...)}
 }
 
 type paramError struct{ msg string }
@@ -285,7 +286,7 @@ func (h *handler) stream(w http.ResponseWriter, r *http.Request) {
 }
 
 func errorNotFound(format string, args ...any) error {
-	return &notFoundError{sprintf(format, args...)}
+	return &notFoundError{fmt.Sprintf(format, args...)}
 }
 
 type notFoundError struct{ msg string }

@@ -17,8 +17,6 @@ import (
 	"github.com/google/uuid"
 )
 
-var sprintf = fmt.Sprintf
-
 func sortBy[T any](s []T, key func(T) string) {
 	slices.SortFunc(s, func(a, b T) int { return cmp.Compare(key(a), key(b)) })
 }
