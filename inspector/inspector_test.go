@@ -334,37 +334,56 @@ func TestMountedUnderPrefix(t *testing.T) {
 }
 
 // TestTail: an event appended while the browser listens arrives as a
-// Server-Sent Event, and the events stored before it do not.
+// Server-Sent Event, and the events stored before it do not; appended by
+// the handler's own store, or by another writer of the file, as another
+// process would.
 func TestTail(t *testing.T) {
-	s, _, _ := newStore(t)
-	appendN(t, s, "old-1", 2)
-	srv := httptest.NewServer(inspector.Handler(s, nil))
-	defer srv.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/tail/events", nil)
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	if ct := res.Header.Get("Content-Type"); ct != "text/event-stream" {
-		t.Fatalf("Content-Type %q", ct)
-	}
-	lines := bufio.NewScanner(res.Body)
-	if !lines.Scan() || lines.Text() != ": subscribed" {
-		t.Fatalf("first line %q", lines.Text())
-	}
-	if _, err := s.Append(ctx, "new-1", eventstore.Any, eventstore.Event{Type: "Arrived", Data: []byte(`{"x":"</script>"}`)}); err != nil {
-		t.Fatal(err)
-	}
-	var got []string
-	for lines.Scan() && lines.Text() != "" || len(got) == 0 {
-		if lines.Text() != "" {
-			got = append(got, lines.Text())
-		}
-	}
-	if len(got) != 2 || got[0] != "id: 3" || !strings.HasPrefix(got[1], `data: {"position":3,"stream":"new-1","version":0,"type":"Arrived"`) || strings.Contains(got[1], "</script>") {
-		t.Fatalf("event: %q", got)
+	for _, other := range []bool{false, true} {
+		t.Run(fmt.Sprintf("other writer %v", other), func(t *testing.T) {
+			s, _, path := newStore(t)
+			appendN(t, s, "old-1", 2)
+			w := s
+			if other {
+				b, err := sqlite.Open(path, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				w = eventstore.New(b, nil)
+				defer w.Close()
+			}
+			srv := httptest.NewServer(inspector.Handler(s, nil))
+			defer srv.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/tail/events", nil)
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer res.Body.Close()
+			if ct := res.Header.Get("Content-Type"); ct != "text/event-stream" {
+				t.Fatalf("Content-Type %q", ct)
+			}
+			lines := bufio.NewScanner(res.Body)
+			if !lines.Scan() || lines.Text() != ": subscribed" {
+				t.Fatalf("first line %q", lines.Text())
+			}
+			if _, err := w.Append(ctx, "new-1", eventstore.Any, eventstore.Event{Type: "Arrived", Data: []byte(`{"x":"</script>"}`)}); err != nil {
+				t.Fatal(err)
+			}
+			// The first event: its lines up to the blank line that ends it.
+			var got []string
+			for lines.Scan() {
+				if lines.Text() == "" && len(got) > 0 {
+					break
+				}
+				if lines.Text() != "" {
+					got = append(got, lines.Text())
+				}
+			}
+			if len(got) != 2 || got[0] != "id: 3" || !strings.HasPrefix(got[1], `data: {"position":3,"stream":"new-1","version":0,"type":"Arrived"`) || strings.Contains(got[1], "</script>") {
+				t.Fatalf("event: %q", got)
+			}
+		})
 	}
 }
