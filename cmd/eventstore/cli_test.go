@@ -22,7 +22,7 @@ import (
 
 // allCommands are the commands the tool has, as its help lists them.
 var allCommands = []string{"streams", "read", "tail", "stats", "verify", "snapshots", "consumers",
-	"parked", "reset-consumer", "backup", "vacuum", "export", "import"}
+	"parked", "reset-consumer", "backup", "vacuum", "export", "import", "serve"}
 
 // TestHelp_EachCommand asks every command for -h: what it does, its
 // arguments, its flags and an example, on stdout, exit 0; never the flag

@@ -18,6 +18,7 @@
 //	eventstore vacuum         FILE
 //	eventstore export         FILE [-o OUT]
 //	eventstore import         FILE [-i IN] [-batch N] [-tx N]
+//	eventstore serve          FILE [-addr HOST:PORT] [-token T]
 //	eventstore --version
 //
 // 'eventstore COMMAND -h' describes a command, its arguments and flags,
@@ -25,7 +26,7 @@
 // after "--" everything is an argument (a stream ID that starts with "-").
 //
 // The reading commands (streams, read, tail, stats, verify, snapshots,
-// consumers, parked without -retry or -drop, backup, export) open the
+// consumers, parked without -retry or -drop, backup, export, serve) open the
 // file read-only: they never write to it (backup writes only DEST), and
 // run beside an application that has it open. reset-consumer and parked
 // -retry or -drop write a consumer's records, and refuse while that
@@ -170,6 +171,15 @@ func commands() []command {
 			example: "eventstore import new.db -i gateway.jsonl",
 			more:    formatHelp,
 			run:     cmdImport},
+		{name: "serve", args: "FILE [-addr HOST:PORT] [-token T]",
+			summary: "serve a read-only web inspector of the store (loopback by default)",
+			params:  "FILE  the store file (opened read-only)",
+			about: "Overview, streams, events, the global log, a live tail, consumers and\n" +
+				"Verify, in a browser; it runs until interrupted. It listens on loopback\n" +
+				"only unless -addr says otherwise, which needs -token. Reach a device's\n" +
+				"inspector with: ssh -L 7070:127.0.0.1:7070 device",
+			example: "eventstore serve gateway.db\neventstore serve gateway.db -addr 0.0.0.0:7070 -token \"$(openssl rand -hex 16)\"",
+			run:     cmdServe},
 	}
 }
 
