@@ -233,6 +233,12 @@ func (f *Forwarder) run(ctx context.Context) error {
 		if err := f.send(ctx, batch); err != nil {
 			return err
 		}
+		// A progress signal taken while events were still on the channel
+		// found them unsent and did nothing; with the channel empty now,
+		// the skipped events after the batch can be passed.
+		if err := f.advance(ctx, sub); err != nil {
+			return err
+		}
 	}
 }
 
