@@ -3,6 +3,7 @@ package eventstoretest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -171,6 +172,43 @@ func testProgress(t *testing.T, newBackend NewBackend) {
 		b.is.Equal(st.Pending, int64(0))
 		b.is.Equal(sink.unique(), []int64{wanted.Position}) // the others were not sent
 		b.is.True(errors.Is(stop(), context.Canceled))
+	})
+
+	// A forwarder busy sending finds, when it comes back, both an event to
+	// send and the news that its subscription read past the events it
+	// skips. Whichever it takes first, it must end past the skipped events.
+	// The race is Go's choice between two ready channels, so the scenario
+	// runs several times.
+	t.Run("FilteredForwarderPassesSkippedAfterABusySink", func(t *testing.T) {
+		for trial := range 12 {
+			t.Run(fmt.Sprint(trial), func(t *testing.T) {
+				b, h := setupHooks(t, newBackend, "subscription.caught_up")
+				b.appendOK("a-1", eventstore.NoStream, ev("Wanted"), ev("Wanted"))
+				last := b.appendOK("b-1", eventstore.NoStream, numbered("Other", 4)...)
+				sink := newFakeSink()
+				entered, gate := make(chan struct{}, 1), make(chan struct{})
+				sink.fail = func(call, n int) (int, error) {
+					if call == 1 {
+						entered <- struct{}{}
+						<-gate
+					}
+					return n, nil
+				}
+				_, stop := b.forward(t, eventstore.ForwarderOptions{Name: "busy", Sink: sink, BatchSize: 1,
+					Filter: eventstore.Filter{Types: []string{"Wanted"}}})
+				defer stop()
+				// The subscription has read the whole log (and said so)
+				// while the sink holds the first event.
+				h.next(t)
+				select {
+				case <-entered:
+				case <-time.After(patience):
+					t.Fatal("the sink was not called")
+				}
+				close(gate)
+				b.waitFor(t, "outbox/busy", last.Position)
+			})
+		}
 	})
 
 	t.Run("WaitForReturnsOnceCheckpointed", func(t *testing.T) {
