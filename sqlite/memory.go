@@ -11,8 +11,9 @@ import (
 // OpenMemory opens a new, empty store that lives only as long as the
 // Backend: for tests of SQL projections, with the same SQL, [Tx],
 // [eventstore.Store.Transact], exactly-once consumers and [Backend.Read]
-// as a store opened with [Open]. A nil opts gives the defaults;
-// [Options.ReadOnly] is refused, as nothing could be read.
+// as a store opened with [Open]. Options are optional: OpenMemory() and a
+// nil opts give the defaults; more than one opts, or [Options.ReadOnly]
+// (nothing could be read), is [eventstore.ErrInvalidArgument].
 //
 // The database is a file in a new private directory, which Close removes
 // with everything in it; on Linux the directory is made in /dev/shm, which
@@ -23,7 +24,14 @@ import (
 // on the readers'), and one database seen by the writer and every reader
 // connection. So it behaves exactly as a store opened with Open. Another
 // process cannot find it by name, so there is nothing to watch or share.
-func OpenMemory(opts *Options) (*Backend, error) {
+func OpenMemory(options ...*Options) (*Backend, error) {
+	if len(options) > 1 {
+		return nil, fmt.Errorf("open memory: %w: %d options, want at most one", eventstore.ErrInvalidArgument, len(options))
+	}
+	var opts *Options
+	if len(options) == 1 {
+		opts = options[0]
+	}
 	if opts != nil && opts.ReadOnly {
 		return nil, fmt.Errorf("open memory: %w: read-only", eventstore.ErrInvalidArgument)
 	}

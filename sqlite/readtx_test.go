@@ -36,7 +36,7 @@ var readSetups = map[string]func(t *testing.T) *sqlite.Backend{
 
 func openMemory(t *testing.T) *sqlite.Backend {
 	t.Helper()
-	b, err := sqlite.OpenMemory(nil)
+	b, err := sqlite.OpenMemory()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,6 +174,11 @@ func TestOpenMemory(t *testing.T) {
 
 	_, err = sqlite.OpenMemory(&sqlite.Options{ReadOnly: true})
 	is.True(errors.Is(err, eventstore.ErrInvalidArgument))
+	_, err = sqlite.OpenMemory(nil, nil)
+	is.True(errors.Is(err, eventstore.ErrInvalidArgument))
+	b, err := sqlite.OpenMemory(nil) // nil: the defaults
+	is.NoErr(err)
+	is.NoErr(b.Close())
 
 	is.NoErr(s1.Close())
 }
