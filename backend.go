@@ -11,9 +11,9 @@ import (
 // This file is the whole backend contract: what every backend must do
 // ([Backend], made of one small interface per purpose), and the small
 // named set of what a backend may do besides ([Transactor],
-// [ChangeWatcher], [IntegrityChecker]), which [New] detects once. The
-// conformance suite in package eventstoretest has a section for each, and
-// runs every optional section a backend implements.
+// [ChangeWatcher], [IntegrityChecker], [CommitReporter]), which [New]
+// detects once. The conformance suite in package eventstoretest has a
+// section for each, and runs every optional section a backend implements.
 
 // Backend is the storage contract that every backend implements: the
 // SQLite backend (package sqlite) and the in-memory reference backend
@@ -289,6 +289,49 @@ type ChangeWatcher interface {
 	WatchChanges(ctx context.Context, changed func()) error
 }
 
+// CommitReporter is an optional capability of a [Backend]: it hands the
+// events of each commit to the [Store], which gives them to caught-up
+// subscriptions directly instead of waking them to read storage. Both
+// bundled backends implement it. Without it, every commit wakes the
+// subscriptions, which read the new events from storage.
+//
+// A subscription takes a reported commit only when it has passed over
+// every position below the commit's first event (see [Commit]); any other
+// subscription, and every commit the backend does not report (those of a
+// [Transactor]'s transactions, those of other processes), is read from
+// storage as before, so a report is never needed for correctness, only a
+// report that is wrong can break it.
+type CommitReporter interface {
+	// ReportCommits sets the function the backend calls after each commit
+	// of [EventLog.Append] calls made outside a [Transactor]'s transaction,
+	// or, with nil, stops the calls. The backend calls it once per commit
+	// (a commit may hold several Appends, as a group commit does), after
+	// the commit is durable and visible to readers, one call at a time, in
+	// commit order, and before the Appends it holds return. report must not
+	// block or call the backend. An Append that writes nothing (a retry, a
+	// failure) is not reported.
+	ReportCommits(report func(Commit))
+}
+
+// Commit is what one commit wrote, as a [CommitReporter] reports it.
+type Commit struct {
+	// Events are every event the commit wrote, in position order, as
+	// ReadAll would yield them. Their Data and Metadata belong to the
+	// backend, not to the caller of Append, and must not be modified.
+	//
+	// Every event committed before them has a lower position than the
+	// first, and every event committed after them a higher position than
+	// the last (the positions rule of [EventLog.Append]), so the events of
+	// the log between Events[0].Position-1 and the last position, exclusive
+	// and inclusive, are exactly these: a reader that has passed over every
+	// position up to one at or above Events[0].Position-1 can take the rest
+	// of them from here instead of from storage.
+	//
+	// A backend that cannot tell what a commit wrote reports it with no
+	// Events: every subscription then reads storage.
+	Events []RecordedEvent
+}
+
 // IntegrityChecker is an optional capability of a [Backend]: a check of
 // the storage itself, such as SQLite's PRAGMA integrity_check. Without it,
 // [Store.Verify] skips [VerifyIntegrity] and says so.
@@ -303,6 +346,7 @@ type capabilities struct {
 	tx        Transactor
 	watcher   ChangeWatcher
 	integrity IntegrityChecker
+	commits   CommitReporter
 }
 
 func capabilitiesOf(b Backend) capabilities {
@@ -310,5 +354,6 @@ func capabilitiesOf(b Backend) capabilities {
 	c.tx, _ = b.(Transactor)
 	c.watcher, _ = b.(ChangeWatcher)
 	c.integrity, _ = b.(IntegrityChecker)
+	c.commits, _ = b.(CommitReporter)
 	return c
 }

@@ -33,10 +33,16 @@ type SubscribeOptions struct {
 // [Store.Subscribe].
 //
 // A subscription never slows down writers. Live delivery is pushed from
-// each commit, but as a wake-up, not as data: the subscription then reads
-// the new events from storage. A receiver that falls behind simply leaves
-// the subscription reading from storage until it has caught up again, so
-// its memory is bounded by Buffer and a page of reads.
+// each commit: a backend that reports its commits ([CommitReporter], both
+// bundled backends) hands their events to the subscriptions that are
+// caught up, which put them on their channel without reading storage;
+// any other commit (another process's, a [Store.Transact]'s) wakes the
+// subscription, which then reads the new events from storage. A receiver
+// that falls behind simply leaves the subscription reading from storage
+// until it has caught up again, so its memory is bounded by Buffer, a page
+// of reads and at most Buffer events handed to it and not yet taken. The
+// Data and Metadata of a handed event may be shared with other
+// subscriptions of the Store: treat them as read-only.
 //
 // A subscription is caught up, as KurrentDB's CaughtUp, once it has read
 // the log to its end and put every matching event on the Events channel;
@@ -51,8 +57,18 @@ type Subscription struct {
 	stop   chan struct{} // closed to stop the goroutine
 	done   chan struct{} // closed when the goroutine has exited
 
+	// Commits handed to the subscription and not yet taken, and whether
+	// it must read storage: a commit was not handed (dropped, or one the
+	// store was only told of).
+	handMu   sync.Mutex
+	handed   []Commit
+	nHanded  int // events in handed
+	mustRead bool
+
 	// position is the last position the subscription has passed over:
-	// every matching event up to it has been put on events.
+	// every matching event up to it has been put on events. It moves only
+	// past positions that storage showed committed or that a reported
+	// commit covers.
 	position atomic.Int64
 	// progress, capacity 1, is a pending "position has moved", for the
 	// consumer or forwarder that owns the subscription.
@@ -215,10 +231,11 @@ func (s *Store) lastPosition(ctx context.Context) (int64, error) {
 }
 
 // run is the subscription's goroutine: read from storage past cursor, send,
-// then wait for a wake-up, until stopped.
+// then wait for a wake-up, until stopped. A wake-up that brings only
+// commits the subscription can take whole, it takes without a read.
 func (s *Store) run(ctx context.Context, sub *Subscription, cursor int64, filter Filter) {
 	defer func() {
-		s.hub.remove(sub)
+		s.hub.remove(sub, s)
 		s.counters.subscriptions.Add(-1)
 		s.happened(ctx, Happening{Category: CategorySubscriptions, Name: "subscription.closed", Position: cursor, Err: sub.Err()})
 		close(sub.events)
@@ -262,6 +279,7 @@ func (s *Store) run(ctx context.Context, sub *Subscription, cursor int64, filter
 		if sub.setCaughtUp(true) {
 			s.happened(ctx, Happening{Category: CategorySubscriptions, Name: "subscription.caught_up", Position: cursor})
 		}
+	wait:
 		select {
 		case <-sub.wake:
 		case <-ctx.Done():
@@ -271,7 +289,95 @@ func (s *Store) run(ctx context.Context, sub *Subscription, cursor int64, filter
 			sub.setErr(sub.stopReason())
 			return
 		}
+		commits, read := sub.takeHanded()
+		for _, c := range commits {
+			if read {
+				break // the read covers them
+			}
+			cursor, read = sub.take(cursor, c, filter)
+		}
+		if read {
+			continue
+		}
+		sub.position.Store(cursor)
+		select {
+		case sub.progress <- struct{}{}:
+		default:
+		}
+		goto wait
 	}
+}
+
+// take puts on the events channel the events of a reported commit past
+// cursor that match filter, without blocking, and returns the new cursor.
+// It reports true when storage must be read instead: the commit leaves a
+// gap after cursor (a commit the subscription was not handed), or the
+// receiver is a whole buffer behind.
+func (sub *Subscription) take(cursor int64, c Commit, filter Filter) (int64, bool) {
+	first, last := c.Events[0].Position, c.Events[len(c.Events)-1].Position
+	switch {
+	case cursor >= last:
+		return cursor, false // passed over already, by a read
+	case cursor < first-1:
+		return cursor, true // events between cursor and the commit are unknown here
+	}
+	// Every event between first-1 and last is in c (see Commit).
+	for _, e := range c.Events {
+		if e.Position <= cursor {
+			continue
+		}
+		if filter.IsZero() || filter.checked.matches(e) {
+			select {
+			case sub.events <- e:
+			default:
+				return cursor, true // the receiver is behind: read, and wait there
+			}
+		}
+		cursor = e.Position
+	}
+	return cursor, false
+}
+
+// hand gives c to the subscription, or, when it already holds as many
+// events as its buffer, marks that it must read storage. It never blocks.
+func (sub *Subscription) hand(c Commit) {
+	sub.handMu.Lock()
+	if sub.mustRead || sub.nHanded+len(c.Events) > cap(sub.events) {
+		sub.mustRead = true
+		sub.handed, sub.nHanded = nil, 0
+	} else {
+		sub.handed = append(sub.handed, c)
+		sub.nHanded += len(c.Events)
+	}
+	sub.handMu.Unlock()
+	sub.signal()
+}
+
+// stale marks that storage may hold events the subscription was not
+// handed, and wakes it.
+func (sub *Subscription) stale() {
+	sub.handMu.Lock()
+	sub.mustRead = true
+	sub.handed, sub.nHanded = nil, 0
+	sub.handMu.Unlock()
+	sub.signal()
+}
+
+func (sub *Subscription) signal() {
+	select {
+	case sub.wake <- struct{}{}:
+	default: // a wake-up is already pending
+	}
+}
+
+// takeHanded returns the commits handed since the last call, and whether
+// storage must be read.
+func (sub *Subscription) takeHanded() ([]Commit, bool) {
+	sub.handMu.Lock()
+	defer sub.handMu.Unlock()
+	commits, read := sub.handed, sub.mustRead
+	sub.handed, sub.nHanded, sub.mustRead = nil, 0, false
+	return commits, read
 }
 
 // catchUp sends the matching events after cursor that storage holds now,
@@ -341,26 +447,43 @@ type hub struct {
 	watchDone chan struct{}
 }
 
-// notify records a commit up to position and wakes every subscription.
-// It never blocks.
+// notify records a commit up to position and wakes every subscription to
+// read storage. It never blocks.
 func (h *hub) notify(position int64) {
+	h.advance(position)
+	h.wakeAll()
+}
+
+// advance records a commit up to position.
+func (h *hub) advance(position int64) {
 	for {
 		old := h.head.Load()
 		if position <= old || h.head.CompareAndSwap(old, position) {
 			break
 		}
 	}
-	h.wakeAll()
 }
 
 func (h *hub) wakeAll() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for sub := range h.subs {
-		select {
-		case sub.wake <- struct{}{}:
-		default: // a wake-up is already pending
-		}
+		sub.stale()
+	}
+}
+
+// deliver hands a commit the backend reported to every subscription. It
+// never blocks.
+func (h *hub) deliver(c Commit) {
+	if len(c.Events) == 0 {
+		h.wakeAll()
+		return
+	}
+	h.advance(c.Events[len(c.Events)-1].Position)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for sub := range h.subs {
+		sub.hand(c)
 	}
 }
 
@@ -374,6 +497,10 @@ func (h *hub) add(s *Store, sub *Subscription) error {
 		h.subs = make(map[*Subscription]struct{})
 	}
 	h.subs[sub] = struct{}{}
+	if r := s.caps.commits; r != nil && len(h.subs) == 1 {
+		// From now on; a commit before this, sub's first read sees.
+		r.ReportCommits(h.deliver)
+	}
 	if w := s.caps.watcher; w != nil && h.stopWatch == nil {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
@@ -388,9 +515,12 @@ func (h *hub) add(s *Store, sub *Subscription) error {
 
 // remove forgets sub, and stops the change watcher with the last
 // subscription, waiting for it to exit.
-func (h *hub) remove(sub *Subscription) {
+func (h *hub) remove(sub *Subscription, s *Store) {
 	h.mu.Lock()
 	delete(h.subs, sub)
+	if r := s.caps.commits; r != nil && len(h.subs) == 0 {
+		r.ReportCommits(nil)
+	}
 	var stop func()
 	var done chan struct{}
 	if len(h.subs) == 0 && h.stopWatch != nil {

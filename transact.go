@@ -27,9 +27,17 @@ func (p *pendingTx) add(position int64) {
 // committed reports an append that ended at position: to subscriptions at
 // once, or, inside a transaction, once it commits. Waking them earlier
 // would let a subscription pass over positions that are not visible yet.
+// A backend that reports its commits has handed this one to the
+// subscriptions already (or had none to hand it to, and then a new
+// subscription's first read sees it): waking them too would only make
+// them read what they have.
 func (s *Store) committed(ctx context.Context, position int64) {
 	if p, ok := ctx.Value(txKey{}).(*pendingTx); ok {
 		p.add(position)
+		return
+	}
+	if s.caps.commits != nil {
+		s.hub.advance(position)
 		return
 	}
 	s.hub.notify(position)

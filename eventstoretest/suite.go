@@ -59,6 +59,7 @@ func RunWith(t *testing.T, newBackend NewBackend, opts *Options) {
 	_, transacts := probe.(eventstore.Transactor)
 	_, watches := probe.(eventstore.ChangeWatcher)
 	_, checks := probe.(eventstore.IntegrityChecker)
+	_, reports := probe.(eventstore.CommitReporter)
 	if err := probe.Close(); err != nil {
 		t.Fatalf("closing a new backend: %v", err)
 	}
@@ -92,6 +93,9 @@ func RunWith(t *testing.T, newBackend NewBackend, opts *Options) {
 	}
 	if checks {
 		t.Run("IntegrityChecker", func(t *testing.T) { testIntegrityChecker(t, newBackend) })
+	}
+	if reports {
+		t.Run("CommitReporter", func(t *testing.T) { testCommitReporter(t, newBackend) })
 	}
 }
 

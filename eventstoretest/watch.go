@@ -35,6 +35,34 @@ func testChangeWatcher(t *testing.T, newPair func(t *testing.T) (first, second e
 		is.Equal(streamsOf(receive(t, back, 1)), []string{"b-1@0"})
 		is.Equal(streamsOf(receive(t, sub, 1)), []string{"b-1@0"})
 	})
+
+	// A commit through this backend that comes right after one through
+	// the other, before the watcher has seen that: a subscription that
+	// is handed the commit ([eventstore.CommitReporter]) must not take it
+	// past the other's events, which it was not handed.
+	t.Run("HandedAfterOtherCommits", func(t *testing.T) {
+		t.Parallel()
+		is := is.New(t)
+		first, second := newPair(t)
+		one, other := eventstore.New(first, nil), eventstore.New(second, nil)
+		t.Cleanup(func() { _ = one.Close(); _ = other.Close() })
+		b := &bundle{is: is, ctx: t.Context(), store: one, backend: first}
+		for _, filter := range []eventstore.Filter{{}, {Categories: []string{"a"}}} {
+			sub, err := one.Subscribe(b.ctx, eventstore.SubscribeOptions{From: eventstore.FromNow, Filter: filter})
+			is.NoErr(err)
+			defer sub.Close()
+			<-sub.CaughtUp()
+			for range 5 {
+				_, err = other.Append(b.ctx, "a-other", eventstore.Any, ev("E"))
+				is.NoErr(err)
+				b.appendOK("a-one", eventstore.Any, ev("E"))
+			}
+			got := receive(t, sub, 10)
+			want := all(is, one.ReadAll(b.ctx, eventstore.ReadOptions{From: got[0].Position}, eventstore.Filter{}))
+			is.Equal(positions(got), positions(want)) // the other's events, in their place
+			is.Equal(len(want), 10)
+		}
+	})
 }
 
 // testIntegrityChecker checks [eventstore.Store.Verify] on a backend that

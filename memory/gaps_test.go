@@ -69,16 +69,40 @@ const fillerStream = "gapfiller-0"
 // LastPosition. Checkpoints, processed marks and parked events are stored
 // as the Store gives them, in the positions it sees. Everything else is the
 // memory backend's, and so is every capability it claims
-// ([eventstore.Transactor]).
+// ([eventstore.Transactor], [eventstore.CommitReporter], whose reports it
+// maps as it maps reads).
 type gappyBackend struct {
 	*memory.Backend
 	appends atomic.Int64
 }
 
 var (
-	_ eventstore.Backend    = (*gappyBackend)(nil)
-	_ eventstore.Transactor = (*gappyBackend)(nil)
+	_ eventstore.Backend        = (*gappyBackend)(nil)
+	_ eventstore.Transactor     = (*gappyBackend)(nil)
+	_ eventstore.CommitReporter = (*gappyBackend)(nil)
 )
+
+// ReportCommits maps the memory backend's reports as the reads map its
+// events: positions spread, fillers hidden. A commit of fillers alone
+// wrote nothing the Store can see, and is not reported.
+func (b *gappyBackend) ReportCommits(report func(eventstore.Commit)) {
+	if report == nil {
+		b.Backend.ReportCommits(nil)
+		return
+	}
+	b.Backend.ReportCommits(func(c eventstore.Commit) {
+		var events []eventstore.RecordedEvent
+		for _, e := range c.Events {
+			if e.StreamID != fillerStream {
+				e.Position *= spread
+				events = append(events, e)
+			}
+		}
+		if len(events) > 0 {
+			report(eventstore.Commit{Events: events})
+		}
+	})
+}
 
 func (b *gappyBackend) Append(ctx context.Context, req eventstore.AppendRequest) (eventstore.AppendResult, error) {
 	fillers := make([]eventstore.Event, 1+b.appends.Add(1)%3)

@@ -22,6 +22,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/edge-es/eventstore"
@@ -39,6 +40,7 @@ type Backend struct {
 	closed bool
 	data   // what is committed; readers see only this
 	writer writeLock
+	report atomic.Pointer[func(eventstore.Commit)] // see ReportCommits
 }
 
 // data is the content of a store. A transaction works on a copy of it
@@ -87,15 +89,34 @@ func (b *Backend) Close() error {
 // Append implements [eventstore.Backend].
 func (b *Backend) Append(ctx context.Context, req eventstore.AppendRequest) (eventstore.AppendResult, error) {
 	var res eventstore.AppendResult
+	inTx := b.txOf(ctx) != nil
 	err := b.write(ctx, func(d *data) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		n := len(d.log)
 		var err error
 		res, err = d.append(req)
+		if report := b.report.Load(); report != nil && !inTx && len(d.log) > n {
+			// Still holding the writer: reports come in commit order.
+			(*report)(eventstore.Commit{Events: d.log[n:len(d.log):len(d.log)]})
+		}
 		return err
 	})
 	return res, err
+}
+
+var _ eventstore.CommitReporter = (*Backend)(nil)
+
+// ReportCommits implements [eventstore.CommitReporter]: each Append made
+// outside a transaction is a commit of its own. The events reported are
+// the log's own, shared with readers.
+func (b *Backend) ReportCommits(report func(eventstore.Commit)) {
+	if report == nil {
+		b.report.Store(nil)
+		return
+	}
+	b.report.Store(&report)
 }
 
 func (d *data) append(req eventstore.AppendRequest) (eventstore.AppendResult, error) {
