@@ -1,7 +1,9 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
@@ -71,6 +73,12 @@ type queuedAppend struct {
 	// Guarded by groupCommit.mu.
 	taken bool // in a transaction: its outcome is the commit's
 	leads bool // handed the lead
+
+	// Set by the group's leader, in writeGroup:
+	first     int           // its first row in the group's
+	wrote     []eventRow    // the events it wrote; nil when it wrote none
+	positions []int64       // theirs
+	sameAs    *queuedAppend // an earlier append of the group with its idempotency key
 }
 
 func (g *groupCommit) append(ctx context.Context, b *Backend, req eventstore.AppendRequest) (eventstore.AppendResult, error) {
@@ -257,56 +265,190 @@ func (b *Backend) commitGroup(tx *sqlx.Tx, batch []*queuedAppend) {
 			close(q.wake)
 		}
 	}()
-	if len(batch) == 1 {
+	if len(batch) == 1 && batch[0].req.IdempotencyKey == "" {
 		b.runIn(tx, batch[0]) // no one to share with: no group overhead
 		b.release()
 		return
 	}
 	// The group's transaction must not end because one caller gave up.
 	// No savepoints: an append whose checks fail has written nothing, and
-	// one that fails half-written (a duplicate event ID, an I/O error)
-	// spoils the group, which is then rolled back and run one by one.
+	// a statement that fails (a duplicate event ID, an I/O error) spoils
+	// the group, which is then rolled back and run one by one.
 	ctx := context.WithoutCancel(batch[0].ctx)
-	err := func() error {
-		for _, q := range batch {
-			if err := q.ctx.Err(); err != nil {
-				q.err = err // gave up before its turn: not written
-				continue
-			}
-			var dirty bool
-			q.res, dirty, q.err = b.appendChecked(ctx, tx, q.req)
-			if dirty {
-				return errSpoiled
-			}
-			if q.err != nil {
-				q.res = eventstore.AppendResult{}
-			}
+	err := b.writeGroup(ctx, tx, batch)
+	if err == nil {
+		if err = tx.Commit(); err != nil {
+			err = fmt.Errorf("commit: %w", fail(ctx, err))
 		}
-		if err := tx.Commit(); err != nil {
-			return fmt.Errorf("commit: %w", fail(ctx, err))
-		}
-		return nil
-	}()
+	}
 	if err != nil {
 		tx.Rollback()
+	} else {
+		b.reportGroup(batch)
 	}
 	b.release()
 	b.groups.Add(1)
 	switch {
 	case errors.Is(err, errSpoiled):
 		for _, q := range batch {
-			q.res, q.err = eventstore.AppendResult{}, q.ctx.Err()
+			q.res, q.err, q.wrote = eventstore.AppendResult{}, q.ctx.Err(), nil
 			if q.err == nil {
 				b.runAlone(q)
 			}
 		}
 	case err != nil: // the commit failed: none of them is written
 		for _, q := range batch {
-			q.res = eventstore.AppendResult{}
+			q.res, q.wrote = eventstore.AppendResult{}, nil
 			if q.err == nil {
 				q.err = err
 			}
 		}
+	}
+}
+
+// writeGroup writes the appends of batch in tx, in order, each checked
+// against the state the appends before it left: one append's failed check
+// fails it alone. It reads the rows of all their streams with one
+// statement, and writes their events, and then their streams' rows, with
+// a few multi-row statements. An error of a statement that writes is
+// errSpoiled; the caller then rolls the group back.
+func (b *Backend) writeGroup(ctx context.Context, tx *sqlx.Tx, batch []*queuedAppend) error {
+	var streams []string
+	seen := make(map[string]bool, len(batch))
+	for _, q := range batch {
+		if !seen[q.req.Stream] {
+			seen[q.req.Stream] = true
+			streams = append(streams, q.req.Stream)
+		}
+	}
+	states, err := b.groupStates(ctx, tx, streams)
+	if err != nil {
+		return fmt.Errorf("%w: %w", errSpoiled, err)
+	}
+	type keyOf struct{ stream, key string }
+	keys := make(map[keyOf]*queuedAppend) // idempotency keys the group writes
+	var rows []eventRow
+	var touched []string
+	for _, q := range batch {
+		if err := q.ctx.Err(); err != nil {
+			q.err = err // gave up before its turn: not written
+			continue
+		}
+		req := &q.req
+		if req.IdempotencyKey != "" {
+			if earlier := keys[keyOf{req.Stream, req.IdempotencyKey}]; earlier != nil {
+				q.sameAs = earlier // done before, in this group
+				continue
+			}
+			err := b.stmt(ctx, tx, sqlIdempotencyKey).QueryRowxContext(ctx, req.Stream, req.IdempotencyKey).Scan(&q.res.Version, &q.res.Position)
+			if err == nil {
+				continue // done before: the earlier result, nothing written
+			}
+			q.res = eventstore.AppendResult{}
+			if !errors.Is(err, sql.ErrNoRows) {
+				q.err = fail(ctx, err)
+				continue
+			}
+		}
+		st := states[req.Stream]
+		if st == nil {
+			st = &streamRow{version: -1}
+			states[req.Stream] = st
+		}
+		if st.version == tombstone {
+			q.err = eventstore.ErrStreamPurged
+			continue
+		}
+		if err := req.Expected.Check(req.Stream, st.version); err != nil {
+			q.err = err
+			continue
+		}
+		at := req.Time.UnixNano()
+		if !st.touched {
+			st.touched = true
+			touched = append(touched, req.Stream)
+		}
+		if st.version < 0 {
+			st.created = at // the first append of a life
+		}
+		st.updated = at
+		q.first = len(rows)
+		for i := range req.Events {
+			st.version++
+			rows = append(rows, eventRow{req: req, i: i, life: st.life, version: st.version})
+		}
+		q.res.Version = st.version
+		q.wrote = rows[q.first:]
+		if req.IdempotencyKey != "" {
+			keys[keyOf{req.Stream, req.IdempotencyKey}] = q
+		}
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	positions, err := b.insertEvents(ctx, tx, rows)
+	if err != nil {
+		return fmt.Errorf("%w: %w", errSpoiled, err)
+	}
+	for _, q := range batch {
+		if q.wrote != nil {
+			q.positions = positions[q.first : q.first+len(q.wrote)]
+			q.res.Position = q.positions[len(q.positions)-1]
+		}
+	}
+	if err := b.upsertStreams(ctx, tx, touched, states); err != nil {
+		return fmt.Errorf("%w: %w", errSpoiled, err)
+	}
+	for _, q := range batch {
+		switch {
+		case q.sameAs != nil:
+			q.res = q.sameAs.res
+		case q.wrote != nil && q.req.IdempotencyKey != "":
+			if _, err := b.exec(ctx, tx, `INSERT INTO idempotency_keys (stream_id, key, version, position) VALUES (?, ?, ?, ?)`,
+				q.req.Stream, q.req.IdempotencyKey, q.res.Version, q.res.Position); err != nil {
+				return fmt.Errorf("%w: %w", errSpoiled, err)
+			}
+		}
+	}
+	return nil
+}
+
+// reportGroup reports the events a committed group wrote, in position
+// order, to the [eventstore.CommitReporter] function, if one is set.
+func (b *Backend) reportGroup(batch []*queuedAppend) {
+	report := b.report.Load()
+	if report == nil {
+		return
+	}
+	var n int
+	for _, q := range batch {
+		n += len(q.wrote)
+	}
+	if n == 0 {
+		return
+	}
+	events := make([]eventstore.RecordedEvent, 0, n)
+	for _, q := range batch {
+		for k, r := range q.wrote {
+			events = append(events, recorded(r.req, r.i, r.version, q.positions[k]))
+		}
+	}
+	(*report)(eventstore.Commit{Events: events})
+}
+
+// recorded is event i of req as stored at version and position, with
+// copies of its payloads: the caller of Append may reuse its buffers.
+func recorded(req *eventstore.AppendRequest, i int, version, position int64) eventstore.RecordedEvent {
+	e := &req.Events[i]
+	return eventstore.RecordedEvent{
+		ID:         e.ID,
+		StreamID:   req.Stream,
+		Version:    version,
+		Position:   position,
+		Type:       e.Type,
+		Data:       bytes.Clone(nullIfEmpty(e.Data)),
+		Metadata:   bytes.Clone(nullIfEmpty(e.Metadata)),
+		RecordedAt: req.Time,
 	}
 }
 
@@ -333,5 +475,45 @@ func (b *Backend) runIn(tx *sqlx.Tx, q *queuedAppend) {
 	if q.err != nil {
 		tx.Rollback()
 		q.res = eventstore.AppendResult{}
+		return
 	}
+	b.reportOne(q)
+}
+
+// reportOne reports the commit of q, run alone, to the
+// [eventstore.CommitReporter] function, if one is set. An append's events
+// have consecutive positions (see insertEvents), ending at q.res.Position.
+// Whether an append with an idempotency key wrote or found its key cannot
+// be told from its result: for it, the report says only that something
+// may have been committed.
+func (b *Backend) reportOne(q *queuedAppend) {
+	report := b.report.Load()
+	if report == nil {
+		return
+	}
+	if q.req.IdempotencyKey != "" {
+		(*report)(eventstore.Commit{})
+		return
+	}
+	n := int64(len(q.req.Events))
+	events := make([]eventstore.RecordedEvent, n)
+	for i := range events {
+		k := int64(i) - n + 1
+		events[i] = recorded(&q.req, i, q.res.Version+k, q.res.Position+k)
+	}
+	(*report)(eventstore.Commit{Events: events})
+}
+
+var _ eventstore.CommitReporter = (*Backend)(nil)
+
+// ReportCommits implements [eventstore.CommitReporter]: it reports the
+// commits of appends made outside a transaction of [Backend.Transact] or
+// an exactly-once consumer, a group commit as one commit, from the
+// appending goroutine that committed it, while it still holds the writer.
+func (b *Backend) ReportCommits(report func(eventstore.Commit)) {
+	if report == nil {
+		b.report.Store(nil)
+		return
+	}
+	b.report.Store(&report)
 }

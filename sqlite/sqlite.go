@@ -227,6 +227,8 @@ type Backend struct {
 	group  groupCommit
 	groups atomic.Int64 // group transactions run, for tests
 
+	report atomic.Pointer[func(eventstore.Commit)] // see ReportCommits
+
 	// fault, set only by tests, fails chosen statements: fault injection
 	// at the points no real fault can be aimed at.
 	fault atomic.Pointer[func(query string) error]
@@ -536,7 +538,8 @@ func (b *Backend) Close() error {
 }
 
 // writePath are the statements every append runs.
-var writePath = []string{sqlStreamState, sqlUpsertStream, sqlIdempotencyKey, sqlSavepoint, sqlRelease, sqlRollbackTo}
+var writePath = append([]string{sqlStreamState, sqlUpsertStream, sqlIdempotencyKey, sqlSavepoint, sqlRelease, sqlRollbackTo},
+	groupPath()...)
 
 func (b *Backend) closeStatements() error {
 	var errs []error
