@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -35,8 +36,9 @@ const maxGroup = 256
 // leaves the queue, and a leader hands the lead on.
 type groupCommit struct {
 	mu      sync.Mutex
-	leading bool            // a leader runs: appends queue behind it
-	queue   []*queuedAppend // not taken into a transaction yet, in arrival order
+	leading   bool            // a leader runs: appends queue behind it
+	queue     []*queuedAppend // not taken into a transaction yet, in arrival order
+	lastGroup int             // how many appends the last group took
 
 	writer writerLock
 	maxLed atomic.Int64 // the most groups one Append has led, for tests
@@ -90,16 +92,31 @@ func (g *groupCommit) append(ctx context.Context, b *Backend, req eventstore.App
 	g.queue = append(g.queue, q)
 	if !g.leading {
 		g.leading = true
+		crowd := g.lastGroup > 1
 		g.mu.Unlock()
+		if crowd {
+			g.gather()
+		}
 		return g.lead(b, q)
 	}
 	q.since, q.wake = time.Now(), make(chan struct{})
 	g.mu.Unlock()
 	if g.wait(q) {
+		g.gather()
 		return g.lead(b, q)
 	}
 	return q.res, q.err
 }
+
+// gather lets the appends that are about to queue do so before a leader
+// takes the queue. A commit wakes its whole group at once, and the
+// appenders that append again find either the lead handed to one that
+// queued meanwhile or nobody leading: the first to come back would then
+// run alone, and the rest wait for it and then for their own group. So a
+// leader under concurrent appends (handed the lead, or after a group of
+// more than one) yields the processor once, and whoever is ready to run
+// queues first; a lone appender does not yield, and pays nothing.
+func (g *groupCommit) gather() { runtime.Gosched() }
 
 // wait waits until q is done, in a group another append led, or is handed
 // the lead (true), or until its context ends before it was taken into a
@@ -142,6 +159,7 @@ func (g *groupCommit) lead(b *Backend, q *queuedAppend) (eventstore.AppendResult
 	n := min(len(g.queue), maxGroup)
 	batch := g.queue[:n:n] // q first
 	g.queue = g.queue[n:]
+	g.lastGroup = n
 	for _, t := range batch {
 		t.taken = true
 	}
