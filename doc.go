@@ -77,9 +77,12 @@
 //	}
 //	// sub.Err() says why the channel closed
 //
-// Every commit wakes the subscriptions, which then read the new events from
-// storage: no polling interval in process, and a slow receiver never slows
-// down writers, it just reads from further back. Events that another
+// Every commit reaches the subscriptions at once, no polling interval in
+// process: a backend that reports its commits ([CommitReporter], both
+// bundled backends) hands their events to the subscriptions that are caught
+// up, which send them without a read; any other commit wakes them to read
+// the new events from storage. A slow receiver never slows down writers, it
+// just reads from further back. Events that another
 // process writes to the same SQLite file arrive too, within the backend's
 // watch interval (50ms by default). Close, the context and Store.Close each
 // end a subscription, and every goroutine it started has exited when Close

@@ -35,7 +35,7 @@ const maxGroup = 256
 // or not, returns as soon as its context ends, and is never written: it
 // leaves the queue, and a leader hands the lead on.
 type groupCommit struct {
-	mu      sync.Mutex
+	mu        sync.Mutex
 	leading   bool            // a leader runs: appends queue behind it
 	queue     []*queuedAppend // not taken into a transaction yet, in arrival order
 	lastGroup int             // how many appends the last group took

@@ -17,9 +17,13 @@
 //
 // Concurrent appends share write transactions: while one commits, the
 // appends that arrive queue, and the next transaction takes them all (up to
-// 256). Each is checked against the state the appends before it in the
-// group left, so a version conflict fails only its own append, and each
-// Append returns only once its transaction has committed. A lone append
+// 256), reading their streams with one statement and writing their events
+// and streams with a few multi-row statements. Each is checked against the
+// state the appends before it in the group left, so a version conflict (or
+// a purged stream, or an idempotency key already used) fails or answers
+// only its own append, and each Append returns only once its transaction
+// has committed. A statement that fails (an event ID already stored)
+// rolls the group back, and its appends run one by one. A lone append
 // runs at once, with no added latency. Under [SyncFull], where every commit
 // waits for the disk, this is what lets many writers go faster than the
 // disk flushes. The append that leads a group returns with its commit, and
