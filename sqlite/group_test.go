@@ -305,3 +305,63 @@ func TestGroupCommit_LeaderRunsItsOwnGroup(t *testing.T) {
 	is.Equal(b.group.maxLed.Load(), int64(1))
 	is.Equal(b.groups.Load(), int64(2)) // the ten queued ones still shared one
 }
+
+// TestGroupCommit_ResultsMatchStorage: each append of a group, written by
+// multi-row statements, gets the version and position its last event is
+// stored at, and its events are stored in its order, at consecutive
+// versions.
+func TestGroupCommit_ResultsMatchStorage(t *testing.T) {
+	t.Parallel()
+	is := is.New(t)
+	b, s := groupSetup(t, nil)
+	ctx := context.Background()
+	type done struct {
+		stream string
+		ids    []uuid.UUID
+		res    eventstore.AppendResult
+	}
+	var (
+		mu  sync.Mutex
+		all []done
+	)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range 64 {
+		wg.Go(func() {
+			<-start
+			for i := range 6 {
+				events := make([]eventstore.Event, 1+(w+i)%5)
+				d := done{stream: fmt.Sprintf("r-%d", (w+i)%7)}
+				for k := range events {
+					events[k] = eventstore.Event{ID: uuid.New(), Type: "E"}
+					d.ids = append(d.ids, events[k].ID)
+				}
+				res, err := s.Append(ctx, d.stream, eventstore.Any, events...)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				d.res = res
+				mu.Lock()
+				all = append(all, d)
+				mu.Unlock()
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	is.True(b.groups.Load() < int64(len(all))) // appends shared transactions
+	for _, d := range all {
+		first := d.res.Version - int64(len(d.ids)) + 1
+		var got []uuid.UUID
+		var last eventstore.RecordedEvent
+		for e, err := range s.ReadStream(ctx, d.stream, eventstore.ReadOptions{From: first, Limit: len(d.ids)}) {
+			is.NoErr(err)
+			got = append(got, e.ID)
+			last = e
+		}
+		is.Equal(got, d.ids)
+		is.Equal(last.Version, d.res.Version)
+		is.Equal(last.Position, d.res.Position)
+	}
+}
