@@ -46,6 +46,7 @@ func TestQueryPlans(t *testing.T) {
 		{"ReadStreamNext", sqlReadStreamNext, []any{"order-1", 0, 5, 10}, []string{"events_stream_version"}},
 		{"ReadStreamNextBackward", sqlReadStreamNextBack, []any{"order-1", 0, 5, 10}, []string{"events_stream_version"}},
 		{"StreamState", sqlStreamState, []any{"order-1"}, nil},
+		{"GroupStates", sqlGroupStates, []any{`["order-1", "user-3"]`}, nil},
 	}
 	for _, c := range []struct {
 		name     string
