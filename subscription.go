@@ -243,8 +243,8 @@ func (s *Store) run(ctx context.Context, sub *Subscription, cursor int64, filter
 	}()
 	for {
 		// The cursor moves only past positions that storage showed
-		// committed, never past one it was told of: a wake-up is only a
-		// hint, and a position a rolled-back transaction had taken is given
+		// committed (or, below, that a commit handed over covers), never
+		// past one it was told of: a wake-up is only a hint, and a position a rolled-back transaction had taken is given
 		// to a later append. A filtered read skips the events that do not
 		// match, so it first reads the last position of the whole log:
 		// events become visible in position order, so the read that follows
