@@ -14,28 +14,43 @@ import (
 )
 
 const (
-	sqlStreamState = `SELECT life, version FROM streams WHERE id = ?`
+	// A stream's version is the higher of its record's version column and
+	// the last version among the events of its current life: see streams
+	// in schema.sql.
+	sqlStreamState = `SELECT sk, category, life, state, max(version,
+		coalesce((SELECT max(e.version) FROM events e WHERE e.stream = s.sk AND e.life = s.life), -1))
+	FROM streams s WHERE id = ?`
 
+	// The position is SQLite's next rowid (one past the highest), unless
+	// log_high_water records a higher position given before.
 	sqlInsertEvent = `INSERT INTO events
-	(id, stream_id, life, version, category, type, data, metadata, recorded_at)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	(position, id, stream, life, version, category, type, data, metadata, recorded_at, checksum)
+	VALUES ((SELECT position + 1 FROM log_high_water WHERE position >= coalesce((SELECT max(position) FROM events), 0)),
+		?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
-	// A stream row outlives DeleteStream (version -1), so an upsert: the
-	// first append of a new life also sets its creation time.
-	sqlUpsertStream = `INSERT INTO streams (id, category, life, version, created_at, updated_at)
-	VALUES (?, ?, ?, ?, ?, ?)
-	ON CONFLICT (id) DO UPDATE SET
-		version = excluded.version,
-		updated_at = excluded.updated_at,
-		created_at = CASE WHEN streams.version < 0 THEN excluded.created_at ELSE streams.created_at END`
+	// A new stream's record, with its category's key.
+	sqlInsertCategory = `INSERT INTO categories (name) VALUES (?) ON CONFLICT (name) DO NOTHING`
+	sqlInsertStream   = `INSERT INTO streams (id, category, life, state, version, created_at, updated_at)
+	VALUES (?, (SELECT ck FROM categories WHERE name = ?), 0, 0, -1, ?, ?)`
+	// The first append of a deleted stream's next life.
+	sqlRestartStream = `UPDATE streams SET state = 0, version = -1, created_at = ?, updated_at = ? WHERE sk = ?`
 
-	sqlDeleteStream = `UPDATE streams SET version = -1, life = life + 1 WHERE id = ?`
+	sqlDeleteStream = `UPDATE streams SET state = -1, version = -1, life = life + 1 WHERE sk = ?`
 
 	sqlIdempotencyKey = `SELECT version, position FROM idempotency_keys WHERE stream_id = ? AND key = ?`
 	sqlSavepoint      = `SAVEPOINT eventstore`
 	sqlRelease        = `RELEASE eventstore`
 	sqlRollbackTo     = `ROLLBACK TO eventstore`
 )
+
+// streamRecord is what an append needs of a stream's record.
+type streamRecord struct {
+	sk       int64 // 0: no record yet
+	category int64
+	life     int64
+	state    int64
+	version  int64 // -1: none
+}
 
 // Append implements [eventstore.Backend].
 func (b *Backend) Append(ctx context.Context, req eventstore.AppendRequest) (eventstore.AppendResult, error) {
@@ -90,20 +105,46 @@ func (b *Backend) appendChecked(ctx context.Context, tx *sqlx.Tx, req eventstore
 			return res, false, fail(ctx, err)
 		}
 	}
-	life, version, err := b.streamState(ctx, tx, req.Stream)
+	st, err := b.streamRecord(ctx, tx, req.Stream)
 	if err != nil {
 		return res, false, err
 	}
+	if st.state == tombstone {
+		return res, false, eventstore.ErrStreamPurged
+	}
+	version := st.version
 	if err := req.Expected.Check(req.Stream, version); err != nil {
 		return res, false, err
 	}
-	insert := tx.StmtxContext(ctx, b.insertEvent)
-	category := eventstore.Category(req.Stream)
 	at := req.Time.UnixNano()
+	switch {
+	case st.sk == 0:
+		category := eventstore.Category(req.Stream)
+		if _, err := b.exec(ctx, tx, sqlInsertCategory, category); err != nil {
+			return res, true, err
+		}
+		r, err := b.exec(ctx, tx, sqlInsertStream, req.Stream, category, at, at)
+		if err != nil {
+			return res, true, err
+		}
+		if st.sk, err = r.LastInsertId(); err != nil {
+			return res, true, fail(ctx, err)
+		}
+		if err := tx.QueryRowxContext(ctx, `SELECT category FROM streams WHERE sk = ?`, st.sk).Scan(&st.category); err != nil {
+			return res, true, fail(ctx, err)
+		}
+	case st.state < 0:
+		if _, err := b.exec(ctx, tx, sqlRestartStream, at, at, st.sk); err != nil {
+			return res, true, err
+		}
+	}
+	insert := tx.StmtxContext(ctx, b.insertEvent)
 	for _, e := range req.Events {
 		version++
+		data, meta := nullIfEmpty(e.Data), nullIfEmpty(e.Metadata)
+		sum := int64(checksum(req.Stream, version, e.Type, data, meta))
 		r, err := b.execStmt(ctx, insert, sqlInsertEvent,
-			e.ID[:], req.Stream, life, version, category, e.Type, nullIfEmpty(e.Data), nullIfEmpty(e.Metadata), at)
+			e.ID[:], st.sk, st.life, version, st.category, e.Type, data, meta, at, sum)
 		if err != nil {
 			return res, true, err
 		}
@@ -112,9 +153,6 @@ func (b *Backend) appendChecked(ctx context.Context, tx *sqlx.Tx, req eventstore
 		}
 	}
 	res.Version = version
-	if _, err := b.exec(ctx, tx, sqlUpsertStream, req.Stream, category, life, version, at, at); err != nil {
-		return res, true, err
-	}
 	if req.IdempotencyKey != "" {
 		if _, err := b.exec(ctx, tx, `INSERT INTO idempotency_keys (stream_id, key, version, position) VALUES (?, ?, ?, ?)`,
 			req.Stream, req.IdempotencyKey, res.Version, res.Position); err != nil {
@@ -124,28 +162,41 @@ func (b *Backend) appendChecked(ctx context.Context, tx *sqlx.Tx, req eventstore
 	return res, false, nil
 }
 
-// tombstone is the version column of a purged stream's row.
+// tombstone is the state of a purged stream's record.
 const tombstone = -2
 
-// streamState returns a stream's current life and last version (-1 when
-// it does not exist). A purged stream is ErrStreamPurged.
-func (b *Backend) streamState(ctx context.Context, q sqlx.QueryerContext, stream string) (life, version int64, err error) {
+// streamRecord reads a stream's record; a stream without one has sk 0
+// and version -1. A deleted or purged stream has version -1.
+func (b *Backend) streamRecord(ctx context.Context, q sqlx.QueryerContext, stream string) (st streamRecord, err error) {
 	start := b.logStart()
 	if tx, ok := q.(*sqlx.Tx); ok {
-		err = b.stmt(ctx, tx, sqlStreamState).QueryRowxContext(ctx, stream).Scan(&life, &version)
+		err = b.stmt(ctx, tx, sqlStreamState).QueryRowxContext(ctx, stream).Scan(&st.sk, &st.category, &st.life, &st.state, &st.version)
 	} else {
-		err = q.QueryRowxContext(ctx, sqlStreamState, stream).Scan(&life, &version)
+		err = q.QueryRowxContext(ctx, sqlStreamState, stream).Scan(&st.sk, &st.category, &st.life, &st.state, &st.version)
 	}
 	b.logSQL(ctx, sqlStreamState, []any{stream}, start, err)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		return 0, -1, nil
+		return streamRecord{version: -1}, nil
 	case err != nil:
-		return 0, 0, fail(ctx, err)
-	case version == tombstone:
-		return life, -1, eventstore.ErrStreamPurged
+		return st, fail(ctx, err)
+	case st.state < 0:
+		st.version = -1
 	}
-	return life, version, nil
+	return st, nil
+}
+
+// streamState returns a stream's current life and last version (-1 when
+// it does not exist). A purged stream is ErrStreamPurged.
+func (b *Backend) streamState(ctx context.Context, q sqlx.QueryerContext, stream string) (life, version int64, err error) {
+	st, err := b.streamRecord(ctx, q, stream)
+	if err != nil {
+		return 0, 0, err
+	}
+	if st.state == tombstone {
+		return st.life, -1, eventstore.ErrStreamPurged
+	}
+	return st.life, st.version, nil
 }
 
 // retried reports whether req repeats an earlier append of the stream's
@@ -216,8 +267,8 @@ func retryQuery(events []eventstore.Event) (string, []any) {
 	for i, e := range events {
 		args[i] = e.ID[:]
 	}
-	query := `SELECT e.id, e.stream_id, e.life, e.version, e.position, s.life, s.version
-	FROM events e LEFT JOIN streams s ON s.id = e.stream_id
+	query := `SELECT e.id, s.id, e.life, e.version, e.position, s.life, CASE WHEN s.state = 0 THEN 0 ELSE -1 END
+	FROM events e JOIN streams s ON s.sk = e.stream
 	WHERE e.id IN (?` + strings.Repeat(", ?", len(args)-1) + `)`
 	return query, args
 }
@@ -225,17 +276,17 @@ func retryQuery(events []eventstore.Event) (string, []any) {
 // DeleteStream implements [eventstore.Backend].
 func (b *Backend) DeleteStream(ctx context.Context, stream string, expected eventstore.ExpectedVersion) error {
 	return b.write(ctx, func(tx *sqlx.Tx) error {
-		_, version, err := b.streamState(ctx, tx, stream)
-		if err != nil && !errors.Is(err, eventstore.ErrStreamPurged) {
+		st, err := b.streamRecord(ctx, tx, stream)
+		if err != nil {
 			return err
 		}
-		if err := expected.Check(stream, version); err != nil {
+		if err := expected.Check(stream, st.version); err != nil {
 			return err
 		}
-		if version < 0 {
+		if st.version < 0 {
 			return eventstore.ErrStreamNotFound
 		}
-		if _, err := b.exec(ctx, tx, sqlDeleteStream, stream); err != nil {
+		if _, err := b.exec(ctx, tx, sqlDeleteStream, st.sk); err != nil {
 			return err
 		}
 		if _, err := b.exec(ctx, tx, `DELETE FROM snapshots WHERE stream_id = ?`, stream); err != nil {

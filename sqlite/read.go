@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"iter"
 	"math"
@@ -33,29 +34,33 @@ const maxUnion = 16
 // every arm, up to maxUnion times.
 const maxPushdown = 500
 
-const eventCols = `e.position, e.id, e.stream_id, e.life, e.version, e.type, e.data, e.metadata, e.recorded_at`
+// eventCols are the columns of an event as read. The stream ID comes from
+// the stream's record, by its key: a subquery rather than a join, so that
+// the planner never drives a read from the streams table.
+const eventCols = `e.position, e.id, coalesce((SELECT id FROM streams WHERE sk = e.stream), ''), e.stream, e.life, e.version,
+	e.type, e.data, e.metadata, e.recorded_at, e.checksum`
 
 const (
 	sqlReadStreamFirst = `SELECT ` + eventCols + `
-	FROM streams s JOIN events e ON e.stream_id = s.id AND e.life = s.life
-	WHERE s.id = ? AND s.version >= 0 AND e.version >= ?
+	FROM streams s JOIN events e ON e.stream = s.sk AND e.life = s.life
+	WHERE s.id = ? AND s.state = 0 AND e.version >= ?
 	ORDER BY e.version LIMIT ?`
 	sqlReadStreamFirstBack = `SELECT ` + eventCols + `
-	FROM streams s JOIN events e ON e.stream_id = s.id AND e.life = s.life
-	WHERE s.id = ? AND s.version >= 0 AND e.version <= ?
+	FROM streams s JOIN events e ON e.stream = s.sk AND e.life = s.life
+	WHERE s.id = ? AND s.state = 0 AND e.version <= ?
 	ORDER BY e.version DESC LIMIT ?`
 	sqlReadStreamNext = `SELECT ` + eventCols + `
-	FROM events e WHERE e.stream_id = ? AND e.life = ? AND e.version > ?
+	FROM events e WHERE e.stream = ? AND e.life = ? AND e.version > ?
 	ORDER BY e.version LIMIT ?`
 	sqlReadStreamNextBack = `SELECT ` + eventCols + `
-	FROM events e WHERE e.stream_id = ? AND e.life = ? AND e.version < ?
+	FROM events e WHERE e.stream = ? AND e.life = ? AND e.version < ?
 	ORDER BY e.version DESC LIMIT ?`
 )
 
 // row is an event as read, with the life of its stream.
 type row struct {
 	eventstore.RecordedEvent
-	life int64
+	sk, life int64
 }
 
 // ReadStream implements [eventstore.Backend].
@@ -90,7 +95,7 @@ func (b *Backend) ReadStream(ctx context.Context, stream string, opts eventstore
 			return
 		}
 		// Later pages stay on the life the first one found.
-		life := page[0].life
+		sk, life := page[0].sk, page[0].life
 		query = sqlReadStreamNext
 		if opts.Backward {
 			query = sqlReadStreamNextBack
@@ -111,7 +116,7 @@ func (b *Backend) ReadStream(ctx context.Context, stream string, opts eventstore
 				return
 			}
 			last := page[len(page)-1].Version
-			page, err = b.queryEvents(ctx, page, query, stream, life, last, pageLimit(remaining, false))
+			page, err = b.queryEvents(ctx, page, query, sk, life, last, pageLimit(remaining, false))
 			if err != nil {
 				yield(eventstore.RecordedEvent{}, err)
 				return
@@ -142,18 +147,22 @@ func (b *Backend) ReadAll(ctx context.Context, opts eventstore.ReadOptions, filt
 			yield(eventstore.RecordedEvent{}, err)
 			return
 		}
-		q := buildAllQuery(filter, opts.Backward)
+		q := b.buildAllQuery(filter, opts.Backward)
 		// The bound is exclusive: one past From, towards where the read
 		// comes from. A backward read from 0 or from the largest position
 		// starts at the end, where From+1 would overflow. (The bound leaves
-		// out position MaxInt64 itself, which AUTOINCREMENT would reach
-		// after 9.2e18 appends.)
+		// out position MaxInt64 itself, which the log would reach after
+		// 9.2e18 appends.)
 		bound := opts.From - 1
 		if opts.Backward {
 			bound = opts.From + 1
 			if opts.From == 0 || opts.From == math.MaxInt64 {
 				bound = math.MaxInt64
 			}
+		}
+		if err := q.seek(ctx, b, bound); err != nil {
+			yield(eventstore.RecordedEvent{}, err)
+			return
 		}
 		remaining := opts.Limit
 		var page []row
@@ -164,6 +173,7 @@ func (b *Backend) ReadAll(ctx context.Context, opts eventstore.ReadOptions, filt
 				yield(eventstore.RecordedEvent{}, err)
 				return
 			}
+			q.advance(page)
 			for i := range page {
 				if q.residual && !match(page[i].RecordedEvent) {
 					continue
@@ -187,39 +197,174 @@ func (b *Backend) ReadAll(ctx context.Context, opts eventstore.ReadOptions, filt
 
 // allQuery is the SQL of a filtered ReadAll page.
 type allQuery struct {
-	sql string
-	// args returns the arguments for a page after (forward) or before
-	// (backward) position bound, of at most limit rows.
-	args func(bound int64, limit int) []any
+	sql      string
+	p        pushdown
+	backward bool
 	// residual is set when some of the filter is left for Go to check.
 	residual bool
+	// from holds, when streams drive the query, where each stream's walk
+	// of events_stream resumes: a (life, version) that the next event of
+	// the stream lies after (forward) or at or before (backward). Within a
+	// stream that order is position order, so the walk seeks there
+	// instead of skipping every event before the bound.
+	from []streamSeek
+}
+
+type streamSeek struct{ life, version int64 }
+
+// args returns the arguments for a page after (forward) or before
+// (backward) position bound, of at most limit rows.
+func (q *allQuery) args(bound int64, limit int) []any {
+	if len(q.p.driveVals) == 0 {
+		return q.p.args(nil, nil, bound, limit)
+	}
+	var args []any
+	for i := range q.p.driveVals {
+		var from *streamSeek
+		if q.from != nil {
+			from = &q.from[i]
+		}
+		args = append(args, q.p.args(&q.p.driveVals[i], from, bound, limit)...)
+	}
+	if len(q.p.driveVals) > 1 {
+		args = append(args, limit)
+	}
+	return args
+}
+
+// seek finds where each stream's walk starts, for a read from bound.
+func (q *allQuery) seek(ctx context.Context, b *Backend, bound int64) error {
+	if q.from == nil {
+		return nil
+	}
+	for i, stream := range q.p.driveVals {
+		switch {
+		case !q.backward && bound <= 0:
+			q.from[i] = streamSeek{-1, -1}
+		case q.backward && bound == math.MaxInt64:
+			q.from[i] = streamSeek{math.MaxInt64, math.MaxInt64}
+		default:
+			at := bound
+			if q.backward {
+				at--
+			}
+			life, version, found, err := b.lastAtOrBefore(ctx, stream, at)
+			if err != nil {
+				return err
+			}
+			if !found {
+				life, version = -1, -1
+			}
+			q.from[i] = streamSeek{life, version}
+		}
+	}
+	return nil
+}
+
+// advance moves each stream's walk past the rows of page.
+func (q *allQuery) advance(page []row) {
+	if q.from == nil {
+		return
+	}
+	for _, r := range page {
+		i, ok := slices.BinarySearch(q.p.driveVals, r.StreamID)
+		if !ok {
+			continue
+		}
+		if q.backward {
+			q.from[i] = streamSeek{r.life, r.Version - 1}
+		} else {
+			q.from[i] = streamSeek{r.life, r.Version}
+		}
+	}
+}
+
+// lastAtOrBefore finds the (life, version) of the stream's last event at
+// or before position p: found is false when it has none. Within a stream
+// positions grow with (life, version), so it is a binary search of
+// events_stream, a few dozen seeks however long the stream.
+func (b *Backend) lastAtOrBefore(ctx context.Context, stream string, p int64) (life, version int64, found bool, err error) {
+	var sk int64
+	if err := b.reader.QueryRowContext(ctx, `SELECT sk FROM streams WHERE id = ?`, stream).Scan(&sk); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return 0, 0, false, nil
+		}
+		return 0, 0, false, fail(ctx, err)
+	}
+	type at struct{ life, version, position int64 }
+	get := func(query string, args ...any) (at, bool, error) {
+		var e at
+		err := b.reader.QueryRowContext(ctx, query, args...).Scan(&e.life, &e.version, &e.position)
+		if errors.Is(err, sql.ErrNoRows) {
+			return e, false, nil
+		}
+		return e, err == nil, fail(ctx, err)
+	}
+	last, ok, err := get(`SELECT life, version, position FROM events WHERE stream = ? ORDER BY life DESC, version DESC LIMIT 1`, sk)
+	if err != nil || !ok {
+		return 0, 0, false, err
+	}
+	if last.position <= p {
+		return last.life, last.version, true, nil
+	}
+	// The latest life whose first event is at or before p.
+	const firstOfLife = `SELECT life, version, position FROM events
+		WHERE stream = ?1 AND life = (SELECT max(life) FROM events WHERE stream = ?1 AND life <= ?2)
+		ORDER BY version LIMIT 1`
+	first, ok, err := get(firstOfLife, sk, last.life)
+	for ; err == nil && ok && first.position > p; first, ok, err = get(firstOfLife, sk, first.life-1) {
+	}
+	if err != nil || !ok {
+		return 0, 0, false, err
+	}
+	end, _, err := get(`SELECT life, version, position FROM events WHERE stream = ? AND life = ? ORDER BY version DESC LIMIT 1`, sk, first.life)
+	if err != nil {
+		return 0, 0, false, err
+	}
+	if end.position <= p {
+		return end.life, end.version, true, nil
+	}
+	// The answer's version is in [lo, hi).
+	lo, hi := first.version, end.version
+	for hi-lo > 1 {
+		mid := lo + (hi-lo)/2
+		e, ok, err := get(`SELECT life, version, position FROM events WHERE stream = ? AND life = ? AND version >= ? ORDER BY version LIMIT 1`, sk, first.life, mid)
+		switch {
+		case err != nil:
+			return 0, 0, false, err
+		case ok && e.version < hi && e.position <= p:
+			lo = e.version
+		default:
+			hi = mid
+		}
+	}
+	return first.life, lo, true, nil
 }
 
 // buildAllQuery pushes what it can of f into SQL. One field "drives" the
-// query: its values become one index walk each (stream, category or type
-// index, all in position order), merged by a UNION ALL; the other fields
-// become plain conditions, marked with a unary + so that SQLite does not
-// walk their index instead and sort. The literal prefix of StreamGlob
-// narrows the stream ID range, and when that prefix holds a '-' it fixes
-// the category too, so "order-*" walks the category index. What SQL cannot
-// say (the rest of the glob, Payload, Match, a field of more than
-// maxPushdown values) is checked in Go.
-func buildAllQuery(f eventstore.Filter, backward bool) allQuery {
-	p := pushDown(f)
+// query: its values become one index walk each (the stream index in
+// (life, version) order, which is position order within a stream, or the
+// category or type index in position order), merged by a UNION ALL; the
+// other fields become plain conditions, marked with a unary + so that
+// SQLite does not walk their index instead and sort. The literal prefix of
+// StreamGlob narrows the stream ID range, and when that prefix holds a '-'
+// it fixes the category too, so "order-*" walks the category index. What
+// SQL cannot say (the rest of the glob, Payload, Match, a field of more
+// than maxPushdown values) is checked in Go. Without [Options.TypeIndex],
+// types never drive: they are a plain condition.
+func (b *Backend) buildAllQuery(f eventstore.Filter, backward bool) allQuery {
+	p := pushDown(f, b.typeIndex)
 	order := "ASC"
 	if backward {
 		order = "DESC"
 	}
 	one := p.selectOne(backward)
-	q := allQuery{residual: p.residual}
+	q := allQuery{p: p, backward: backward, residual: p.residual}
+	if p.driveCol == colStream {
+		q.from = make([]streamSeek, len(p.driveVals))
+	}
 	if len(p.driveVals) <= 1 {
 		q.sql = one
-		q.args = func(bound int64, limit int) []any {
-			if len(p.driveVals) == 1 {
-				return p.args(&p.driveVals[0], bound, limit)
-			}
-			return p.args(nil, bound, limit)
-		}
 		return q
 	}
 	parts := make([]string, len(p.driveVals))
@@ -227,15 +372,15 @@ func buildAllQuery(f eventstore.Filter, backward bool) allQuery {
 		parts[i] = "SELECT * FROM (" + one + ")"
 	}
 	q.sql = strings.Join(parts, " UNION ALL ") + " ORDER BY 1 " + order + " LIMIT ?"
-	q.args = func(bound int64, limit int) []any {
-		var args []any
-		for i := range p.driveVals {
-			args = append(args, p.args(&p.driveVals[i], bound, limit)...)
-		}
-		return append(args, limit)
-	}
 	return q
 }
+
+// The columns a filter field is pushed down on.
+const (
+	colStream   = "e.stream"
+	colCategory = "e.category"
+	colType     = "e.type"
+)
 
 // pushdown is what of a filter goes into SQL: the field that drives the
 // query, and plain conditions on the others.
@@ -249,7 +394,7 @@ type pushdown struct {
 }
 
 // pushDown decides what of f goes into SQL; see buildAllQuery.
-func pushDown(f eventstore.Filter) pushdown {
+func pushDown(f eventstore.Filter, typeIndex bool) pushdown {
 	streams, categories, types := dedup(f.Streams), dedup(f.Categories), dedup(f.Types)
 	prefix := globPrefix(f.StreamGlob)
 	if i := strings.IndexByte(prefix, '-'); i >= 0 && (len(categories) == 0 || len(categories) > maxPushdown) {
@@ -258,24 +403,25 @@ func pushDown(f eventstore.Filter) pushdown {
 		categories = []string{prefix[:i]}
 	}
 	p := pushdown{residual: f.StreamGlob != "" || len(f.Payload) > 0 || f.Match != nil}
-	p.cond("e.stream_id", "events_stream_position", streams)
-	p.cond("e.category", "events_category_position", categories)
-	p.cond("e.type", "events_type_position", types)
+	p.cond(colStream, "events_stream", streams, true)
+	p.cond(colCategory, "events_category", categories, true)
+	p.cond(colType, "events_type", types, typeIndex)
 	if prefix != "" {
-		p.conds = append(p.conds, "+e.stream_id >= ?")
+		rng := "id >= ?"
 		p.condArgs = append(p.condArgs, prefix)
 		if upper, ok := prefixEnd(prefix); ok {
-			p.conds = append(p.conds, "+e.stream_id < ?")
+			rng += " AND id < ?"
 			p.condArgs = append(p.condArgs, upper)
 		}
+		p.conds = append(p.conds, "+e.stream IN (SELECT sk FROM streams WHERE "+rng+")")
 	}
 	return p
 }
 
 // cond pushes down the condition that col is one of vals: as the driving
-// field when it is the first short enough, as a plain condition otherwise,
-// or, beyond maxPushdown values, not at all.
-func (p *pushdown) cond(col, index string, vals []string) {
+// field when it is the first short enough (and indexed), as a plain
+// condition otherwise, or, beyond maxPushdown values, not at all.
+func (p *pushdown) cond(col, index string, vals []string, indexed bool) {
 	if len(vals) == 0 {
 		return
 	}
@@ -283,14 +429,36 @@ func (p *pushdown) cond(col, index string, vals []string) {
 		p.residual = true
 		return
 	}
-	if p.driveCol == "" && len(vals) <= maxUnion {
+	if p.driveCol == "" && len(vals) <= maxUnion && indexed {
 		p.driveCol, p.driveIdx, p.driveVals = col, index, vals
 		return
 	}
-	p.conds = append(p.conds, "+"+col+" IN (?"+strings.Repeat(", ?", len(vals)-1)+")")
+	in := "?" + strings.Repeat(", ?", len(vals)-1)
+	switch col {
+	case colStream:
+		p.conds = append(p.conds, "+e.stream IN (SELECT sk FROM streams WHERE id IN ("+in+"))")
+	case colCategory:
+		p.conds = append(p.conds, "+e.category IN (SELECT ck FROM categories WHERE name IN ("+in+"))")
+	default:
+		p.conds = append(p.conds, "+"+col+" IN ("+in+")")
+	}
 	for _, v := range vals {
 		p.condArgs = append(p.condArgs, v)
 	}
+}
+
+// driveCond is the condition of one index walk on the driving column.
+func (p *pushdown) driveCond(backward bool) string {
+	switch p.driveCol {
+	case colStream:
+		if backward {
+			return "e.stream = (SELECT sk FROM streams WHERE id = ?) AND (e.life, e.version) <= (?, ?)"
+		}
+		return "e.stream = (SELECT sk FROM streams WHERE id = ?) AND (e.life, e.version) > (?, ?)"
+	case colCategory:
+		return "e.category = (SELECT ck FROM categories WHERE name = ?)"
+	}
+	return p.driveCol + " = ?"
 }
 
 // selectOne returns the query of one index walk: for one value of the
@@ -306,21 +474,28 @@ func (p *pushdown) selectOne(backward bool) string {
 	var where strings.Builder
 	if p.driveCol != "" {
 		from += " INDEXED BY " + p.driveIdx
-		where.WriteString(p.driveCol + " = ? AND ")
+		where.WriteString(p.driveCond(backward) + " AND ")
 	}
 	where.WriteString("e.position " + cmp + " ?")
 	for _, c := range p.conds {
 		where.WriteString(" AND " + c)
 	}
+	orderBy := "e.position " + order
+	if p.driveCol == colStream {
+		orderBy = "e.life " + order + ", e.version " + order
+	}
 	return "SELECT " + eventCols + " FROM " + from + " WHERE " + where.String() +
-		" ORDER BY e.position " + order + " LIMIT ?"
+		" ORDER BY " + orderBy + " LIMIT ?"
 }
 
 // args returns the arguments of one index walk.
-func (p *pushdown) args(drive *string, bound int64, limit int) []any {
-	args := make([]any, 0, len(p.condArgs)+3)
+func (p *pushdown) args(drive *string, from *streamSeek, bound int64, limit int) []any {
+	args := make([]any, 0, len(p.condArgs)+5)
 	if drive != nil {
 		args = append(args, *drive)
+	}
+	if from != nil {
+		args = append(args, from.life, from.version)
 	}
 	args = append(args, bound)
 	args = append(args, p.condArgs...)
@@ -397,17 +572,20 @@ func queryPage[T any](ctx context.Context, b *Backend, buf []T, scan func(*sql.R
 
 // queryEvents runs a page query for events (columns eventCols).
 func (b *Backend) queryEvents(ctx context.Context, buf []row, query string, args ...any) ([]row, error) {
-	return queryPage(ctx, b, buf, scanEvent, query, args...)
+	return queryPage(ctx, b, buf, b.scanEvent, query, args...)
 }
 
-func scanEvent(rows *sql.Rows) (row, error) {
+func (b *Backend) scanEvent(rows *sql.Rows) (row, error) {
 	var (
 		r              row
-		at             int64
+		at, sum        int64
 		id, data, meta sql.RawBytes
 	)
-	if err := rows.Scan(&r.Position, &id, &r.StreamID, &r.life, &r.Version, &r.Type, &data, &meta, &at); err != nil {
+	if err := rows.Scan(&r.Position, &id, &r.StreamID, &r.sk, &r.life, &r.Version, &r.Type, &data, &meta, &at, &sum); err != nil {
 		return r, err
+	}
+	if b.opts.VerifyChecksums && uint32(sum) != checksum(r.StreamID, r.Version, r.Type, data, meta) {
+		return r, fmt.Errorf("%w: %s@%d at position %d", ErrChecksum, r.StreamID, r.Version, r.Position)
 	}
 	var err error
 	if r.ID, err = uuid.FromBytes(id); err != nil {
@@ -426,8 +604,14 @@ func clone(b []byte) []byte {
 	return bytes.Clone(b)
 }
 
-const sqlListStreams = `SELECT id, version, created_at, updated_at FROM streams
-	WHERE version >= 0 AND id > ?`
+// sqlListStreams derives each stream's version and last update from the
+// last event of its current life, unless its record holds a later one (see
+// streams in schema.sql).
+const sqlListStreams = `SELECT s.id, max(s.version, coalesce(e.version, -1)), s.created_at,
+		CASE WHEN e.version >= s.version THEN e.recorded_at ELSE s.updated_at END
+	FROM streams s LEFT JOIN events e ON e.position =
+		(SELECT position FROM events WHERE stream = s.sk AND life = s.life ORDER BY version DESC LIMIT 1)
+	WHERE s.state = 0 AND s.id > ?`
 
 // ListStreams implements [eventstore.Backend].
 func (b *Backend) ListStreams(ctx context.Context, opts eventstore.ListOptions) iter.Seq2[eventstore.StreamInfo, error] {
@@ -439,18 +623,18 @@ func (b *Backend) ListStreams(ctx context.Context, opts eventstore.ListOptions) 
 		query := sqlListStreams
 		var extra []any
 		if opts.Category != "" {
-			query += " AND category = ?"
+			query += " AND s.category = (SELECT ck FROM categories WHERE name = ?)"
 			extra = append(extra, opts.Category)
 		}
 		if opts.Prefix != "" {
-			query += " AND id >= ?"
+			query += " AND s.id >= ?"
 			extra = append(extra, opts.Prefix)
 			if upper, ok := prefixEnd(opts.Prefix); ok {
-				query += " AND id < ?"
+				query += " AND s.id < ?"
 				extra = append(extra, upper)
 			}
 		}
-		query += " ORDER BY id LIMIT ?"
+		query += " ORDER BY s.id LIMIT ?"
 		after, remaining := opts.After, opts.Limit
 		page := make([]eventstore.StreamInfo, 0, pageSize)
 		for {

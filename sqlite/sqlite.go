@@ -106,7 +106,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	_ "embed"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -127,8 +126,8 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 )
 
-//go:embed schema.sql
-var schemaSQL string
+// schemaSQL is the schema, whose one copy is the root package's.
+var schemaSQL = eventstore.SchemaSQL
 
 // Synchronous is SQLite's synchronous setting for commits; see the package
 // documentation on durability.
@@ -170,6 +169,21 @@ type Options struct {
 	// process has the store open; see "Reading without write access" in
 	// the package documentation. Default: false.
 	ReadOnly bool
+	// TypeIndex keeps an index of events by type, so that a ReadAll or a
+	// subscription filtered by event type alone walks only the events of
+	// its types. It costs a page written per Append (of an event's type)
+	// and about 30 bytes per event. Without it a type filter still works:
+	// it walks the index of the filter's streams or categories when it has
+	// them, and the whole log in position order otherwise. Open creates
+	// the index when this is set; it leaves an index created earlier in
+	// place when it is not (drop it with DROP INDEX events_type). Default:
+	// false.
+	TypeIndex bool
+	// VerifyChecksums makes every read check each event against the
+	// CRC-32C checksum stored with it, failing with [ErrChecksum] on a
+	// mismatch. [eventstore.Store.Verify] checks them all whatever this
+	// says. Default: false.
+	VerifyChecksums bool
 	// LogSQL, when set, receives every SQL statement the backend runs, at
 	// Info level, with its arguments, duration and error. For debugging: it
 	// costs time on every call.
@@ -233,6 +247,8 @@ type Backend struct {
 
 	live liveness // how consumers' claims tell a holder's process is gone
 
+	typeIndex bool // the file has events_type: type filters may walk it
+
 	removeDir string // the directory Close removes, for OpenMemory
 }
 
@@ -271,6 +287,10 @@ func Open(path string, opts *Options) (*Backend, error) {
 		b.writer.Close()
 		return nil, fmt.Errorf("open %s: %w", path, b.cannotRead(err))
 	}
+	if err := b.openTypeIndex(); err != nil {
+		b.writer.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
 	if b.insertEvent, err = b.writer.Preparex(sqlInsertEvent); err != nil {
 		b.writer.Close()
 		return nil, fmt.Errorf("open %s: %w", path, translate(err))
@@ -294,6 +314,18 @@ func Open(path string, opts *Options) (*Backend, error) {
 	b.reader.SetMaxOpenConns(o.ReadConns)
 	b.reader.SetMaxIdleConns(o.ReadConns)
 	return b, nil
+}
+
+// openTypeIndex creates the index of events by type when
+// [Options.TypeIndex] asks for it, and notes whether the file has one.
+func (b *Backend) openTypeIndex() error {
+	if b.opts.TypeIndex && !b.opts.ReadOnly {
+		if _, err := b.writer.Exec(`CREATE INDEX IF NOT EXISTS events_type ON events (type, position)`); err != nil {
+			return translate(err)
+		}
+	}
+	err := b.writer.Get(&b.typeIndex, `SELECT count(*) > 0 FROM sqlite_schema WHERE type = 'index' AND name = 'events_type'`)
+	return translate(err)
 }
 
 func (b *Backend) busyMillis() string {
@@ -536,7 +568,7 @@ func (b *Backend) Close() error {
 }
 
 // writePath are the statements every append runs.
-var writePath = []string{sqlStreamState, sqlUpsertStream, sqlIdempotencyKey, sqlSavepoint, sqlRelease, sqlRollbackTo}
+var writePath = []string{sqlStreamState, sqlInsertCategory, sqlInsertStream, sqlRestartStream, sqlIdempotencyKey, sqlSavepoint, sqlRelease, sqlRollbackTo}
 
 func (b *Backend) closeStatements() error {
 	var errs []error
