@@ -320,7 +320,7 @@ func Open(path string, opts *Options) (*Backend, error) {
 // [Options.TypeIndex] asks for it, and notes whether the file has one.
 func (b *Backend) openTypeIndex() error {
 	if b.opts.TypeIndex && !b.opts.ReadOnly {
-		if _, err := b.writer.Exec(`CREATE INDEX IF NOT EXISTS events_type ON events (type, position)`); err != nil {
+		if _, err := b.writer.Exec(`CREATE INDEX IF NOT EXISTS events_type ON events (type)`); err != nil {
 			return translate(err)
 		}
 	}
