@@ -167,9 +167,9 @@ func TestMigrate_Releases(t *testing.T) {
 					t.Errorf("the v%d file has no %s record with %q", v, kind, substr)
 				}
 			}
-			has("streams", "order-1|order|1|1|")  // deleted, then started again
-			has("streams", "user-2|user|1|-1|")   // deleted
-			has("streams", "plain|plain|0|0|")    // no category separator
+			has("streams", "order-1|order|1|1|") // deleted, then started again
+			has("streams", "user-2|user|1|-1|")  // deleted
+			has("streams", "plain|plain|0|0|")   // no category separator
 			has("events", "|order-1|0|1|order|") // of the first life of order-1
 			if v >= 2 {
 				has("checkpoints", "projector|10")
@@ -258,7 +258,7 @@ func TestMigrate_Killed(t *testing.T) {
 	is.NoErr(db.Get(&events, `SELECT count(*) FROM events`))
 	_, err = db.Exec(`WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < ?)
 		INSERT INTO events (id, stream_id, life, version, category, type, data, recorded_at)
-		SELECT randomblob(16), 'load-' || (i % 100), 0, i / 100, 'load', 'Loaded', '{"i":' || i || ',"pad":"` + strings.Repeat("x", 60) + `"}', 1
+		SELECT randomblob(16), 'load-' || (i % 100), 0, i / 100, 'load', 'Loaded', '{"i":' || i || ',"pad":"`+strings.Repeat("x", 60)+`"}', 1
 		FROM n`, extra)
 	is.NoErr(err)
 	_, err = db.Exec(`INSERT INTO streams (id, category, life, version, created_at, updated_at)
