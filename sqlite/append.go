@@ -4,8 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/edge-es/eventstore"
@@ -22,11 +24,16 @@ const (
 	FROM streams s WHERE id = ?`
 
 	// The position is SQLite's next rowid (one past the highest), unless
-	// log_high_water records a higher position given before.
+	// log_high_water records a higher position given before. The event is
+	// written only if the stream (?2) is live in life ?3 at the version
+	// before ?4: the check of the stream's state that an append read, or
+	// took from streamCache, made again where it cannot be stale.
 	sqlInsertEvent = `INSERT INTO events
 	(position, id, stream, life, version, category, type, data, metadata, recorded_at, checksum)
-	VALUES ((SELECT position + 1 FROM log_high_water WHERE position >= coalesce((SELECT max(position) FROM events), 0)),
-		?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	SELECT (SELECT position + 1 FROM log_high_water WHERE position >= coalesce((SELECT max(position) FROM events), 0)),
+		?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10
+	WHERE (SELECT max(s.version, coalesce((SELECT max(v.version) FROM events v WHERE v.stream = s.sk AND v.life = s.life), -1))
+		FROM streams s WHERE s.sk = ?2 AND s.life = ?3 AND s.state = 0) = ?4 - 1`
 
 	// A new stream's record, with its category's key.
 	sqlInsertCategory = `INSERT INTO categories (name) VALUES (?) ON CONFLICT (name) DO NOTHING`
@@ -105,54 +112,33 @@ func (b *Backend) appendChecked(ctx context.Context, tx *sqlx.Tx, req eventstore
 			return res, false, fail(ctx, err)
 		}
 	}
-	st, err := b.streamRecord(ctx, tx, req.Stream)
-	if err != nil {
-		return res, false, err
-	}
-	if st.state == tombstone {
-		return res, false, eventstore.ErrStreamPurged
-	}
-	version := st.version
-	if err := req.Expected.Check(req.Stream, version); err != nil {
-		return res, false, err
-	}
 	at := req.Time.UnixNano()
-	switch {
-	case st.sk == 0:
-		category := eventstore.Category(req.Stream)
-		if _, err := b.exec(ctx, tx, sqlInsertCategory, category); err != nil {
-			return res, true, err
+	st, known := b.known.get(req.Stream)
+	if known && req.Expected.Check(req.Stream, st.version) != nil {
+		known = false // a conflict is reported from the file, not from memory
+	}
+	for {
+		if !known {
+			if st, dirty, err = b.startAppend(ctx, tx, req, at); err != nil {
+				return res, dirty, err
+			}
 		}
-		r, err := b.exec(ctx, tx, sqlInsertStream, req.Stream, category, at, at)
+		version, ok, err := b.insertEvents(ctx, tx, req, st, at, &res)
 		if err != nil {
 			return res, true, err
 		}
-		if st.sk, err = r.LastInsertId(); err != nil {
-			return res, true, fail(ctx, err)
+		if !ok && known {
+			known = false // the stream moved on behind this Backend's back: read it
+			continue
 		}
-		if err := tx.QueryRowxContext(ctx, `SELECT category FROM streams WHERE sk = ?`, st.sk).Scan(&st.category); err != nil {
-			return res, true, fail(ctx, err)
+		if !ok {
+			return res, true, fmt.Errorf("append %s: the stream changed during the append", req.Stream)
 		}
-	case st.state < 0:
-		if _, err := b.exec(ctx, tx, sqlRestartStream, at, at, st.sk); err != nil {
-			return res, true, err
-		}
+		st.version = version
+		b.known.put(req.Stream, st)
+		break
 	}
-	insert := tx.StmtxContext(ctx, b.insertEvent)
-	for _, e := range req.Events {
-		version++
-		data, meta := nullIfEmpty(e.Data), nullIfEmpty(e.Metadata)
-		sum := int64(checksum(req.Stream, version, e.Type, data, meta))
-		r, err := b.execStmt(ctx, insert, sqlInsertEvent,
-			e.ID[:], st.sk, st.life, version, st.category, e.Type, data, meta, at, sum)
-		if err != nil {
-			return res, true, err
-		}
-		if res.Position, err = r.LastInsertId(); err != nil {
-			return res, true, fail(ctx, err)
-		}
-	}
-	res.Version = version
+	res.Version = st.version
 	if req.IdempotencyKey != "" {
 		if _, err := b.exec(ctx, tx, `INSERT INTO idempotency_keys (stream_id, key, version, position) VALUES (?, ?, ?, ?)`,
 			req.Stream, req.IdempotencyKey, res.Version, res.Position); err != nil {
@@ -160,6 +146,106 @@ func (b *Backend) appendChecked(ctx context.Context, tx *sqlx.Tx, req eventstore
 		}
 	}
 	return res, false, nil
+}
+
+// startAppend reads the record of the stream an append goes to and checks
+// the append's expected version against it, creating the record (or
+// starting the stream's next life) when the stream does not exist.
+func (b *Backend) startAppend(ctx context.Context, tx *sqlx.Tx, req eventstore.AppendRequest, at int64) (st streamRecord, dirty bool, err error) {
+	st, err = b.streamRecord(ctx, tx, req.Stream)
+	if err != nil {
+		return st, false, err
+	}
+	if st.state == tombstone {
+		return st, false, eventstore.ErrStreamPurged
+	}
+	if err := req.Expected.Check(req.Stream, st.version); err != nil {
+		return st, false, err
+	}
+	switch {
+	case st.sk == 0:
+		category := eventstore.Category(req.Stream)
+		if _, err := b.exec(ctx, tx, sqlInsertCategory, category); err != nil {
+			return st, true, err
+		}
+		r, err := b.exec(ctx, tx, sqlInsertStream, req.Stream, category, at, at)
+		if err != nil {
+			return st, true, err
+		}
+		if st.sk, err = r.LastInsertId(); err != nil {
+			return st, true, fail(ctx, err)
+		}
+		if err := tx.QueryRowxContext(ctx, `SELECT category FROM streams WHERE sk = ?`, st.sk).Scan(&st.category); err != nil {
+			return st, true, fail(ctx, err)
+		}
+	case st.state < 0:
+		if _, err := b.exec(ctx, tx, sqlRestartStream, at, at, st.sk); err != nil {
+			return st, true, err
+		}
+		st.state, st.version = 0, -1
+	}
+	return st, false, nil
+}
+
+// insertEvents writes the events of req after version st.version of the
+// stream, and returns the version of the last. ok is false, and nothing
+// written, when the stream is not at st.version.
+func (b *Backend) insertEvents(ctx context.Context, tx *sqlx.Tx, req eventstore.AppendRequest, st streamRecord, at int64, res *eventstore.AppendResult) (version int64, ok bool, err error) {
+	insert := tx.Tx.StmtContext(ctx, b.insertEvent.Stmt)
+	version = st.version
+	var sk, life, category, recorded any = st.sk, st.life, st.category, at // boxed once for every event
+	for i, e := range req.Events {
+		version++
+		data, meta := nullIfEmpty(e.Data), nullIfEmpty(e.Metadata)
+		sum := int64(checksum(req.Stream, version, e.Type, data, meta))
+		r, err := b.execStmt(ctx, insert, sqlInsertEvent,
+			e.ID[:], sk, life, version, category, e.Type, data, meta, recorded, sum)
+		if err != nil {
+			return 0, false, err
+		}
+		n, err := r.RowsAffected()
+		switch {
+		case err != nil:
+			return 0, false, fail(ctx, err)
+		case n == 0 && i == 0:
+			return 0, false, nil
+		case n == 0:
+			return 0, false, fmt.Errorf("append %s: version %d not written", req.Stream, version)
+		}
+		if res.Position, err = r.LastInsertId(); err != nil {
+			return 0, false, fail(ctx, err)
+		}
+	}
+	return version, true, nil
+}
+
+// streamCache holds the records of the streams this Backend appended to
+// last, so that an append to one of them need not read it: the insert
+// checks in SQL that the stream is still where the cache says (see
+// sqlInsertEvent), and the append reads the record when it is not (after a
+// rollback, a deletion, or another process's append). Bounded: it starts
+// over when full.
+type streamCache struct {
+	mu sync.Mutex
+	m  map[string]streamRecord
+}
+
+const streamCacheSize = 4096
+
+func (c *streamCache) get(stream string) (streamRecord, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	st, ok := c.m[stream]
+	return st, ok
+}
+
+func (c *streamCache) put(stream string, st streamRecord) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.m[stream]; !ok && len(c.m) >= streamCacheSize || c.m == nil {
+		c.m = make(map[string]streamRecord, streamCacheSize)
+	}
+	c.m[stream] = st
 }
 
 // tombstone is the state of a purged stream's record.
@@ -174,7 +260,9 @@ func (b *Backend) streamRecord(ctx context.Context, q sqlx.QueryerContext, strea
 	} else {
 		err = q.QueryRowxContext(ctx, sqlStreamState, stream).Scan(&st.sk, &st.category, &st.life, &st.state, &st.version)
 	}
-	b.logSQL(ctx, sqlStreamState, []any{stream}, start, err)
+	if b.opts.LogSQL != nil {
+		b.logSQL(ctx, sqlStreamState, []any{stream}, start, err)
+	}
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return streamRecord{version: -1}, nil
@@ -325,7 +413,7 @@ func (b *Backend) exec(ctx context.Context, ex sqlx.ExecerContext, query string,
 	return r, fail(ctx, err)
 }
 
-func (b *Backend) execStmt(ctx context.Context, st *sqlx.Stmt, query string, args ...any) (sql.Result, error) {
+func (b *Backend) execStmt(ctx context.Context, st *sql.Stmt, query string, args ...any) (sql.Result, error) {
 	if err := b.injected(query); err != nil {
 		return nil, err
 	}

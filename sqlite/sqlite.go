@@ -247,7 +247,8 @@ type Backend struct {
 
 	live liveness // how consumers' claims tell a holder's process is gone
 
-	typeIndex bool // the file has events_type: type filters may walk it
+	typeIndex bool        // the file has events_type: type filters may walk it
+	known     streamCache // the streams appended to last
 
 	removeDir string // the directory Close removes, for OpenMemory
 }
