@@ -78,7 +78,9 @@ func (b *Backend) ReadStream(ctx context.Context, stream string, opts eventstore
 				from = math.MaxInt64
 			}
 		}
-		page, err := b.queryEvents(ctx, nil, query, stream, from, pageLimit(remaining, false))
+		sc := b.newScanner()
+		defer sc.release()
+		page, err := sc.query(ctx, query, stream, from, pageLimit(remaining, false))
 		if err != nil {
 			yield(eventstore.RecordedEvent{}, err)
 			return
@@ -116,7 +118,7 @@ func (b *Backend) ReadStream(ctx context.Context, stream string, opts eventstore
 				return
 			}
 			last := page[len(page)-1].Version
-			page, err = b.queryEvents(ctx, page, query, sk, life, last, pageLimit(remaining, false))
+			page, err = sc.query(ctx, query, sk, life, last, pageLimit(remaining, false))
 			if err != nil {
 				yield(eventstore.RecordedEvent{}, err)
 				return
@@ -165,10 +167,11 @@ func (b *Backend) ReadAll(ctx context.Context, opts eventstore.ReadOptions, filt
 			return
 		}
 		remaining := opts.Limit
-		var page []row
+		sc := b.newScanner()
+		defer sc.release()
 		for {
 			limit := pageLimit(remaining, q.residual)
-			page, err = b.queryEvents(ctx, page, q.sql, q.args(bound, limit)...)
+			page, err := sc.query(ctx, q.sql, q.args(bound, limit)...)
 			if err != nil {
 				yield(eventstore.RecordedEvent{}, err)
 				return
@@ -570,30 +573,114 @@ func queryPage[T any](ctx context.Context, b *Backend, buf []T, scan func(*sql.R
 	return buf, fail(ctx, err)
 }
 
-// queryEvents runs a page query for events (columns eventCols).
-func (b *Backend) queryEvents(ctx context.Context, buf []row, query string, args ...any) ([]row, error) {
-	return queryPage(ctx, b, buf, b.scanEvent, query, args...)
+// eventScanner reads the pages of one read sequence. Its row buffer
+// comes from, and goes back to, the Backend's pool, so that a read does not
+// grow a page from nil; and it shares between the events of a read what
+// they have in common: the stream ID of the previous row, the strings of
+// the types seen, and blocks of memory that hold their data and metadata.
+type eventScanner struct {
+	b      *Backend
+	page   *[]row
+	arena  []byte            // the block the next data is copied into
+	stream string            // the stream ID of the previous row
+	types  map[string]string // each type read, as one string
+
+	// The columns of the row being scanned, and pointers to them for
+	// Scan: set up once for the whole read, not for every row.
+	col  scannedRow
+	dest []any
 }
 
-func (b *Backend) scanEvent(rows *sql.Rows) (row, error) {
-	var (
-		r              row
-		at, sum        int64
-		id, data, meta sql.RawBytes
-	)
-	if err := rows.Scan(&r.Position, &id, &r.StreamID, &r.sk, &r.life, &r.Version, &r.Type, &data, &meta, &at, &sum); err != nil {
+// scannedRow is an eventCols row as Scan leaves it.
+type scannedRow struct {
+	position, sk, life, version, at, sum int64
+	id, stream, typ, data, meta         sql.RawBytes
+}
+
+// arenaBlock is the size of the blocks data is copied into: an event
+// kept by the caller keeps its block alive, at most this much.
+const arenaBlock = 32 << 10
+
+// maxTypes bounds the types a read keeps one string of.
+const maxTypes = 256
+
+func (b *Backend) newScanner() *eventScanner {
+	sc := &eventScanner{b: b}
+	c := &sc.col
+	sc.dest = []any{&c.position, &c.id, &c.stream, &c.sk, &c.life, &c.version, &c.typ, &c.data, &c.meta, &c.at, &c.sum}
+	if p, ok := b.pages.Get().(*[]row); ok {
+		sc.page = p
+	} else {
+		p := make([]row, 0, pageSize)
+		sc.page = &p
+	}
+	return sc
+}
+
+// release gives the row buffer back, empty, once the read is over.
+func (sc *eventScanner) release() {
+	clear((*sc.page)[:cap(*sc.page)])
+	*sc.page = (*sc.page)[:0]
+	sc.b.pages.Put(sc.page)
+}
+
+// query runs a page query for events (columns eventCols) into the
+// scanner's buffer, which the next query reuses.
+func (sc *eventScanner) query(ctx context.Context, query string, args ...any) ([]row, error) {
+	page, err := queryPage(ctx, sc.b, *sc.page, sc.scan, query, args...)
+	*sc.page = page
+	return page, err
+}
+
+func (sc *eventScanner) scan(rows *sql.Rows) (row, error) {
+	var r row
+	c := &sc.col
+	if err := rows.Scan(sc.dest...); err != nil {
 		return r, err
 	}
-	if b.opts.VerifyChecksums && uint32(sum) != checksum(r.StreamID, r.Version, r.Type, data, meta) {
+	r.Position, r.sk, r.life, r.Version = c.position, c.sk, c.life, c.version
+	if string(c.stream) != sc.stream {
+		sc.stream = string(c.stream)
+	}
+	r.StreamID = sc.stream
+	var ok bool
+	if r.Type, ok = sc.types[string(c.typ)]; !ok {
+		r.Type = string(c.typ)
+		if sc.types == nil {
+			sc.types = make(map[string]string)
+		}
+		if len(sc.types) < maxTypes {
+			sc.types[r.Type] = r.Type
+		}
+	}
+	if sc.b.opts.VerifyChecksums && uint32(c.sum) != checksum(r.StreamID, r.Version, r.Type, c.data, c.meta) {
 		return r, fmt.Errorf("%w: %s@%d at position %d", ErrChecksum, r.StreamID, r.Version, r.Position)
 	}
 	var err error
-	if r.ID, err = uuid.FromBytes(id); err != nil {
+	if r.ID, err = uuid.FromBytes(c.id); err != nil {
 		return r, fmt.Errorf("event at position %d: id: %w", r.Position, err)
 	}
-	r.Data, r.Metadata = clone(data), clone(meta)
-	r.RecordedAt = time.Unix(0, at).UTC()
+	r.Data, r.Metadata = sc.keep(c.data), sc.keep(c.meta)
+	r.RecordedAt = time.Unix(0, c.at).UTC()
 	return r, nil
+}
+
+// keep copies bytes the driver owns into the current block; empty is nil,
+// as in every backend. The copy's capacity ends with it, so that an append
+// to it never writes over the next event's.
+func (sc *eventScanner) keep(b []byte) []byte {
+	if len(b) == 0 {
+		return nil
+	}
+	if len(b) > arenaBlock/4 {
+		return bytes.Clone(b)
+	}
+	if cap(sc.arena)-len(sc.arena) < len(b) {
+		sc.arena = make([]byte, 0, arenaBlock)
+	}
+	start := len(sc.arena)
+	sc.arena = append(sc.arena, b...)
+	return sc.arena[start:len(sc.arena):len(sc.arena)]
 }
 
 // clone copies bytes the driver owns; empty is nil, as in every backend.

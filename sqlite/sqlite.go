@@ -249,6 +249,7 @@ type Backend struct {
 
 	typeIndex bool        // the file has events_type: type filters may walk it
 	known     streamCache // the streams appended to last
+	pages     sync.Pool   // *[]row: page buffers of reads, pageSize rows
 
 	removeDir string // the directory Close removes, for OpenMemory
 }
