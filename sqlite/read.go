@@ -594,7 +594,7 @@ type eventScanner struct {
 // scannedRow is an eventCols row as Scan leaves it.
 type scannedRow struct {
 	position, sk, life, version, at, sum int64
-	id, stream, typ, data, meta         sql.RawBytes
+	id, stream, typ, data, meta          sql.RawBytes
 }
 
 // arenaBlock is the size of the blocks data is copied into: an event
