@@ -2,14 +2,17 @@ package sqlite
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
 	"iter"
+	"maps"
 	"math"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/edge-es/eventstore"
@@ -34,11 +37,10 @@ const maxUnion = 16
 // every arm, up to maxUnion times.
 const maxPushdown = 500
 
-// eventCols are the columns of an event as read. The stream ID comes from
-// the stream's record, by its key: a subquery rather than a join, so that
-// the planner never drives a read from the streams table.
-const eventCols = `e.position, e.id, coalesce((SELECT id FROM streams WHERE sk = e.stream), ''), e.stream, e.life, e.version,
-	e.type, e.data, e.metadata, e.recorded_at, e.checksum`
+// eventCols are the columns of an event as read. Events carry their
+// stream's key, not its ID: reads find the ID in the Backend's streamIDs
+// (see eventScanner.resolve), rather than looking it up for every row.
+const eventCols = `e.position, e.id, e.stream, e.life, e.version, e.type, e.data, e.metadata, e.recorded_at, e.checksum`
 
 const (
 	sqlReadStreamFirst = `SELECT ` + eventCols + `
@@ -579,11 +581,11 @@ func queryPage[T any](ctx context.Context, b *Backend, buf []T, scan func(*sql.R
 // they have in common: the stream ID of the previous row, the strings of
 // the types seen, and blocks of memory that hold their data and metadata.
 type eventScanner struct {
-	b      *Backend
-	page   *[]row
-	arena  []byte            // the block the next data is copied into
-	stream string            // the stream ID of the previous row
-	types  map[string]string // each type read, as one string
+	b     *Backend
+	page  *[]row
+	arena []byte            // the block the next data is copied into
+	types map[string]string // each type read, as one string
+	sums  []uint32          // the checksums of the page's rows, with VerifyChecksums
 
 	// The columns of the row being scanned, and pointers to them for
 	// Scan: set up once for the whole read, not for every row.
@@ -594,7 +596,7 @@ type eventScanner struct {
 // scannedRow is an eventCols row as Scan leaves it.
 type scannedRow struct {
 	position, sk, life, version, at, sum int64
-	id, stream, typ, data, meta          sql.RawBytes
+	id, typ, data, meta                  sql.RawBytes
 }
 
 // arenaBlock is the size of the blocks data is copied into: an event
@@ -607,7 +609,7 @@ const maxTypes = 256
 func (b *Backend) newScanner() *eventScanner {
 	sc := &eventScanner{b: b}
 	c := &sc.col
-	sc.dest = []any{&c.position, &c.id, &c.stream, &c.sk, &c.life, &c.version, &c.typ, &c.data, &c.meta, &c.at, &c.sum}
+	sc.dest = []any{&c.position, &c.id, &c.sk, &c.life, &c.version, &c.typ, &c.data, &c.meta, &c.at, &c.sum}
 	if p, ok := b.pages.Get().(*[]row); ok {
 		sc.page = p
 	} else {
@@ -627,9 +629,24 @@ func (sc *eventScanner) release() {
 // query runs a page query for events (columns eventCols) into the
 // scanner's buffer, which the next query reuses.
 func (sc *eventScanner) query(ctx context.Context, query string, args ...any) ([]row, error) {
+	sc.sums = sc.sums[:0]
 	page, err := queryPage(ctx, sc.b, *sc.page, sc.scan, query, args...)
 	*sc.page = page
-	return page, err
+	if err != nil {
+		return page, err
+	}
+	if err := sc.b.streamIDs.resolve(ctx, sc.b, page); err != nil {
+		return page, err
+	}
+	if sc.b.opts.VerifyChecksums {
+		for i := range page {
+			r := &page[i]
+			if sc.sums[i] != checksum(r.StreamID, r.Version, r.Type, r.Data, r.Metadata) {
+				return page[:0], fmt.Errorf("%w: %s@%d at position %d", ErrChecksum, r.StreamID, r.Version, r.Position)
+			}
+		}
+	}
+	return page, nil
 }
 
 func (sc *eventScanner) scan(rows *sql.Rows) (row, error) {
@@ -639,10 +656,6 @@ func (sc *eventScanner) scan(rows *sql.Rows) (row, error) {
 		return r, err
 	}
 	r.Position, r.sk, r.life, r.Version = c.position, c.sk, c.life, c.version
-	if string(c.stream) != sc.stream {
-		sc.stream = string(c.stream)
-	}
-	r.StreamID = sc.stream
 	var ok bool
 	if r.Type, ok = sc.types[string(c.typ)]; !ok {
 		r.Type = string(c.typ)
@@ -653,8 +666,8 @@ func (sc *eventScanner) scan(rows *sql.Rows) (row, error) {
 			sc.types[r.Type] = r.Type
 		}
 	}
-	if sc.b.opts.VerifyChecksums && uint32(c.sum) != checksum(r.StreamID, r.Version, r.Type, c.data, c.meta) {
-		return r, fmt.Errorf("%w: %s@%d at position %d", ErrChecksum, r.StreamID, r.Version, r.Position)
+	if sc.b.opts.VerifyChecksums {
+		sc.sums = append(sc.sums, uint32(c.sum))
 	}
 	var err error
 	if r.ID, err = uuid.FromBytes(c.id); err != nil {
@@ -681,6 +694,65 @@ func (sc *eventScanner) keep(b []byte) []byte {
 	start := len(sc.arena)
 	sc.arena = append(sc.arena, b...)
 	return sc.arena[start:len(sc.arena):len(sc.arena)]
+}
+
+// streamIDs maps stream keys to stream IDs, for reads. A stream's key
+// never changes hands (its record is never deleted, see schema.sql), so an
+// entry never goes stale. Bounded: it starts over when full.
+type streamIDs struct {
+	mu sync.RWMutex
+	m  map[int64]string
+}
+
+const streamIDsSize = 1 << 16
+
+// resolve fills in the stream ID of every row of page, reading the ones
+// it does not know in one query. An event whose stream has no record (a
+// file edited by hand; Verify reports it) gets the empty ID.
+func (c *streamIDs) resolve(ctx context.Context, b *Backend, page []row) error {
+	var missing []any
+	c.mu.RLock()
+	for i := range page {
+		id, ok := c.m[page[i].sk]
+		if !ok {
+			missing = append(missing, page[i].sk)
+		}
+		page[i].StreamID = id
+	}
+	c.mu.RUnlock()
+	if len(missing) == 0 {
+		return nil
+	}
+	slices.SortFunc(missing, func(a, b any) int { return cmp.Compare(a.(int64), b.(int64)) })
+	missing = slices.Compact(missing)
+	found := make(map[int64]string, len(missing))
+	for chunk := range slices.Chunk(missing, maxIDsPerQuery) {
+		query := `SELECT sk, id FROM streams WHERE sk IN (?` + strings.Repeat(", ?", len(chunk)-1) + `)`
+		err := b.eachRow(ctx, func(rows *sql.Rows) error {
+			var sk int64
+			var id string
+			if err := rows.Scan(&sk, &id); err != nil {
+				return err
+			}
+			found[sk] = id
+			return nil
+		}, query, chunk...)
+		if err != nil {
+			return err
+		}
+	}
+	c.mu.Lock()
+	if c.m == nil || len(c.m)+len(found) > streamIDsSize {
+		c.m = make(map[int64]string, len(found))
+	}
+	maps.Copy(c.m, found)
+	c.mu.Unlock()
+	for i := range page {
+		if page[i].StreamID == "" {
+			page[i].StreamID = found[page[i].sk]
+		}
+	}
+	return nil
 }
 
 // clone copies bytes the driver owns; empty is nil, as in every backend.

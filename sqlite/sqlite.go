@@ -250,6 +250,7 @@ type Backend struct {
 	typeIndex bool        // the file has events_type: type filters may walk it
 	known     streamCache // the streams appended to last
 	pages     sync.Pool   // *[]row: page buffers of reads, pageSize rows
+	streamIDs streamIDs   // stream IDs by key, for reads
 
 	removeDir string // the directory Close removes, for OpenMemory
 }
