@@ -158,12 +158,12 @@ CREATE TABLE claims (
 -- is a function the sqlite package registers with the driver: this section
 -- cannot be applied from the sqlite3 shell).
 
--- categories names each category once; events and streams carry its ck.
-CREATE TABLE categories (
+-- stream_categories names each category once; events and streams carry its ck.
+CREATE TABLE stream_categories (
     ck   INTEGER PRIMARY KEY,
     name TEXT    NOT NULL UNIQUE
 );
-INSERT INTO categories (name)
+INSERT INTO stream_categories (name)
     SELECT category FROM streams UNION SELECT category FROM events ORDER BY 1;
 
 -- streams holds one row per stream ID that ever had events; it is never
@@ -188,7 +188,7 @@ INSERT INTO categories (name)
 CREATE TABLE streams_v7 (
     sk         INTEGER PRIMARY KEY,
     id         TEXT    NOT NULL UNIQUE,
-    category   INTEGER NOT NULL,           -- categories.ck
+    category   INTEGER NOT NULL,           -- stream_categories.ck
     life       INTEGER NOT NULL,
     state      INTEGER NOT NULL,           -- 0 live, -1 deleted, -2 purged (tombstone)
     version    INTEGER NOT NULL,           -- see above; -1 for none
@@ -198,13 +198,13 @@ CREATE TABLE streams_v7 (
 INSERT INTO streams_v7 (id, category, life, state, version, created_at, updated_at)
     SELECT s.id, c.ck, s.life, CASE WHEN s.version >= 0 THEN 0 ELSE s.version END,
         max(s.version, -1), s.created_at, s.updated_at
-    FROM streams s JOIN categories c ON c.name = s.category
+    FROM streams s JOIN stream_categories c ON c.name = s.category
     ORDER BY s.id;
 -- Events without a stream record (a file edited by hand): the record they
 -- lack, as a deleted stream, so that no event is lost.
 INSERT INTO streams_v7 (id, category, life, state, version, created_at, updated_at)
     SELECT e.stream_id, c.ck, max(e.life) + 1, -1, -1, 0, 0
-    FROM events e JOIN categories c ON c.name = e.category
+    FROM events e JOIN stream_categories c ON c.name = e.category
     WHERE NOT EXISTS (SELECT 1 FROM streams s WHERE s.id = e.stream_id)
     GROUP BY e.stream_id;
 
@@ -226,7 +226,7 @@ CREATE TABLE events_v7 (
     stream      INTEGER NOT NULL,          -- streams.sk
     life        INTEGER NOT NULL,
     version     INTEGER NOT NULL,
-    category    INTEGER NOT NULL,          -- categories.ck
+    category    INTEGER NOT NULL,          -- stream_categories.ck
     type        TEXT    NOT NULL,
     data        BLOB,
     metadata    BLOB,
@@ -236,7 +236,7 @@ CREATE TABLE events_v7 (
 INSERT INTO events_v7 (position, id, stream, life, version, category, type, data, metadata, recorded_at, checksum)
     SELECT e.position, e.id, s.sk, e.life, e.version, c.ck, e.type, e.data, e.metadata, e.recorded_at,
         eventstore_checksum(e.stream_id, e.version, e.type, e.data, e.metadata)
-    FROM events e JOIN streams_v7 s ON s.id = e.stream_id JOIN categories c ON c.name = e.category
+    FROM events e JOIN streams_v7 s ON s.id = e.stream_id JOIN stream_categories c ON c.name = e.category
     ORDER BY e.position;
 
 -- log_high_water holds the highest position ever given, when the events

@@ -36,9 +36,9 @@ const (
 		FROM streams s WHERE s.sk = ?2 AND s.life = ?3 AND s.state = 0) = ?4 - 1`
 
 	// A new stream's record, with its category's key.
-	sqlInsertCategory = `INSERT INTO categories (name) VALUES (?) ON CONFLICT (name) DO NOTHING`
+	sqlInsertCategory = `INSERT INTO stream_categories (name) VALUES (?) ON CONFLICT (name) DO NOTHING`
 	sqlInsertStream   = `INSERT INTO streams (id, category, life, state, version, created_at, updated_at)
-	VALUES (?, (SELECT ck FROM categories WHERE name = ?), 0, 0, -1, ?, ?)`
+	VALUES (?, (SELECT ck FROM stream_categories WHERE name = ?), 0, 0, -1, ?, ?)`
 	// The first append of a deleted stream's next life.
 	sqlRestartStream = `UPDATE streams SET state = 0, version = -1, created_at = ?, updated_at = ? WHERE sk = ?`
 

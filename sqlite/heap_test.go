@@ -31,7 +31,7 @@ func TestReadMillionEventStream(t *testing.T) {
 	start := time.Now()
 	// Written in SQL: a million Appends would take longer than the point
 	// of this test. About 200 bytes of JSON per event.
-	_, err = b.writer.Exec(`INSERT INTO categories (ck, name) VALUES (1, 'big')`)
+	_, err = b.writer.Exec(`INSERT INTO stream_categories (ck, name) VALUES (1, 'big')`)
 	is.NoErr(err)
 	_, err = b.writer.Exec(`INSERT INTO streams (sk, id, category, life, state, version, created_at, updated_at)
 	VALUES (1, 'big-1', 1, 0, 0, -1, 0, 0)`)

@@ -45,11 +45,11 @@ func newRecords(t *testing.T, db *sqlx.DB, v int) storeRecords {
 	r := storeRecords{
 		"events": rowsText(t, db, `SELECT e.position, hex(e.id), s.id, e.life, e.version, c.name, e.type,
 			coalesce(e.data, ''), coalesce(e.metadata, ''), e.recorded_at
-			FROM events e JOIN streams s ON s.sk = e.stream JOIN categories c ON c.ck = e.category ORDER BY e.position`),
+			FROM events e JOIN streams s ON s.sk = e.stream JOIN stream_categories c ON c.ck = e.category ORDER BY e.position`),
 		"streams": rowsText(t, db, `SELECT s.id, c.name, s.life,
 				CASE WHEN s.state < 0 THEN s.state ELSE `+sqlVersionOf+` END, s.created_at,
 				CASE WHEN s.state < 0 OR s.version >= coalesce(l.version, -1) THEN s.updated_at ELSE l.recorded_at END
-			FROM streams s JOIN categories c ON c.ck = s.category
+			FROM streams s JOIN stream_categories c ON c.ck = s.category
 			LEFT JOIN events l ON l.position = (SELECT position FROM events WHERE stream = s.sk AND life = s.life ORDER BY version DESC LIMIT 1)
 			ORDER BY s.id`),
 		"last position": rowsText(t, db, `SELECT max(coalesce((SELECT position FROM log_high_water), 0),

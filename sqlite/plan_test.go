@@ -104,7 +104,7 @@ func testQueryPlans(t *testing.T, typeIndex bool) {
 		query string
 		args  []any
 		uses  []string
-	}{"ListByCategory", sqlListStreams + " AND s.category = (SELECT ck FROM categories WHERE name = ?) ORDER BY s.id LIMIT ?", []any{"", "order", 10}, []string{"streams_category"}})
+	}{"ListByCategory", sqlListStreams + " AND s.category = (SELECT ck FROM stream_categories WHERE name = ?) ORDER BY s.id LIMIT ?", []any{"", "order", 10}, []string{"streams_category"}})
 
 	for _, c := range cases {
 		rows, err := b.reader.Queryx("EXPLAIN QUERY PLAN "+c.query, c.args...)

@@ -443,7 +443,7 @@ func (p *pushdown) cond(col, index string, vals []string, indexed bool) {
 	case colStream:
 		p.conds = append(p.conds, "+e.stream IN (SELECT sk FROM streams WHERE id IN ("+in+"))")
 	case colCategory:
-		p.conds = append(p.conds, "+e.category IN (SELECT ck FROM categories WHERE name IN ("+in+"))")
+		p.conds = append(p.conds, "+e.category IN (SELECT ck FROM stream_categories WHERE name IN ("+in+"))")
 	default:
 		p.conds = append(p.conds, "+"+col+" IN ("+in+")")
 	}
@@ -461,7 +461,7 @@ func (p *pushdown) driveCond(backward bool) string {
 		}
 		return "e.stream = (SELECT sk FROM streams WHERE id = ?) AND (e.life, e.version) > (?, ?)"
 	case colCategory:
-		return "e.category = (SELECT ck FROM categories WHERE name = ?)"
+		return "e.category = (SELECT ck FROM stream_categories WHERE name = ?)"
 	}
 	return p.driveCol + " = ?"
 }
@@ -782,7 +782,7 @@ func (b *Backend) ListStreams(ctx context.Context, opts eventstore.ListOptions) 
 		query := sqlListStreams
 		var extra []any
 		if opts.Category != "" {
-			query += " AND s.category = (SELECT ck FROM categories WHERE name = ?)"
+			query += " AND s.category = (SELECT ck FROM stream_categories WHERE name = ?)"
 			extra = append(extra, opts.Category)
 		}
 		if opts.Prefix != "" {

@@ -53,21 +53,52 @@
 //
 // # Schema
 //
-// The schema is schema.sql in this package directory, embedded; its numbered
-// migrations are applied at [Open], in one transaction each, and the
-// store's own table eventstore_schema records the last one. A file written
-// by a newer version of this package is refused with [ErrSchemaTooNew].
-// Files of releases before eventstore_schema kept the version in PRAGMA
-// user_version: Open takes it from there once, records it in
-// eventstore_schema and never reads or writes user_version again.
+// The schema is schema.sql at the root of the module, the one copy,
+// embedded there as [eventstore.SchemaSQL]; its comments describe every
+// table and column, for people who open a store file with the sqlite3
+// shell. Its numbered migrations are applied at [Open], in one transaction
+// each (a process killed during a migration leaves the file at the version
+// before it), and the store's own table eventstore_schema records the last
+// one. A file written by a newer version of this package is refused with
+// [ErrSchemaTooNew]. Files of releases before eventstore_schema kept the
+// version in PRAGMA user_version: Open takes it from there once, records it
+// in eventstore_schema and never reads or writes user_version again. Files
+// of every earlier release migrate in place, keeping every position, ID,
+// version, stream life, deletion, tombstone, snapshot, checkpoint and the
+// rest; testdata/ holds one written by each, which the tests migrate.
+//
+// # Storage
+//
+// The layout (schema version 7) writes as few pages per event as the
+// contract allows: an append of one event to an existing stream writes the
+// event's row and one entry in each of three indexes (event ID; stream,
+// life and version; category), about 4.4 pages of WAL. Events carry
+// integer keys of their stream and category, not their text. A stream's
+// version is read from its index, so an append does not rewrite the
+// stream's record, and a Backend remembers the streams it appended to last
+// so that it does not read their records either (the insert checks in SQL
+// that the stream is where it remembers, so another process's appends are
+// never overwritten). Positions are the events table's rowid: never handed
+// out twice, because a purge that removes the highest one records it in
+// log_high_water. An index of events by type is kept only with
+// [Options.TypeIndex]: a store that filters by type alone wants it, one
+// that does not saves its page per append.
+//
+// Every event is stored with a CRC-32C checksum of its stream ID, version,
+// type, data and metadata (defined byte by byte in schema.sql), written by
+// Append and computed for existing events by the migration.
+// [eventstore.Store.Verify] recomputes them all and reports a mismatch by
+// stream, version and position; with [Options.VerifyChecksums] every read
+// checks the events it returns and fails with [ErrChecksum].
 //
 // # Sharing the application's file
 //
 // The store may live in the application's own SQLite file, which is what
 // lets [eventstore.Store.Transact] and exactly-once consumers commit the
 // application's rows and the store's together. Open adds the store's
-// tables (streams, events, checkpoints, processed, parked, snapshots,
-// idempotency_keys and eventstore_schema, and those of later migrations)
+// tables (streams, events, stream_categories, log_high_water, checkpoints,
+// processed, parked, snapshots, idempotency_keys, claims and
+// eventstore_schema, and those of later migrations)
 // and leaves everything else alone: the application's tables and its PRAGMA
 // user_version. A table of the application's with one of those names makes
 // Open fail, naming it, with nothing changed. Open switches the file to WAL

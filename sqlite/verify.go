@@ -46,7 +46,7 @@ func (b *Backend) AuditStreams(ctx context.Context, problem func(string)) error 
 		}
 		problem(fmt.Sprintf("%s: stream record of category %q, but the stream ID's is %q", id, category.String, want))
 		return nil
-	}, `SELECT id, (SELECT name FROM categories WHERE ck = streams.category) AS name, `+sqlCategoryOf+` FROM streams
+	}, `SELECT id, (SELECT name FROM stream_categories WHERE ck = streams.category) AS name, `+sqlCategoryOf+` FROM streams
 		WHERE name IS NOT `+sqlCategoryOf+` ORDER BY id LIMIT ?`, auditLimit)
 	if err != nil {
 		return err
@@ -72,8 +72,8 @@ func (b *Backend) AuditStreams(ctx context.Context, problem func(string)) error 
 		}
 		return nil
 	}, `SELECT e.position, s.id, e.version, e.life,
-			(SELECT name FROM categories WHERE ck = e.category), s.life, s.state,
-			(SELECT name FROM categories WHERE ck = s.category)
+			(SELECT name FROM stream_categories WHERE ck = e.category), s.life, s.state,
+			(SELECT name FROM stream_categories WHERE ck = s.category)
 		FROM events e JOIN streams s ON s.sk = e.stream
 		WHERE e.life > s.life OR (e.life = s.life AND s.state < 0) OR e.category <> s.category
 		ORDER BY e.position LIMIT ?`, auditLimit)

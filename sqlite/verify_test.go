@@ -71,8 +71,8 @@ func TestVerify_Damage(t *testing.T) {
 	}{
 		{"EventLifeAhead", []string{`UPDATE events SET life = 5 WHERE stream = (SELECT sk FROM streams WHERE id = 'a-1') AND version = 2`}, "a-1@2 at position 3: life 5"},
 		{"EventInDeletedLife", []string{`UPDATE events SET life = 1 WHERE stream = (SELECT sk FROM streams WHERE id = 'c-1')`}, "c-1@0 at position 7: life 1"},
-		{"EventCategory", []string{`INSERT INTO categories (name) VALUES ('x')`, `UPDATE events SET category = (SELECT ck FROM categories WHERE name = 'x') WHERE stream = (SELECT sk FROM streams WHERE id = 'a-1') AND version = 1`}, `a-1@1 at position 2: category "x"`},
-		{"StreamCategory", []string{`INSERT INTO categories (name) VALUES ('x')`, `UPDATE streams SET category = (SELECT ck FROM categories WHERE name = 'x') WHERE id = 'a-1'`}, `a-1: stream record of category "x"`},
+		{"EventCategory", []string{`INSERT INTO stream_categories (name) VALUES ('x')`, `UPDATE events SET category = (SELECT ck FROM stream_categories WHERE name = 'x') WHERE stream = (SELECT sk FROM streams WHERE id = 'a-1') AND version = 1`}, `a-1@1 at position 2: category "x"`},
+		{"StreamCategory", []string{`INSERT INTO stream_categories (name) VALUES ('x')`, `UPDATE streams SET category = (SELECT ck FROM stream_categories WHERE name = 'x') WHERE id = 'a-1'`}, `a-1: stream record of category "x"`},
 		{"MissingStreamRecord", []string{`DELETE FROM streams WHERE id = 'a-1'`}, "stream key 1: 3 events from position 1 on, but no stream record"},
 		{"VersionGap", []string{`UPDATE events SET version = 5 WHERE stream = (SELECT sk FROM streams WHERE id = 'a-1') AND version = 2`}, "a-1: version 5 at position 3"},
 		{"StreamVersion", []string{`UPDATE streams SET version = 7 WHERE id = 'a-1'`}, "a-1: at version 7"},
