@@ -166,8 +166,9 @@ CREATE TABLE stream_categories (
 INSERT INTO stream_categories (name)
     SELECT category FROM streams UNION SELECT category FROM events ORDER BY 1;
 
--- streams holds one row per stream ID that ever had events; it is never
--- deleted while events refer to it. DeleteStream sets state to -1 and
+-- streams holds one row per stream ID that ever had events. A row is never
+-- deleted, so that its sk never names another stream: readers keep the
+-- stream ID of each key in memory. DeleteStream sets state to -1 and
 -- starts the next life (life + 1); PurgeStream sets state to -2 (the
 -- tombstone) and starts the next life. The events of earlier lives stay in
 -- events (the global log never forgets, until a purge).
