@@ -35,6 +35,13 @@ const (
 	WHERE (SELECT max(s.version, coalesce((SELECT max(v.version) FROM events v WHERE v.stream = s.sk AND v.life = s.life), -1))
 		FROM streams s WHERE s.sk = ?2 AND s.life = ?3 AND s.state = 0) = ?4 - 1`
 
+	// The events of an append after its first, whose insert checked the
+	// stream: the rest need no check, in the same transaction.
+	sqlInsertNextEvent = `INSERT INTO events
+	(position, id, stream, life, version, category, type, data, metadata, recorded_at, checksum)
+	VALUES ((SELECT position + 1 FROM log_high_water WHERE position >= coalesce((SELECT max(position) FROM events), 0)),
+		?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
 	// A new stream's record, with its category's key.
 	sqlInsertCategory = `INSERT INTO stream_categories (name) VALUES (?) ON CONFLICT (name) DO NOTHING`
 	sqlInsertStream   = `INSERT INTO streams (id, category, life, state, version, created_at, updated_at)
@@ -191,14 +198,17 @@ func (b *Backend) startAppend(ctx context.Context, tx *sqlx.Tx, req eventstore.A
 // stream, and returns the version of the last. ok is false, and nothing
 // written, when the stream is not at st.version.
 func (b *Backend) insertEvents(ctx context.Context, tx *sqlx.Tx, req eventstore.AppendRequest, st streamRecord, at int64, res *eventstore.AppendResult) (version int64, ok bool, err error) {
-	insert := tx.Tx.StmtContext(ctx, b.insertEvent.Stmt)
+	insert, query := tx.Tx.StmtContext(ctx, b.insertEvent.Stmt), sqlInsertEvent
 	version = st.version
 	var sk, life, category, recorded any = st.sk, st.life, st.category, at // boxed once for every event
 	for i, e := range req.Events {
+		if i == 1 {
+			insert, query = tx.Tx.StmtContext(ctx, b.prepared[sqlInsertNextEvent].Stmt), sqlInsertNextEvent
+		}
 		version++
 		data, meta := nullIfEmpty(e.Data), nullIfEmpty(e.Metadata)
 		sum := int64(checksum(req.Stream, version, e.Type, data, meta))
-		r, err := b.execStmt(ctx, insert, sqlInsertEvent,
+		r, err := b.execStmt(ctx, insert, query,
 			e.ID[:], sk, life, version, category, e.Type, data, meta, recorded, sum)
 		if err != nil {
 			return 0, false, err

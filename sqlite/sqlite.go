@@ -608,7 +608,7 @@ func (b *Backend) Close() error {
 }
 
 // writePath are the statements every append runs.
-var writePath = []string{sqlStreamState, sqlInsertCategory, sqlInsertStream, sqlRestartStream, sqlIdempotencyKey, sqlSavepoint, sqlRelease, sqlRollbackTo}
+var writePath = []string{sqlStreamState, sqlInsertNextEvent, sqlInsertCategory, sqlInsertStream, sqlRestartStream, sqlIdempotencyKey, sqlSavepoint, sqlRelease, sqlRollbackTo}
 
 func (b *Backend) closeStatements() error {
 	var errs []error
