@@ -586,6 +586,7 @@ type eventScanner struct {
 	arena []byte            // the block the next data is copied into
 	types map[string]string // each type read, as one string
 	sums  []uint32          // the checksums of the page's rows, with VerifyChecksums
+	used  int               // the most rows a page of this read held
 
 	// The columns of the row being scanned, and pointers to them for
 	// Scan: set up once for the whole read, not for every row.
@@ -621,7 +622,7 @@ func (b *Backend) newScanner() *eventScanner {
 
 // release gives the row buffer back, empty, once the read is over.
 func (sc *eventScanner) release() {
-	clear((*sc.page)[:cap(*sc.page)])
+	clear((*sc.page)[:sc.used])
 	*sc.page = (*sc.page)[:0]
 	sc.b.pages.Put(sc.page)
 }
@@ -632,6 +633,7 @@ func (sc *eventScanner) query(ctx context.Context, query string, args ...any) ([
 	sc.sums = sc.sums[:0]
 	page, err := queryPage(ctx, sc.b, *sc.page, sc.scan, query, args...)
 	*sc.page = page
+	sc.used = max(sc.used, len(page))
 	if err != nil {
 		return page, err
 	}
