@@ -86,3 +86,53 @@ func TestStreamCache_Stale(t *testing.T) {
 	is.NoErr(err)
 	is.Equal(r.Problems, nil)
 }
+
+// TestTypeIndex_SameEvents reads by type, forward and backward, with and
+// without Options.TypeIndex, from the same file: the same events either
+// way, whichever index the read walks.
+func TestTypeIndex_SameEvents(t *testing.T) {
+	t.Parallel()
+	is := is.New(t)
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "events.db")
+	read := func(typeIndex bool, f eventstore.Filter, backward bool) []int64 {
+		b, err := Open(path, &Options{TypeIndex: typeIndex})
+		is.NoErr(err)
+		defer b.Close()
+		is.Equal(b.typeIndex, typeIndex)
+		var got []int64
+		for e, err := range b.ReadAll(ctx, eventstore.ReadOptions{Backward: backward, Limit: 20}, f) {
+			is.NoErr(err)
+			got = append(got, e.Position)
+		}
+		return got
+	}
+	b, err := Open(path, nil)
+	is.NoErr(err)
+	s := eventstore.New(b, nil)
+	for i := range 300 {
+		_, err := s.Append(ctx, []string{"a-1", "b-2", "a-3"}[i%3], eventstore.Any,
+			eventstore.Event{Type: []string{"X", "Y", "Z", "W"}[i%4]})
+		is.NoErr(err)
+	}
+	is.NoErr(s.Close())
+	for _, f := range []eventstore.Filter{
+		{Types: []string{"Y"}},
+		{Types: []string{"X", "Z"}},
+		{Types: []string{"W"}, Categories: []string{"a"}},
+		{Types: []string{"W"}, Streams: []string{"b-2"}},
+	} {
+		for _, backward := range []bool{false, true} {
+			without := read(false, f, backward)
+			is.Equal(len(without), 20)
+			with := read(true, f, backward)
+			is.Equal(with, without)
+			// The index stays once created; a file without it again:
+			b, err := Open(path, nil)
+			is.NoErr(err)
+			_, err = b.writer.Exec(`DROP INDEX events_type`)
+			is.NoErr(err)
+			is.NoErr(b.Close())
+		}
+	}
+}
