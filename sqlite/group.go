@@ -293,7 +293,7 @@ func (b *Backend) commitGroup(tx *sqlx.Tx, batch []*queuedAppend) {
 	// a statement that fails (a duplicate event ID, an I/O error) spoils
 	// the group, which is then rolled back and run one by one.
 	ctx := context.WithoutCancel(batch[0].ctx)
-	err := b.writeGroup(ctx, tx, batch)
+	touched, err := b.writeGroup(ctx, tx, batch)
 	if err == nil {
 		if err = tx.Commit(); err != nil {
 			err = fmt.Errorf("commit: %w", fail(ctx, err))
@@ -302,6 +302,9 @@ func (b *Backend) commitGroup(tx *sqlx.Tx, batch []*queuedAppend) {
 	if err != nil {
 		tx.Rollback()
 	} else {
+		for _, st := range touched {
+			b.known.put(st.id, st.streamRecord)
+		}
 		b.reportGroup(batch)
 	}
 	b.release()
@@ -326,11 +329,13 @@ func (b *Backend) commitGroup(tx *sqlx.Tx, batch []*queuedAppend) {
 
 // writeGroup writes the appends of batch in tx, in order, each checked
 // against the state the appends before it left: one append's failed check
-// fails it alone. It reads the rows of all their streams with one
-// statement, and writes their events, and then their streams' rows, with
-// a few multi-row statements. An error of a statement that writes is
-// errSpoiled; the caller then rolls the group back.
-func (b *Backend) writeGroup(ctx context.Context, tx *sqlx.Tx, batch []*queuedAppend) error {
+// fails it alone. It reads the records of all their streams with one
+// statement, creates the records of the streams they start with two, and
+// writes their events with a few multi-row statements; the record of a
+// stream that exists is not written (its version is its events'). It
+// returns the streams it appended to. An error of a statement that writes
+// is errSpoiled; the caller then rolls the group back.
+func (b *Backend) writeGroup(ctx context.Context, tx *sqlx.Tx, batch []*queuedAppend) ([]*streamRow, error) {
 	var streams []string
 	seen := make(map[string]bool, len(batch))
 	for _, q := range batch {
@@ -339,14 +344,14 @@ func (b *Backend) writeGroup(ctx context.Context, tx *sqlx.Tx, batch []*queuedAp
 			streams = append(streams, q.req.Stream)
 		}
 	}
-	states, err := b.groupStates(ctx, tx, streams)
+	states, err := b.groupStreams(ctx, tx, streams)
 	if err != nil {
-		return fmt.Errorf("%w: %w", errSpoiled, err)
+		return nil, fmt.Errorf("%w: %w", errSpoiled, err)
 	}
 	type keyOf struct{ stream, key string }
 	keys := make(map[keyOf]*queuedAppend) // idempotency keys the group writes
 	var rows []eventRow
-	var touched []string
+	var touched, started []*streamRow
 	for _, q := range batch {
 		if err := q.ctx.Err(); err != nil {
 			q.err = err // gave up before its turn: not written
@@ -370,10 +375,10 @@ func (b *Backend) writeGroup(ctx context.Context, tx *sqlx.Tx, batch []*queuedAp
 		}
 		st := states[req.Stream]
 		if st == nil {
-			st = &streamRow{version: -1}
+			st = &streamRow{id: req.Stream, streamRecord: streamRecord{version: -1}}
 			states[req.Stream] = st
 		}
-		if st.version == tombstone {
+		if st.state == tombstone {
 			q.err = eventstore.ErrStreamPurged
 			continue
 		}
@@ -381,19 +386,21 @@ func (b *Backend) writeGroup(ctx context.Context, tx *sqlx.Tx, batch []*queuedAp
 			q.err = err
 			continue
 		}
-		at := req.Time.UnixNano()
 		if !st.touched {
 			st.touched = true
-			touched = append(touched, req.Stream)
+			touched = append(touched, st)
 		}
-		if st.version < 0 {
-			st.created = at // the first append of a life
+		if st.sk == 0 || st.state < 0 { // the first append of a life
+			if !st.start {
+				st.start, st.at = true, req.Time.UnixNano()
+				started = append(started, st)
+			}
+			st.state = 0
 		}
-		st.updated = at
 		q.first = len(rows)
 		for i := range req.Events {
 			st.version++
-			rows = append(rows, eventRow{req: req, i: i, life: st.life, version: st.version})
+			rows = append(rows, eventRow{req: req, i: i, st: st, life: st.life, version: st.version})
 		}
 		q.res.Version = st.version
 		q.wrote = rows[q.first:]
@@ -402,20 +409,20 @@ func (b *Backend) writeGroup(ctx context.Context, tx *sqlx.Tx, batch []*queuedAp
 		}
 	}
 	if len(rows) == 0 {
-		return nil
+		return nil, nil
 	}
-	positions, err := b.insertEvents(ctx, tx, rows)
+	if err := b.startStreams(ctx, tx, started); err != nil {
+		return nil, fmt.Errorf("%w: %w", errSpoiled, err)
+	}
+	positions, err := b.insertGroupEvents(ctx, tx, rows)
 	if err != nil {
-		return fmt.Errorf("%w: %w", errSpoiled, err)
+		return nil, fmt.Errorf("%w: %w", errSpoiled, err)
 	}
 	for _, q := range batch {
 		if q.wrote != nil {
 			q.positions = positions[q.first : q.first+len(q.wrote)]
 			q.res.Position = q.positions[len(q.positions)-1]
 		}
-	}
-	if err := b.upsertStreams(ctx, tx, touched, states); err != nil {
-		return fmt.Errorf("%w: %w", errSpoiled, err)
 	}
 	for _, q := range batch {
 		switch {
@@ -424,11 +431,11 @@ func (b *Backend) writeGroup(ctx context.Context, tx *sqlx.Tx, batch []*queuedAp
 		case q.wrote != nil && q.req.IdempotencyKey != "":
 			if _, err := b.exec(ctx, tx, `INSERT INTO idempotency_keys (stream_id, key, version, position) VALUES (?, ?, ?, ?)`,
 				q.req.Stream, q.req.IdempotencyKey, q.res.Version, q.res.Position); err != nil {
-				return fmt.Errorf("%w: %w", errSpoiled, err)
+				return nil, fmt.Errorf("%w: %w", errSpoiled, err)
 			}
 		}
 	}
-	return nil
+	return touched, nil
 }
 
 // reportGroup reports the events a committed group wrote, in position

@@ -10,23 +10,48 @@ import (
 	"github.com/jmoiron/sqlx"
 )
 
-// The statements of a group commit: a group's appends write their events,
-// and their streams' rows, with a few multi-row statements rather than
-// three statements each. They are built from the single-row statements of
-// append.go, so they follow them. Each is prepared at Open in a few fixed
-// sizes (a statement prepared for another size would be parsed again on
-// every group), and a group's rows go out in the largest that fit.
+// The statements of a group commit: a group's appends write their events
+// with a few multi-row statements rather than one statement per event,
+// and create the streams they start with two. The event inserts are built
+// from the single-row statement of append.go, so they follow it. Each is
+// prepared at Open in a few fixed sizes (a statement prepared for another
+// size would be parsed again on every group), and a group's rows go out in
+// the largest that fit.
 
-// groupStates reads the life and last version of many streams at once.
-const sqlGroupStates = `SELECT id, life, version FROM streams WHERE id IN (SELECT value FROM json_each(?))`
+const (
+	// sqlGroupStreams reads the records of many streams at once, as
+	// sqlStreamState reads one: those this Backend knows (streamCache) by
+	// key (?1), the others by ID (?2). The key's row names its stream ID,
+	// which the group checks: the key comes from memory.
+	sqlGroupStreams = `SELECT s.id, s.sk, s.category, s.life, s.state, max(s.version,
+		coalesce((SELECT max(e.version) FROM events e WHERE e.stream = s.sk AND e.life = s.life), -1))
+	FROM streams s WHERE s.sk IN (SELECT value FROM json_each(?1))
+	UNION ALL
+	SELECT s.id, s.sk, s.category, s.life, s.state, max(s.version,
+		coalesce((SELECT max(e.version) FROM events e WHERE e.stream = s.sk AND e.life = s.life), -1))
+	FROM streams s WHERE s.id IN (SELECT value FROM json_each(?2))`
 
-// rowBatches are the sizes of the multi-row statements, largest first;
-// fewer rows than the smallest go out one by one.
+	// sqlGroupCategories and sqlGroupNewStreams create the records of the
+	// streams a group starts, as sqlInsertCategory and sqlInsertStream do
+	// one: ?1 is a JSON array of [stream ID, category, Unix nanoseconds].
+	sqlGroupCategories = `INSERT INTO stream_categories (name)
+	SELECT value ->> 1 FROM json_each(?1) WHERE true ON CONFLICT (name) DO NOTHING`
+	sqlGroupNewStreams = `INSERT INTO streams (id, category, life, state, version, created_at, updated_at)
+	SELECT value ->> 0, (SELECT ck FROM stream_categories WHERE name = value ->> 1), 0, 0, -1, value ->> 2, value ->> 2
+	FROM json_each(?1) RETURNING id, sk, category`
+)
+
+// rowBatches are the sizes of the multi-row inserts, largest first; fewer
+// rows than the smallest go out one by one.
 var rowBatches = []int{64, 16, 4}
 
-// insertRows and upsertRows are the multi-row statements by size.
-var insertRows, upsertRows = byRows(sqlInsertEvent), byRows(sqlUpsertStream)
+// insertRows are the multi-row inserts by size.
+var insertRows = byRows(sqlInsertNextEvent)
 
+// byRows makes the n-row inserts of the single-row insert query. Only the
+// first row of each takes its position from log_high_water: the rows of
+// one statement are computed before any is inserted, so the rest would get
+// the same one; they take SQLite's next rowid, one past the row before.
 func byRows(query string) map[int]string {
 	m := map[int]string{1: query}
 	for _, n := range rowBatches {
@@ -37,86 +62,207 @@ func byRows(query string) map[int]string {
 
 // groupPath are the group commit's statements, prepared at Open.
 func groupPath() []string {
-	qs := []string{sqlGroupStates}
+	qs := []string{sqlGroupStreams, sqlGroupCategories, sqlGroupNewStreams}
 	for _, n := range rowBatches {
-		qs = append(qs, insertRows[n], upsertRows[n])
+		qs = append(qs, insertRows[n])
 	}
 	return qs
 }
 
-// multiRow turns an INSERT of one row (VALUES and one parenthesised tuple,
-// maybe followed by an ON CONFLICT clause) into one of n rows.
+// multiRow turns an INSERT of one row (VALUES and one parenthesised tuple
+// whose first value is the position's subquery) into one of n rows, the
+// later ones with a NULL position.
 func multiRow(query string, n int) string {
 	const values = "VALUES "
 	i := strings.Index(query, values) + len(values)
-	j := i + strings.IndexByte(query[i:], ')') + 1
-	return query[:j] + strings.Repeat(", "+query[i:j], n-1) + query[j:]
+	j := i + tupleEnd(query[i:])
+	next := "(NULL" + query[i+1+subqueryEnd(query[i+1:]):j]
+	return query[:j] + strings.Repeat(", "+next, n-1) + query[j:]
 }
 
-// streamRow is a stream's row as a group sees it: read at the group's
+// tupleEnd is the length of the parenthesised tuple s starts with.
+func tupleEnd(s string) int {
+	depth := 0
+	for k, c := range s {
+		switch c {
+		case '(':
+			depth++
+		case ')':
+			if depth--; depth == 0 {
+				return k + 1
+			}
+		}
+	}
+	return len(s)
+}
+
+// subqueryEnd is the length of the first value of a tuple's body s: the
+// parenthesised subquery s starts with.
+func subqueryEnd(s string) int { return tupleEnd(s) }
+
+// streamRow is a stream's record as a group sees it: read at the group's
 // start, and moved on by each of its appends.
 type streamRow struct {
-	life, version int64
+	id string
+	streamRecord
 	// Set by the group's appends:
-	touched            bool
-	created, updated   int64 // Unix nanoseconds
-	existedBeforeGroup bool
+	touched bool
+	start   bool  // the group creates its record, or starts its next life
+	at      int64 // when it starts: Unix nanoseconds
 }
 
-// groupStates reads the rows of streams; a stream without one is absent
-// from the map.
-func (b *Backend) groupStates(ctx context.Context, tx *sqlx.Tx, streams []string) (map[string]*streamRow, error) {
-	ids, err := json.Marshal(streams)
-	if err != nil {
-		return nil, err
-	}
-	if err := b.injected(sqlGroupStates); err != nil {
-		return nil, err
-	}
-	start := b.logStart()
-	rows, err := b.stmt(ctx, tx, sqlGroupStates).QueryContext(ctx, string(ids))
-	b.logSQL(ctx, sqlGroupStates, []any{string(ids)}, start, err)
-	if err != nil {
-		return nil, fail(ctx, err)
+// groupStreams reads the records of streams; a stream without one is
+// absent from the map.
+func (b *Backend) groupStreams(ctx context.Context, tx *sqlx.Tx, streams []string) (map[string]*streamRow, error) {
+	var keys []int64
+	var ids, byKey []string
+	for _, id := range streams {
+		if st, ok := b.known.get(id); ok && st.sk != 0 {
+			keys = append(keys, st.sk)
+			byKey = append(byKey, id)
+		} else {
+			ids = append(ids, id)
+		}
 	}
 	states := make(map[string]*streamRow, len(streams))
-	for rows.Next() {
-		var id string
-		st := &streamRow{}
-		if err := rows.Scan(&id, &st.life, &st.version); err != nil {
-			rows.Close()
-			return nil, fail(ctx, err)
-		}
-		st.existedBeforeGroup = st.version >= 0
-		states[id] = st
+	if err := b.readStreams(ctx, tx, keys, ids, states); err != nil {
+		return nil, err
 	}
-	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
-		return nil, fail(ctx, err)
+	// A key whose record is not the stream's (it came from a transaction
+	// that was rolled back): read the stream by ID.
+	ids = ids[:0]
+	for k, id := range byKey {
+		if states[id] == nil || states[id].sk != keys[k] {
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) > 0 {
+		if err := b.readStreams(ctx, tx, nil, ids, states); err != nil {
+			return nil, err
+		}
 	}
 	return states, nil
+}
+
+// readStreams reads the records of the streams of keys and ids into states,
+// by stream ID; a record read by key is kept only under its own ID.
+func (b *Backend) readStreams(ctx context.Context, tx *sqlx.Tx, keys []int64, ids []string, states map[string]*streamRow) error {
+	k, err := json.Marshal(keys)
+	if err != nil {
+		return err
+	}
+	i, err := json.Marshal(ids)
+	if err != nil {
+		return err
+	}
+	if err := b.injected(sqlGroupStreams); err != nil {
+		return err
+	}
+	args := []any{string(k), string(i)}
+	start := b.logStart()
+	rows, err := b.stmt(ctx, tx, sqlGroupStreams).QueryContext(ctx, args...)
+	b.logSQL(ctx, sqlGroupStreams, args, start, err)
+	if err != nil {
+		return fail(ctx, err)
+	}
+	for rows.Next() {
+		st := &streamRow{}
+		if err := rows.Scan(&st.id, &st.sk, &st.category, &st.life, &st.state, &st.version); err != nil {
+			rows.Close()
+			return fail(ctx, err)
+		}
+		if st.state < 0 {
+			st.version = -1
+		}
+		states[st.id] = st
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return fail(ctx, err)
+	}
+	return nil
+}
+
+// startStreams creates the records of the streams the group starts, and
+// starts the next life of those deleted, in the order given.
+func (b *Backend) startStreams(ctx context.Context, tx *sqlx.Tx, started []*streamRow) error {
+	var fresh [][3]any
+	byID := make(map[string]*streamRow)
+	for _, st := range started {
+		if st.sk != 0 { // deleted: its next life
+			if _, err := b.exec(ctx, tx, sqlRestartStream, st.at, st.at, st.sk); err != nil {
+				return err
+			}
+			st.state = 0
+			continue
+		}
+		fresh = append(fresh, [3]any{st.id, eventstore.Category(st.id), st.at})
+		byID[st.id] = st
+	}
+	if len(fresh) == 0 {
+		return nil
+	}
+	j, err := json.Marshal(fresh)
+	if err != nil {
+		return err
+	}
+	if _, err := b.exec(ctx, tx, sqlGroupCategories, string(j)); err != nil {
+		return err
+	}
+	if err := b.injected(sqlGroupNewStreams); err != nil {
+		return err
+	}
+	start := b.logStart()
+	rows, err := b.stmt(ctx, tx, sqlGroupNewStreams).QueryContext(ctx, string(j))
+	b.logSQL(ctx, sqlGroupNewStreams, []any{string(j)}, start, err)
+	if err != nil {
+		return fail(ctx, err)
+	}
+	n := 0
+	for rows.Next() {
+		var id string
+		var sk, category int64
+		if err := rows.Scan(&id, &sk, &category); err != nil {
+			rows.Close()
+			return fail(ctx, err)
+		}
+		if st := byID[id]; st != nil {
+			st.sk, st.category = sk, category
+			n++
+		}
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return fail(ctx, err)
+	}
+	if n != len(fresh) {
+		return errors.New("new streams: a record was not returned")
+	}
+	return nil
 }
 
 // eventRow is one event a group inserts.
 type eventRow struct {
 	req     *eventstore.AppendRequest
 	i       int // the event in req.Events
+	st      *streamRow
 	life    int64
 	version int64
 }
 
 // insertEvents inserts rows in order and returns the position of each.
-// The rows of one statement get consecutive positions, in order: SQLite
-// gives each new row the next one after the highest it has given.
-func (b *Backend) insertEvents(ctx context.Context, tx *sqlx.Tx, rows []eventRow) ([]int64, error) {
+// The rows of one statement get consecutive positions, in order: the
+// first one past the highest given (see sqlInsertEvent), and each of the
+// rest one past the row before.
+func (b *Backend) insertGroupEvents(ctx context.Context, tx *sqlx.Tx, rows []eventRow) ([]int64, error) {
 	positions := make([]int64, len(rows))
-	args := make([]any, 0, 9*min(len(rows), rowBatches[0]))
+	args := make([]any, 0, 10*min(len(rows), rowBatches[0]))
 	for done := 0; done < len(rows); {
 		n := batchSize(len(rows) - done)
 		args = args[:0]
 		for _, r := range rows[done : done+n] {
 			e := &r.req.Events[r.i]
-			args = append(args, e.ID[:], r.req.Stream, r.life, r.version, eventstore.Category(r.req.Stream),
-				e.Type, nullIfEmpty(e.Data), nullIfEmpty(e.Metadata), r.req.Time.UnixNano())
+			data, meta := nullIfEmpty(e.Data), nullIfEmpty(e.Metadata)
+			args = append(args, e.ID[:], r.st.sk, r.life, r.version, r.st.category,
+				e.Type, data, meta, r.req.Time.UnixNano(), int64(checksum(r.req.Stream, r.version, e.Type, data, meta)))
 		}
 		res, err := b.exec(ctx, tx, insertRows[n], args...)
 		if err != nil {
@@ -132,24 +278,6 @@ func (b *Backend) insertEvents(ctx context.Context, tx *sqlx.Tx, rows []eventRow
 		done += n
 	}
 	return positions, nil
-}
-
-// upsertStreams writes the rows of the streams a group appended to.
-func (b *Backend) upsertStreams(ctx context.Context, tx *sqlx.Tx, ids []string, states map[string]*streamRow) error {
-	args := make([]any, 0, 6*min(len(ids), rowBatches[0]))
-	for done := 0; done < len(ids); {
-		n := batchSize(len(ids) - done)
-		args = args[:0]
-		for _, id := range ids[done : done+n] {
-			st := states[id]
-			args = append(args, id, eventstore.Category(id), st.life, st.version, st.created, st.updated)
-		}
-		if _, err := b.exec(ctx, tx, upsertRows[n], args...); err != nil {
-			return err
-		}
-		done += n
-	}
-	return nil
 }
 
 // batchSize is how many of left rows the next statement takes.
