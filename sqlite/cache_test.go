@@ -136,3 +136,43 @@ func TestTypeIndex_SameEvents(t *testing.T) {
 		}
 	}
 }
+
+// TestStreamCache_RolledBackStream: a stream created by an append whose
+// transaction was rolled back leaves its key in this Backend's memory,
+// and the next new stream gets that key. An append to the first stream
+// then creates it again; it never lands in the stream that holds the key.
+func TestStreamCache_RolledBackStream(t *testing.T) {
+	t.Parallel()
+	is := is.New(t)
+	ctx := context.Background()
+	b, err := Open(filepath.Join(t.TempDir(), "events.db"), nil)
+	is.NoErr(err)
+	s := eventstore.New(b, nil)
+	defer s.Close()
+	e := eventstore.Event{Type: "E"}
+	rollback := errors.New("rolled back")
+	err = s.Transact(ctx, func(ctx context.Context) error {
+		if _, err := s.Append(ctx, "y-1", eventstore.NoStream, e); err != nil {
+			return err
+		}
+		return rollback
+	})
+	is.True(errors.Is(err, rollback))
+	_, err = s.Append(ctx, "z-1", eventstore.NoStream, e) // takes the key y-1 had
+	is.NoErr(err)
+	res, err := s.Append(ctx, "y-1", eventstore.Any, e)
+	is.NoErr(err)
+	is.Equal(res.Version, int64(0))
+	for _, stream := range []string{"y-1", "z-1"} {
+		n := 0
+		for ev, err := range s.ReadStream(ctx, stream, eventstore.ReadOptions{}) {
+			is.NoErr(err)
+			is.Equal(ev.StreamID, stream)
+			n++
+		}
+		is.Equal(n, 1) // one event each
+	}
+	r, err := s.Verify(ctx)
+	is.NoErr(err)
+	is.Equal(r.Problems, nil)
+}
