@@ -365,3 +365,153 @@ func TestGroupCommit_ResultsMatchStorage(t *testing.T) {
 		is.Equal(last.Position, d.res.Position)
 	}
 }
+
+// TestGroupCommit_StreamRecords runs one group whose appends meet every
+// kind of stream record: new streams, a stream another Backend appended to
+// and one it deleted since this Backend last appended to them, a stream
+// whose creation was rolled back (its key now another stream's, and it
+// created since under another key), and a
+// log whose highest positions were purged. Each append lands at its
+// stream's true next version and life, above every position given, with
+// the result it reports, and the file verifies (checksums included).
+func TestGroupCommit_StreamRecords(t *testing.T) {
+	t.Parallel()
+	is := is.New(t)
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "events.db")
+	b, err := Open(path, &Options{BusyTimeout: time.Hour})
+	is.NoErr(err)
+	s := eventstore.New(b, nil)
+	defer s.Close()
+	b2, err := Open(path, nil)
+	is.NoErr(err)
+	s2 := eventstore.New(b2, nil)
+	defer s2.Close()
+	e := eventstore.Event{Type: "E"}
+	events := func(n int) []eventstore.Event {
+		evs := make([]eventstore.Event, n)
+		for i := range evs {
+			evs[i] = eventstore.Event{ID: uuid.New(), Type: "E", Data: []byte(fmt.Sprintf(`{"n":%d}`, i))}
+		}
+		return evs
+	}
+
+	_, err = s.Append(ctx, "moved-1", eventstore.NoStream, e) // b knows it at 0
+	is.NoErr(err)
+	_, err = s2.Append(ctx, "moved-1", eventstore.Exact(0), e, e) // now at 2
+	is.NoErr(err)
+	_, err = s.Append(ctx, "gone-1", eventstore.NoStream, e) // b knows life 0
+	is.NoErr(err)
+	is.NoErr(s2.DeleteStream(ctx, "gone-1", eventstore.Any))
+	rollback := errors.New("rolled back")
+	err = s.Transact(ctx, func(ctx context.Context) error {
+		if _, err := s.Append(ctx, "rolled-1", eventstore.NoStream, e); err != nil {
+			return err
+		}
+		return rollback
+	})
+	is.True(errors.Is(err, rollback))
+	_, err = s2.Append(ctx, "holder-1", eventstore.NoStream, e) // takes rolled-1's key
+	is.NoErr(err)
+	_, err = s2.Append(ctx, "rolled-1", eventstore.NoStream, e) // under another key
+	is.NoErr(err)
+	top, err := s.Append(ctx, "top-1", eventstore.NoStream, events(3)...)
+	is.NoErr(err)
+	_, err = s.PurgeStream(ctx, "top-1") // the highest positions go
+	is.NoErr(err)
+
+	// One group: the appends queue while a transaction holds the writer.
+	held, release := make(chan struct{}), make(chan struct{})
+	transacted := make(chan error, 1)
+	go func() {
+		transacted <- s.Transact(ctx, func(context.Context) error {
+			close(held)
+			<-release
+			return nil
+		})
+	}()
+	<-held
+	type sent struct {
+		stream   string
+		expected eventstore.ExpectedVersion
+		events   []eventstore.Event
+		ch       <-chan appended
+	}
+	var all []*sent
+	add := func(stream string, expected eventstore.ExpectedVersion, evs []eventstore.Event) {
+		a := &sent{stream: stream, expected: expected, events: evs}
+		ch := make(chan appended, 1)
+		go func() {
+			res, err := s.Append(ctx, stream, expected, evs...)
+			ch <- appended{res, err}
+		}()
+		a.ch = ch
+		all = append(all, a)
+		queued(t, b, len(all))
+	}
+	add("moved-1", eventstore.Exact(2), events(5))
+	add("gone-1", eventstore.NoStream, events(2))
+	add("rolled-1", eventstore.Exact(0), events(4))
+	add("new-1", eventstore.NoStream, events(7))
+	add("moved-1", eventstore.Exact(7), events(1))
+	add("new-2", eventstore.NoStream, events(3))
+	add("gone-1", eventstore.Exact(1), events(6))
+	add("top-1", eventstore.Any, events(1))      // purged
+	add("new-1", eventstore.Exact(3), events(1)) // conflict: it is at 6
+	groups := b.groups.Load()
+	close(release)
+	is.NoErr(<-transacted)
+
+	want := map[string]int64{"moved-1": 8, "gone-1": 7, "rolled-1": 4, "new-1": 6, "new-2": 2} // after the last append to each
+	got := make(map[string]eventstore.AppendResult)
+	for _, a := range all {
+		o := outcome(t, a.ch, a.stream)
+		switch a.stream {
+		case "top-1":
+			is.True(errors.Is(o.err, eventstore.ErrStreamPurged))
+			continue
+		case "new-1":
+			if a.expected == eventstore.Exact(3) {
+				var conflict *eventstore.VersionConflictError
+				is.True(errors.As(o.err, &conflict))
+				is.Equal(conflict.Actual, int64(6))
+				continue
+			}
+		}
+		is.NoErr(o.err)
+		is.True(o.res.Position > top.Position) // never a purged position again
+		got[a.stream] = o.res
+		// The append's events, in its order, ending at its result.
+		first := o.res.Version - int64(len(a.events)) + 1
+		var i int
+		for ev, err := range s.ReadStream(ctx, a.stream, eventstore.ReadOptions{From: first, Limit: len(a.events)}) {
+			is.NoErr(err)
+			is.Equal(ev.StreamID, a.stream)
+			is.Equal(ev.ID, a.events[i].ID)
+			is.Equal(ev.Data, a.events[i].Data)
+			if i == len(a.events)-1 {
+				is.Equal(ev.Position, o.res.Position)
+			}
+			i++
+		}
+		is.Equal(i, len(a.events))
+	}
+	for stream, v := range want {
+		is.Equal(got[stream].Version, v)
+		version, err := s2.StreamVersion(ctx, stream) // the other Backend reads the file
+		is.NoErr(err)
+		is.Equal(version, v)
+	}
+	is.Equal(b.groups.Load(), groups+1) // one group, not one by one
+	var n int
+	for ev, err := range s.ReadStream(ctx, "holder-1", eventstore.ReadOptions{}) {
+		is.NoErr(err)
+		is.Equal(ev.StreamID, "holder-1")
+		n++
+	}
+	is.Equal(n, 1)
+	r, err := s.Verify(ctx)
+	is.NoErr(err)
+	is.Equal(r.Problems, nil)
+	is.True(r.OK())
+}
