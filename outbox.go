@@ -140,7 +140,9 @@ func (s *Store) NewForwarder(opts ForwarderOptions) (*Forwarder, error) {
 }
 
 // Status returns the forwarder's current state. Safe to call at any time,
-// from any goroutine.
+// from any goroutine. While the forwarder saves its checkpoint, Status
+// waits for the save, so that it is never behind a checkpoint that
+// [Store.WaitFor] has seen.
 func (f *Forwarder) Status() ForwarderStatus {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -251,20 +253,33 @@ func (f *Forwarder) advance(ctx context.Context, sub *Subscription) error {
 		return nil
 	}
 	f.mu.Lock()
-	behind := scanned > f.status.Position
-	f.mu.Unlock()
-	if !behind {
+	if scanned <= f.status.Position {
+		f.mu.Unlock()
 		return nil
 	}
-	if err := f.cp.SaveCheckpoint(ctx, f.key, scanned, f.store.now()); err != nil {
+	err := f.saveLocked(ctx, scanned, func(s *ForwarderStatus) { s.Position = max(s.Position, scanned) })
+	f.mu.Unlock()
+	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
 		return fmt.Errorf("forwarder %s: save checkpoint: %w", f.opts.Name, err)
 	}
 	f.store.counters.checkpoints.Add(1)
-	f.update(func(s *ForwarderStatus) { s.Position = max(s.Position, scanned) })
 	f.store.running.saved()
+	return nil
+}
+
+// saveLocked saves the checkpoint at position and, once saved, applies
+// the status change that goes with it; f.mu is held throughout. Status
+// takes f.mu too, so it never reads a status behind a checkpoint that is
+// already in storage, where a WaitFor (which reads storage) may have seen
+// it: it waits for the save in progress instead.
+func (f *Forwarder) saveLocked(ctx context.Context, position int64, change func(s *ForwarderStatus)) error {
+	if err := f.cp.SaveCheckpoint(ctx, f.key, position, f.store.now()); err != nil {
+		return err
+	}
+	change(&f.status)
 	return nil
 }
 
@@ -283,7 +298,15 @@ func (f *Forwarder) send(ctx context.Context, batch []RecordedEvent) error {
 			last := batch[n-1].Position
 			// Saved even if ctx has just ended: the sink has these.
 			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			serr := f.cp.SaveCheckpoint(sctx, f.key, last, f.store.now())
+			f.mu.Lock()
+			serr := f.saveLocked(sctx, last, func(s *ForwarderStatus) {
+				s.Position, s.LastSent, s.Sent = last, time.Now(), s.Sent+uint64(n)
+				s.OldestPending = time.Time{}
+				if len(batch) > n {
+					s.OldestPending = batch[n].RecordedAt
+				}
+			})
+			f.mu.Unlock()
 			cancel()
 			if serr != nil {
 				return fmt.Errorf("forwarder %s: save checkpoint: %w", f.opts.Name, serr)
@@ -292,14 +315,7 @@ func (f *Forwarder) send(ctx context.Context, batch []RecordedEvent) error {
 			f.store.counters.outboxSent.Add(uint64(n))
 			f.store.counters.checkpoints.Add(1)
 			f.store.happened(ctx, Happening{Category: CategoryOutbox, Name: "outbox.sent", Consumer: f.key, Position: last, Events: n, Duration: took})
-			f.update(func(s *ForwarderStatus) {
-				s.Position, s.LastSent, s.Sent = last, time.Now(), s.Sent+uint64(n)
-				s.OldestPending = time.Time{}
-				if len(batch) > 0 {
-					s.OldestPending = batch[0].RecordedAt
-				}
-			})
-			f.store.running.saved() // after the status: a WaitFor that returns sees it
+			f.store.running.saved()
 		}
 		if err == nil {
 			f.update(func(s *ForwarderStatus) { s.ConsecutiveFailures, s.LastError = 0, nil })
