@@ -99,7 +99,7 @@ func BenchmarkRawInsert(b *testing.B) {
 					v := version[i%benchStreams]
 					version[i%benchStreams]++
 					sum := int64(checksum(stream, v, "Reading", benchData, nil))
-					if _, err := st.ExecContext(ctx, id[:], i%benchStreams+1, 0, v, 1, "Reading", benchData, nil, at, sum); err != nil {
+					if _, err := st.ExecContext(ctx, id[:], i%benchStreams+1, 0, v, 1, "Reading", benchData, nil, at, sum, stream); err != nil {
 						b.Fatal(err)
 					}
 				}
