@@ -17,8 +17,10 @@
 //
 // Concurrent appends share write transactions: while one commits, the
 // appends that arrive queue, and the next transaction takes them all (up to
-// 256), reading their streams with one statement and writing their events
-// and streams with a few multi-row statements. Each is checked against the
+// 256), reading their streams' records with one statement, creating those
+// of the streams they start with two, and writing their events with a few
+// multi-row statements (the record of a stream that exists is not written:
+// see Storage). Each is checked against the
 // state the appends before it in the group left, so a version conflict (or
 // a purged stream, or an idempotency key already used) fails or answers
 // only its own append, and each Append returns only once its transaction
