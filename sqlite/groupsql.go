@@ -76,11 +76,11 @@ func multiRow(query string, n int) string {
 	const values = "VALUES "
 	i := strings.Index(query, values) + len(values)
 	j := i + tupleEnd(query[i:])
-	next := "(NULL" + query[i+1+subqueryEnd(query[i+1:]):j]
+	next := "(NULL" + query[i+1+tupleEnd(query[i+1:]):j] // the subquery, parenthesised, replaced
 	return query[:j] + strings.Repeat(", "+next, n-1) + query[j:]
 }
 
-// tupleEnd is the length of the parenthesised tuple s starts with.
+// tupleEnd is the length of the parenthesised expression s starts with.
 func tupleEnd(s string) int {
 	depth := 0
 	for k, c := range s {
@@ -95,10 +95,6 @@ func tupleEnd(s string) int {
 	}
 	return len(s)
 }
-
-// subqueryEnd is the length of the first value of a tuple's body s: the
-// parenthesised subquery s starts with.
-func subqueryEnd(s string) int { return tupleEnd(s) }
 
 // streamRow is a stream's record as a group sees it: read at the group's
 // start, and moved on by each of its appends.
@@ -248,7 +244,7 @@ type eventRow struct {
 	version int64
 }
 
-// insertEvents inserts rows in order and returns the position of each.
+// insertGroupEvents inserts rows in order and returns the position of each.
 // The rows of one statement get consecutive positions, in order: the
 // first one past the highest given (see sqlInsertEvent), and each of the
 // rest one past the row before.
