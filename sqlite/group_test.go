@@ -371,7 +371,8 @@ func TestGroupCommit_ResultsMatchStorage(t *testing.T) {
 // and one it deleted since this Backend last appended to them, a stream
 // whose creation was rolled back (its key now another stream's, and it
 // created since under another key), and a
-// log whose highest positions were purged. Each append lands at its
+// log whose highest positions were purged; and two appends with one
+// idempotency key, and one with a key used before. Each append lands at its
 // stream's true next version and life, above every position given, with
 // the result it reports, and the file verifies (checksums included).
 func TestGroupCommit_StreamRecords(t *testing.T) {
@@ -420,6 +421,11 @@ func TestGroupCommit_StreamRecords(t *testing.T) {
 	_, err = s.PurgeStream(ctx, "top-1") // the highest positions go
 	is.NoErr(err)
 
+	before, err := s.AppendWith(ctx, "moved-1", eventstore.Any, eventstore.AppendOptions{IdempotencyKey: "cmd-0"}, e)
+	is.NoErr(err)                                              // moved-1 at 3
+	_, err = s2.Append(ctx, "moved-1", eventstore.Exact(3), e) // at 4 (not through b)
+	is.NoErr(err)
+
 	// One group: the appends queue while a transaction holds the writer.
 	held, release := make(chan struct{}), make(chan struct{})
 	transacted := make(chan error, 1)
@@ -438,6 +444,17 @@ func TestGroupCommit_StreamRecords(t *testing.T) {
 		ch       <-chan appended
 	}
 	var all []*sent
+	addWith := func(stream string, expected eventstore.ExpectedVersion, key string, evs []eventstore.Event) *sent {
+		a := &sent{stream: stream, expected: expected, events: evs}
+		ch := make(chan appended, 1)
+		go func() {
+			res, err := s.AppendWith(ctx, stream, expected, eventstore.AppendOptions{IdempotencyKey: key}, evs...)
+			ch <- appended{res, err}
+		}()
+		a.ch = ch
+		queued(t, b, len(all)+1)
+		return a
+	}
 	add := func(stream string, expected eventstore.ExpectedVersion, evs []eventstore.Event) {
 		a := &sent{stream: stream, expected: expected, events: evs}
 		ch := make(chan appended, 1)
@@ -449,23 +466,44 @@ func TestGroupCommit_StreamRecords(t *testing.T) {
 		all = append(all, a)
 		queued(t, b, len(all))
 	}
-	add("moved-1", eventstore.Exact(2), events(5))
+	add("moved-1", eventstore.Exact(4), events(5))
 	add("gone-1", eventstore.NoStream, events(2))
 	add("rolled-1", eventstore.Exact(0), events(4))
 	add("new-1", eventstore.NoStream, events(7))
-	add("moved-1", eventstore.Exact(7), events(1))
+	add("moved-1", eventstore.Exact(9), events(1))
 	add("new-2", eventstore.NoStream, events(3))
 	add("gone-1", eventstore.Exact(1), events(6))
 	add("top-1", eventstore.Any, events(1))      // purged
 	add("new-1", eventstore.Exact(3), events(1)) // conflict: it is at 6
+	// Two appends with one idempotency key in the group, and one with a
+	// key used before it: the first writes, the others answer its result.
+	keyedFirst := addWith("keyed-1", eventstore.Any, "cmd-1", events(2))
+	all = append(all, keyedFirst)
+	keyedAgain := addWith("keyed-1", eventstore.Any, "cmd-1", events(3))
+	all = append(all, keyedAgain)
+	keyedBefore := addWith("moved-1", eventstore.Any, "cmd-0", events(1))
+	all = append(all, keyedBefore)
 	groups := b.groups.Load()
 	close(release)
 	is.NoErr(<-transacted)
 
-	want := map[string]int64{"moved-1": 8, "gone-1": 7, "rolled-1": 4, "new-1": 6, "new-2": 2} // after the last append to each
+	want := map[string]int64{"moved-1": 10, "gone-1": 7, "rolled-1": 4, "new-1": 6, "new-2": 2, "keyed-1": 1} // after the last append to each
 	got := make(map[string]eventstore.AppendResult)
+	var keyed eventstore.AppendResult
 	for _, a := range all {
 		o := outcome(t, a.ch, a.stream)
+		switch a {
+		case keyedAgain:
+			is.NoErr(o.err)
+			is.Equal(o.res, keyed) // the first's result; its events not written
+			continue
+		case keyedBefore:
+			is.NoErr(o.err)
+			is.Equal(o.res, before)
+			continue
+		case keyedFirst:
+			keyed = o.res
+		}
 		switch a.stream {
 		case "top-1":
 			is.True(errors.Is(o.err, eventstore.ErrStreamPurged))
