@@ -207,22 +207,21 @@ func (b *Backend) insertEvents(ctx context.Context, tx *sqlx.Tx, req eventstore.
 	insert, query := tx.Tx.StmtContext(ctx, b.insertEvent.Stmt), sqlInsertEvent
 	version = st.version
 	var sk, life, category, recorded any = st.sk, st.life, st.category, at // boxed once for every event
-	for i, e := range req.Events {
+	args := make([]any, 0, 14)                                             // the first event's; the others' are shorter
+	for i := range req.Events {
+		e := &req.Events[i] // not a copy: e.ID[:] would move it to the heap
 		if i == 1 {
 			insert, query = tx.Tx.StmtContext(ctx, b.prepared[sqlInsertNextEvent].Stmt), sqlInsertNextEvent
 		}
 		version++
 		data, meta := nullIfEmpty(e.Data), nullIfEmpty(e.Metadata)
 		sum := int64(checksum(req.Stream, version, e.Type, data, meta))
-		var r sql.Result
 		var v any = version
+		args = append(args[:0], e.ID[:], sk, life, v, category, e.Type, data, meta, recorded, sum)
 		if i == 0 {
-			r, err = b.execStmt(ctx, insert, query,
-				e.ID[:], sk, life, v, category, e.Type, data, meta, recorded, sum, sk, req.Stream, life, v)
-		} else {
-			r, err = b.execStmt(ctx, insert, query,
-				e.ID[:], sk, life, v, category, e.Type, data, meta, recorded, sum)
+			args = append(args, sk, req.Stream, life, v)
 		}
+		r, err := b.execStmt(ctx, insert, query, args...)
 		if err != nil {
 			return 0, false, err
 		}
