@@ -65,10 +65,10 @@ func BenchmarkAppend(b *testing.B) {
 	}
 }
 
-// BenchmarkAppendCancellable is BenchmarkAppend's single-event append
+// BenchmarkCancellable is BenchmarkAppend's single-event append
 // with a context that can be cancelled, as a request's is: the write
 // transaction then watches it until BEGIN has taken the lock.
-func BenchmarkAppendCancellable(b *testing.B) {
+func BenchmarkCancellable(b *testing.B) {
 	s, _ := benchStore(b, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
