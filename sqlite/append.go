@@ -25,17 +25,21 @@ const (
 
 	// The position is SQLite's next rowid (one past the highest), unless
 	// log_high_water records a higher position given before. The event is
-	// written only if the stream (?2, whose ID is ?11) is live in life ?3 at
-	// the version before ?4: the check of the stream's state that an append
+	// written only if the stream (its key, the second parameter, and its
+	// ID) is live in its life (the third) at the version before the
+	// event's (the fourth): the check of the stream's state that an append
 	// read, or took from streamCache, made again where it cannot be stale.
 	// The ID is checked too: a key in streamCache may come from a
 	// transaction that was rolled back, and name another stream since.
+	// The parameters are anonymous (?), the repeated ones passed again:
+	// the driver allocates the name of a numbered one (?N) on every
+	// execution, eleven allocations per append.
 	sqlInsertEvent = `INSERT INTO events
 	(position, id, stream, life, version, category, type, data, metadata, recorded_at, checksum)
 	SELECT (SELECT position + 1 FROM log_high_water WHERE position >= coalesce((SELECT max(position) FROM events), 0)),
-		?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10
+		?, ?, ?, ?, ?, ?, ?, ?, ?, ?
 	WHERE (SELECT max(s.version, coalesce((SELECT max(v.version) FROM events v WHERE v.stream = s.sk AND v.life = s.life), -1))
-		FROM streams s WHERE s.sk = ?2 AND s.id = ?11 AND s.life = ?3 AND s.state = 0) = ?4 - 1`
+		FROM streams s WHERE s.sk = ? AND s.id = ? AND s.life = ? AND s.state = 0) = ? - 1`
 
 	// The events of an append after its first, whose insert checked the
 	// stream: the rest need no check, in the same transaction.
@@ -203,21 +207,21 @@ func (b *Backend) insertEvents(ctx context.Context, tx *sqlx.Tx, req eventstore.
 	insert, query := tx.Tx.StmtContext(ctx, b.insertEvent.Stmt), sqlInsertEvent
 	version = st.version
 	var sk, life, category, recorded any = st.sk, st.life, st.category, at // boxed once for every event
-	for i, e := range req.Events {
+	args := make([]any, 0, 14)                                             // the first event's; the others' are shorter
+	for i := range req.Events {
+		e := &req.Events[i] // not a copy: e.ID[:] would move it to the heap
 		if i == 1 {
 			insert, query = tx.Tx.StmtContext(ctx, b.prepared[sqlInsertNextEvent].Stmt), sqlInsertNextEvent
 		}
 		version++
 		data, meta := nullIfEmpty(e.Data), nullIfEmpty(e.Metadata)
 		sum := int64(checksum(req.Stream, version, e.Type, data, meta))
-		var r sql.Result
+		var v any = version
+		args = append(args[:0], e.ID[:], sk, life, v, category, e.Type, data, meta, recorded, sum)
 		if i == 0 {
-			r, err = b.execStmt(ctx, insert, query,
-				e.ID[:], sk, life, version, category, e.Type, data, meta, recorded, sum, req.Stream)
-		} else {
-			r, err = b.execStmt(ctx, insert, query,
-				e.ID[:], sk, life, version, category, e.Type, data, meta, recorded, sum)
+			args = append(args, sk, req.Stream, life, v)
 		}
+		r, err := b.execStmt(ctx, insert, query, args...)
 		if err != nil {
 			return 0, false, err
 		}

@@ -65,6 +65,24 @@ func BenchmarkAppend(b *testing.B) {
 	}
 }
 
+// BenchmarkCancellable is BenchmarkAppend's single-event append
+// with a context that can be cancelled, as a request's is: the write
+// transaction then watches it until BEGIN has taken the lock.
+func BenchmarkCancellable(b *testing.B) {
+	s, _ := benchStore(b, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	events := benchEvents(1)
+	i := 0
+	for b.Loop() {
+		if _, err := s.Append(ctx, fmt.Sprintf("bench-%d", i%benchStreams), eventstore.Any, events...); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
 // BenchmarkRawInsert is the baseline of BenchmarkAppend (and, with
 // sync=FULL, of BenchmarkAppendConcurrent under FULL): the same rows in one
 // transaction per batch, with a prepared statement, into streams that

@@ -40,6 +40,11 @@ type groupCommit struct {
 	queue     []*queuedAppend // not taken into a transaction yet, in arrival order
 	lastGroup int             // how many appends the last group took
 
+	// batch is the leader's: the appends its group took out of queue.
+	// Both keep their arrays from group to group, so that an append does
+	// not allocate them again.
+	batch []*queuedAppend
+
 	writer writerLock
 	maxLed atomic.Int64 // the most groups one Append has led, for tests
 }
@@ -157,14 +162,19 @@ func (g *groupCommit) lead(b *Backend, q *queuedAppend) (eventstore.AppendResult
 	}
 	g.mu.Lock()
 	n := min(len(g.queue), maxGroup)
-	batch := g.queue[:n:n] // q first
-	g.queue = g.queue[n:]
+	batch := append(g.batch[:0], g.queue[:n]...) // q first
+	rest := copy(g.queue, g.queue[n:])
+	clear(g.queue[rest:])
+	g.queue = g.queue[:rest]
 	g.lastGroup = n
 	for _, t := range batch {
 		t.taken = true
 	}
 	g.mu.Unlock()
 	b.commitGroup(tx, batch)
+	// The lead is still q's: no other leader touches g.batch yet.
+	clear(batch)
+	g.batch = batch[:0]
 	g.noteLed(1) // its own group only
 	g.mu.Lock()
 	g.handOver()

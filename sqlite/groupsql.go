@@ -21,24 +21,26 @@ import (
 const (
 	// sqlGroupStreams reads the records of many streams at once, as
 	// sqlStreamState reads one: those this Backend knows (streamCache) by
-	// key (?1), the others by ID (?2). The key's row names its stream ID,
-	// which the group checks: the key comes from memory.
+	// key (the first parameter), the others by ID (the second). The key's
+	// row names its stream ID, which the group checks: the key comes from
+	// memory. Parameters are anonymous, as in sqlInsertEvent.
 	sqlGroupStreams = `SELECT s.id, s.sk, s.category, s.life, s.state, max(s.version,
 		coalesce((SELECT max(e.version) FROM events e WHERE e.stream = s.sk AND e.life = s.life), -1))
-	FROM streams s WHERE s.sk IN (SELECT value FROM json_each(?1))
+	FROM streams s WHERE s.sk IN (SELECT value FROM json_each(?))
 	UNION ALL
 	SELECT s.id, s.sk, s.category, s.life, s.state, max(s.version,
 		coalesce((SELECT max(e.version) FROM events e WHERE e.stream = s.sk AND e.life = s.life), -1))
-	FROM streams s WHERE s.id IN (SELECT value FROM json_each(?2))`
+	FROM streams s WHERE s.id IN (SELECT value FROM json_each(?))`
 
 	// sqlGroupCategories and sqlGroupNewStreams create the records of the
 	// streams a group starts, as sqlInsertCategory and sqlInsertStream do
-	// one: ?1 is a JSON array of [stream ID, category, Unix nanoseconds].
+	// one: the parameter is a JSON array of [stream ID, category, Unix
+	// nanoseconds].
 	sqlGroupCategories = `INSERT INTO stream_categories (name)
-	SELECT value ->> 1 FROM json_each(?1) WHERE true ON CONFLICT (name) DO NOTHING`
+	SELECT value ->> 1 FROM json_each(?) WHERE true ON CONFLICT (name) DO NOTHING`
 	sqlGroupNewStreams = `INSERT INTO streams (id, category, life, state, version, created_at, updated_at)
 	SELECT value ->> 0, (SELECT ck FROM stream_categories WHERE name = value ->> 1), 0, 0, -1, value ->> 2, value ->> 2
-	FROM json_each(?1) RETURNING id, sk, category`
+	FROM json_each(?) RETURNING id, sk, category`
 )
 
 // rowBatches are the sizes of the multi-row inserts, largest first; fewer
