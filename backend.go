@@ -11,7 +11,8 @@ import (
 // This file is the whole backend contract: what every backend must do
 // ([Backend], made of one small interface per purpose), and the small
 // named set of what a backend may do besides ([Transactor],
-// [ChangeWatcher], [IntegrityChecker]), which [New] detects once. The
+// [ChangeWatcher], [IntegrityChecker], [SpaceReclaimer], [Reporter]),
+// which [New] detects once. The
 // conformance suite in package eventstoretest has a section for each, and
 // runs every optional section a backend implements.
 
@@ -297,12 +298,36 @@ type IntegrityChecker interface {
 	CheckIntegrity(ctx context.Context) (string, error)
 }
 
+// SpaceReclaimer is an optional capability of a [Backend] whose storage
+// keeps the room of removed events (purged or pruned) until it is given
+// back, as a SQLite file does. [Store.ReclaimSpace] calls it; without it,
+// there is nothing to give back and ReclaimSpace returns 0.
+type SpaceReclaimer interface {
+	// ReclaimSpace gives the room of removed events back to the file
+	// system, in steps short enough that a writer waits at most one step,
+	// until none is left or ctx ends. It returns how many bytes the
+	// storage shrank by.
+	ReclaimSpace(ctx context.Context) (int64, error)
+}
+
+// Reporter is an optional capability of a [Backend] that has happenings
+// of its own, such as its storage running low ("storage.low",
+// "storage.full", "storage.ok", category [CategoryStorage]). [New] calls
+// ReportTo once, with a function that hands each happening to
+// [Hooks.Event]; the backend calls it from any goroutine, never while it
+// holds a lock a write would wait for.
+type Reporter interface {
+	ReportTo(report func(ctx context.Context, h Happening))
+}
+
 // capabilities are the optional capabilities of a backend, found once by
 // [New]; a nil field is a capability the backend lacks.
 type capabilities struct {
 	tx        Transactor
 	watcher   ChangeWatcher
 	integrity IntegrityChecker
+	reclaimer SpaceReclaimer
+	reporter  Reporter
 }
 
 func capabilitiesOf(b Backend) capabilities {
@@ -310,5 +335,7 @@ func capabilitiesOf(b Backend) capabilities {
 	c.tx, _ = b.(Transactor)
 	c.watcher, _ = b.(ChangeWatcher)
 	c.integrity, _ = b.(IntegrityChecker)
+	c.reclaimer, _ = b.(SpaceReclaimer)
+	c.reporter, _ = b.(Reporter)
 	return c
 }

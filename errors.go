@@ -67,6 +67,15 @@ var (
 	// panicked; the consumer recovers and treats it like any handler error.
 	ErrHandlerPanic = errors.New("eventstore: handler panicked")
 
+	// ErrStorageFull reports a write refused for want of room: the
+	// backend's storage budget is used up (the SQLite backend's
+	// Options.MaxBytes) or the disk is full. Nothing of the write was
+	// done. Writes succeed again once room is freed: events removed
+	// ([Store.PurgeStream], a prune), or files removed from the disk.
+	// A backend with a budget warns before it is used up (a
+	// "storage.low" happening, see [Hooks]).
+	ErrStorageFull = errors.New("eventstore: storage full")
+
 	// ErrNotParked reports that a consumer has no parked event at that
 	// position, for [Store.RetryParked] and [Store.DropParked].
 	ErrNotParked = errors.New("eventstore: event not parked")

@@ -14,13 +14,14 @@ const (
 	CategoryPersistence   = "persistence"   // appends, reads, deletes, snapshots
 	CategorySubscriptions = "subscriptions" // subscriptions and consumers
 	CategoryOutbox        = "outbox"        // forwarders and their sinks
+	CategoryStorage       = "storage"       // the backend's room for events
 )
 
 // Op is an operation a [Hooks.Start] observes.
 type Op struct {
 	Category string // CategoryPersistence
 	// Name is "append", "read_stream", "read_all", "delete_stream",
-	// "purge_stream" or "save_snapshot".
+	// "purge_stream", "save_snapshot" or "reclaim_space".
 	Name   string
 	Stream string // the stream, when the operation has one
 }
@@ -48,7 +49,10 @@ type Happening struct {
 	// [ConsumerInfo.CaughtUp]), "consumer.checkpoint", "consumer.failed",
 	// "consumer.parked", "snapshot.saved", "outbox.sent", "outbox.failed",
 	// "snapshot.ignored" (a [Repository] replayed instead, see
-	// [RepositoryOptions.SnapshotVersion]).
+	// [RepositoryOptions.SnapshotVersion]), "storage.low" (the storage
+	// in use crossed the warning threshold of the budget),
+	// "storage.full" (a write failed with [ErrStorageFull], which is
+	// Err), "storage.ok" (back under the threshold after one of those).
 	Name     string
 	Stream   string // the stream, when there is one
 	Consumer string // the consumer key or forwarder name, when there is one
@@ -56,6 +60,9 @@ type Happening struct {
 	Events   int
 	Duration time.Duration
 	Err      error
+	// Bytes and Limit, for the storage happenings: the bytes the store
+	// uses, and its budget (0 without one).
+	Bytes, Limit int64
 }
 
 // Hooks observe a [Store]: set them in [Options.Hooks]. Both are optional
@@ -168,7 +175,7 @@ func LogHooks(logger *slog.Logger) Hooks {
 		},
 		Event: func(ctx context.Context, h Happening) {
 			level := slog.LevelInfo
-			if h.Err != nil {
+			if h.Err != nil || h.Name == "storage.low" {
 				level = slog.LevelWarn
 			}
 			if !logger.Enabled(ctx, level) {
@@ -189,6 +196,12 @@ func LogHooks(logger *slog.Logger) Hooks {
 			}
 			if h.Duration > 0 {
 				attrs = append(attrs, slog.Duration("duration", h.Duration))
+			}
+			if h.Bytes > 0 {
+				attrs = append(attrs, slog.Int64("bytes", h.Bytes))
+			}
+			if h.Limit > 0 {
+				attrs = append(attrs, slog.Int64("limit", h.Limit))
 			}
 			if h.Err != nil {
 				attrs = append(attrs, slog.Any("error", h.Err))

@@ -79,6 +79,9 @@ func New(backend Backend, opts *Options) *Store {
 		panic(fmt.Errorf("eventstore: New: %w", invalidf("nil Backend")))
 	}
 	s := &Store{backend: backend, caps: capabilitiesOf(backend), opts: opts.withDefaults()}
+	if s.caps.reporter != nil {
+		s.caps.reporter.ReportTo(s.happened)
+	}
 	s.happened(context.Background(), Happening{Category: CategorySystem, Name: "store.opened"})
 	return s
 }
