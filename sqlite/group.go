@@ -247,6 +247,7 @@ func (b *Backend) release() {
 		l.cancel = nil
 	}
 	<-l.ch()
+	b.space.flush(context.Background())
 }
 
 // commitGroup writes batch in tx, commits, releases the writer, and
@@ -285,6 +286,7 @@ func (b *Backend) commitGroup(tx *sqlx.Tx, batch []*queuedAppend) {
 		if err := tx.Commit(); err != nil {
 			return fmt.Errorf("commit: %w", fail(ctx, err))
 		}
+		b.committed(ctx)
 		return nil
 	}()
 	if err != nil {
@@ -328,6 +330,8 @@ func (b *Backend) runIn(tx *sqlx.Tx, q *queuedAppend) {
 	if q.err == nil {
 		if err := tx.Commit(); err != nil {
 			q.err = fmt.Errorf("commit: %w", fail(q.ctx, err))
+		} else {
+			b.committed(q.ctx)
 		}
 	}
 	if q.err != nil {

@@ -1,0 +1,283 @@
+package sqlite
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/edge-es/eventstore"
+	"github.com/jmoiron/sqlx"
+)
+
+// minMaxBytes is the smallest storage budget: room for the schema, a
+// WAL of a few dozen frames and some events.
+const minMaxBytes = 1 << 20
+
+// walFrames is how many frames the WAL holds before SQLite copies it into
+// the database file and starts it again: SQLite's default, or, with a
+// budget, fewer. The WAL's share of the budget, an eighth at most, is a
+// third more than that: room for the transaction that reaches it.
+const walFrames = 1000
+
+// shmBytes is the size of the -shm file of a WAL of up to 4096 frames.
+const shmBytes = 32 << 10
+
+// reclaimStep is how many free pages one transaction of ReclaimSpace gives
+// back: small enough that the writer it holds is free again within a few
+// milliseconds.
+const reclaimStep = 128
+
+var (
+	_ eventstore.SpaceReclaimer = (*Backend)(nil)
+	_ eventstore.Reporter       = (*Backend)(nil)
+)
+
+// space keeps the storage budget of a Backend and what it last reported.
+type space struct {
+	pageSize int64 // of the file
+	walBytes int64 // the -wal file's share: its size at most, unless a transaction is bigger
+	maxPages int64 // the database file's share, in pages; 0: no budget
+	budget   int64 // Options.MaxBytes
+	warn     int64 // Options.WarnBytes
+
+	report atomic.Pointer[func(context.Context, eventstore.Happening)] // set by ReportTo
+
+	mu      sync.Mutex
+	state   string                // "storage.ok", "storage.low" or "storage.full"
+	used    int64                 // bytes in use at the last check
+	pending *eventstore.Happening // to report once the writer is released
+}
+
+// newFileParams are the connection parameters that must come first, before
+// journal_mode, on a file that does not exist yet: auto_vacuum can only be
+// chosen before the file's first page is written.
+func newFileParams(path string) []string {
+	if fi, err := os.Stat(path); err == nil && fi.Size() > 0 {
+		return nil
+	}
+	return []string{"_pragma=auto_vacuum(INCREMENTAL)"}
+}
+
+// initSpace reads the page size and sets the writer's limits: the WAL's
+// size and, with a budget, the database file's.
+func (b *Backend) initSpace(ctx context.Context) error {
+	sp := &b.space
+	sp.state = "storage.ok"
+	if err := b.writer.GetContext(ctx, &sp.pageSize, `PRAGMA page_size`); err != nil {
+		return translate(err)
+	}
+	frame := sp.pageSize + 24
+	share := int64(walFrames) * 4 / 3 // frames
+	if o := b.opts; o.MaxBytes > 0 {
+		share = min(share, (o.MaxBytes/8-shmBytes)/frame)
+		sp.budget, sp.warn = o.MaxBytes, o.WarnBytes
+	}
+	sp.walBytes = 32 + share*frame // its header, and its frames
+	if sp.budget > 0 {
+		sp.maxPages = (sp.budget - sp.walBytes - shmBytes) / sp.pageSize
+	}
+	pragmas := []string{
+		"PRAGMA wal_autocheckpoint = " + strconv.FormatInt(share*3/4, 10),
+		// A WAL that grew past its share (a big transaction, a read
+		// that held the checkpoint back) is cut back when it starts again.
+		"PRAGMA journal_size_limit = " + strconv.FormatInt(sp.walBytes, 10),
+	}
+	if sp.maxPages > 0 {
+		pragmas = append(pragmas, "PRAGMA max_page_count = "+strconv.FormatInt(sp.maxPages, 10))
+	}
+	for _, p := range pragmas {
+		if _, err := b.writer.ExecContext(ctx, p); err != nil {
+			return fmt.Errorf("%s: %w", p, translate(err))
+		}
+	}
+	return nil
+}
+
+// ReportTo implements [eventstore.Reporter]: the storage happenings.
+func (b *Backend) ReportTo(report func(context.Context, eventstore.Happening)) {
+	b.space.report.Store(&report)
+}
+
+// committed checks the budget after a write transaction committed, while
+// the writer is still held: the use of the budget, against its threshold,
+// and that the file's limit is still in force. What it has to report waits
+// for release.
+func (b *Backend) committed(ctx context.Context) {
+	sp := &b.space
+	if sp.budget == 0 {
+		sp.mu.Lock()
+		if sp.state == "storage.full" { // the disk had room again
+			sp.transition("storage.ok", 0, nil)
+		}
+		sp.mu.Unlock()
+		return
+	}
+	var pages, free, limit int64
+	err := b.writer.QueryRowxContext(context.WithoutCancel(ctx),
+		`SELECT * FROM pragma_page_count(), pragma_freelist_count(), pragma_max_page_count()`).Scan(&pages, &free, &limit)
+	if err != nil {
+		return // the write is done; the next one checks again
+	}
+	// max_page_count is never set below the file's size, and a
+	// connection the pool opened again has none: set it again once the
+	// file is small enough.
+	if limit != sp.maxPages && pages < limit {
+		b.writer.ExecContext(context.WithoutCancel(ctx), "PRAGMA max_page_count = "+strconv.FormatInt(sp.maxPages, 10))
+	}
+	used := (pages-free)*sp.pageSize + sp.walBytes + shmBytes
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	sp.used = used
+	switch {
+	case used >= sp.warn && sp.state == "storage.ok":
+		sp.transition("storage.low", used, nil)
+	case used < sp.warn && sp.state != "storage.ok":
+		sp.transition("storage.ok", used, nil)
+	}
+}
+
+// transition moves to state and keeps the happening that says so for
+// release to report. sp.mu is held.
+func (sp *space) transition(state string, used int64, err error) {
+	sp.state = state
+	sp.pending = &eventstore.Happening{Category: eventstore.CategoryStorage, Name: state, Bytes: used, Limit: sp.budget, Err: err}
+}
+
+// flush reports what committed or noteFull found. It runs with the
+// writer free.
+func (sp *space) flush(ctx context.Context) {
+	sp.mu.Lock()
+	h := sp.pending
+	sp.pending = nil
+	sp.mu.Unlock()
+	if r := sp.report.Load(); h != nil && r != nil {
+		(*r)(ctx, *h)
+	}
+}
+
+// noteFull reports, once until the store has room again, a write that
+// failed for want of it.
+func (b *Backend) noteFull(ctx context.Context, err error) {
+	if !errors.Is(err, eventstore.ErrStorageFull) {
+		return
+	}
+	sp := &b.space
+	sp.mu.Lock()
+	if sp.state != "storage.full" {
+		sp.transition("storage.full", sp.used, err)
+	}
+	sp.mu.Unlock()
+	sp.flush(context.WithoutCancel(ctx))
+}
+
+// ReclaimSpace implements [eventstore.SpaceReclaimer] with SQLite's
+// incremental vacuum, in steps: each, a write transaction of its own,
+// moves at most 128 pages (512 KiB) from the end of the file into the room
+// of removed events, so that an Append waits for one step at most (under
+// a millisecond on a desktop disk); after each, a connection of its own
+// copies the WAL into the file, so that the appends meanwhile need not.
+// A last checkpoint, with the writer held, copies the rest, and the file
+// shrinks. It returns how many bytes the database shrank by (its pages
+// that were free, given back; the file follows at the checkpoint). A read
+// that began before ReclaimSpace and still runs keeps the last checkpoint
+// from copying everything: the file then shrinks at a later checkpoint.
+//
+// The file must have been created with auto_vacuum=INCREMENTAL, as [Open]
+// creates every new file since this release. For a file created earlier,
+// ReclaimSpace gives nothing back (returns 0): the room of removed events
+// is still used again by later ones, so the file stops growing, but it
+// keeps its size until it is converted, once, by 'eventstore vacuum'
+// (offline: VACUUM rewrites the whole file). It must not be called inside
+// [eventstore.Store.Transact].
+func (b *Backend) ReclaimSpace(ctx context.Context) (int64, error) {
+	if err := b.checkOpen(); err != nil {
+		return 0, err
+	}
+	if b.opts.ReadOnly {
+		return 0, ErrReadOnly
+	}
+	if Tx(ctx) != nil {
+		return 0, fmt.Errorf("%w: reclaim space inside a transaction", eventstore.ErrInvalidArgument)
+	}
+	var mode int
+	if err := b.reader.GetContext(ctx, &mode, `PRAGMA auto_vacuum`); err != nil {
+		return 0, fail(ctx, err)
+	}
+	if mode != 2 { // NONE keeps its pages; FULL gives them back at each commit
+		return 0, nil
+	}
+	// The WAL is copied into the file from a connection of its own
+	// after each step, so that the appends meanwhile do not do it in
+	// their commits, and the file shrinks once it is all copied.
+	side, err := b.openReader()
+	if err != nil {
+		return 0, err
+	}
+	defer side.Close()
+	side.SetMaxOpenConns(1)
+	checkpoint := func() error {
+		_, err := side.ExecContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`)
+		return fail(ctx, err)
+	}
+	var freed int64 // pages
+	for {
+		var free, pages, after int64
+		err := b.write(ctx, func(tx *sqlx.Tx) error {
+			if err := tx.GetContext(ctx, &pages, `PRAGMA page_count`); err != nil {
+				return fail(ctx, err)
+			}
+			if _, err := b.exec(ctx, tx, "PRAGMA incremental_vacuum("+strconv.Itoa(reclaimStep)+")"); err != nil {
+				return err
+			}
+			return fail(ctx, tx.QueryRowxContext(ctx, `SELECT * FROM pragma_page_count(), pragma_freelist_count()`).Scan(&after, &free))
+		})
+		if err == nil {
+			freed += pages - after
+			err = checkpoint()
+		}
+		if err != nil {
+			return freed * b.space.pageSize, err
+		}
+		if free == 0 {
+			break
+		}
+	}
+	// The file shrinks at a checkpoint that copies all of the WAL: the
+	// last, with the writer held, so that no append adds to it meanwhile.
+	// It has only the last step's frames left to copy.
+	return freed * b.space.pageSize, b.checkpoint(ctx)
+}
+
+// checkpoint copies the WAL into the database file, as the writer does on
+// its own every walFrames frames, and truncates the file to its new size
+// when it copied all of it: nothing else writes meanwhile, since it holds
+// the writer. A read that began before the last commit keeps it from
+// copying the frames that read may need.
+func (b *Backend) checkpoint(ctx context.Context) error {
+	if err := b.acquire(ctx, time.Time{}); err != nil {
+		return err
+	}
+	defer b.release()
+	_, err := b.writer.ExecContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`)
+	return fail(ctx, err)
+}
+
+// isDiskFull reports whether err is the operating system's "no space left
+// on device".
+func isDiskFull(err error) bool {
+	return errors.Is(err, syscall.ENOSPC)
+}
+
+func fileSize(path string) int64 {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
+}
