@@ -156,7 +156,10 @@ func commands() []command {
 				"it refuses while any other process has it open (stop the application\n" +
 				"first), and an application that opens the file meanwhile waits or fails.\n" +
 				"It needs free space about the size of the file. To compact a store that\n" +
-				"must stay in use, back it up instead: the copy is compacted.",
+				"must stay in use, back it up instead: the copy is compacted.\n" +
+				"It also converts a file made by a release before incremental vacuum, once:\n" +
+				"from then on the store gives the space of pruned and purged events back\n" +
+				"while in use (new files are made that way).",
 			example: "eventstore vacuum gateway.db",
 			run:     cmdVacuum},
 		{name: "export", args: "FILE [-o OUT]",
