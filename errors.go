@@ -36,6 +36,11 @@ var (
 	// [Store.RemoveTombstone].
 	ErrStreamPurged = errors.New("eventstore: stream purged")
 
+	// ErrUnknownConsumer reports a name in [PruneOptions.After] that has
+	// no checkpoint, neither a forwarder's nor a consumer's: nothing was
+	// removed. It matches [ErrInvalidArgument] too.
+	ErrUnknownConsumer = fmt.Errorf("%w: unknown consumer or forwarder", ErrInvalidArgument)
+
 	// ErrClosed reports a call on a [Store] or backend that has been closed.
 	ErrClosed = errors.New("eventstore: store closed")
 

@@ -21,7 +21,8 @@ const (
 type Op struct {
 	Category string // CategoryPersistence
 	// Name is "append", "read_stream", "read_all", "delete_stream",
-	// "purge_stream", "save_snapshot" or "reclaim_space".
+	// "purge_stream", "save_snapshot", "prune" (Outcome.Events: the
+	// events removed) or "reclaim_space".
 	Name   string
 	Stream string // the stream, when the operation has one
 }
@@ -49,14 +50,22 @@ type Happening struct {
 	// [ConsumerInfo.CaughtUp]), "consumer.checkpoint", "consumer.failed",
 	// "consumer.parked", "snapshot.saved", "outbox.sent", "outbox.failed",
 	// "snapshot.ignored" (a [Repository] replayed instead, see
-	// [RepositoryOptions.SnapshotVersion]), "storage.low" (the storage
-	// in use crossed the warning threshold of the budget),
+	// [RepositoryOptions.SnapshotVersion]), "prune.done" (Events removed,
+	// Duration), "prune.failed", "prune.kept_back" (Events: expired events
+	// kept because [PruneOptions.After] had not passed them),
+	// "subscription.events_pruned" (a subscription, or the consumer or
+	// forwarder named by Consumer, went on past events pruned before it
+	// read them, at positions From to Position), "storage.low" (the
+	// storage in use crossed the warning threshold of the budget),
 	// "storage.full" (a write failed with [ErrStorageFull], which is
 	// Err), "storage.ok" (back under the threshold after one of those).
 	Name     string
 	Stream   string // the stream, when there is one
 	Consumer string // the consumer key or forwarder name, when there is one
 	Position int64
+	// From is where the range of positions ending at Position begins, for
+	// "subscription.events_pruned"; 0 otherwise.
+	From     int64
 	Events   int
 	Duration time.Duration
 	Err      error
@@ -95,6 +104,12 @@ type Stats struct {
 	SnapshotsSaved uint64
 	OutboxSent     uint64 // events sinks confirmed
 	OutboxFailures uint64 // failed Sends
+	Prunes         uint64 // prunes that ran to the end
+	PruneFailures  uint64 // prunes that failed
+	EventsPruned   uint64 // events removed by prunes
+	// KeptBack is how many expired events the last prune that ran to the
+	// end kept because [PruneOptions.After] had not passed them.
+	KeptBack int64
 }
 
 // counters is the live form of Stats.
@@ -103,6 +118,8 @@ type counters struct {
 	subscriptions                                                       atomic.Int64
 	subscribed, lagging, checkpoints, handlerErrors, parked             atomic.Uint64
 	snapshotsSaved, outboxSent, outboxFailures                          atomic.Uint64
+	prunes, pruneFailures, eventsPruned                                 atomic.Uint64
+	keptBack                                                            atomic.Int64
 }
 
 // Stats returns the store's counters.
@@ -114,6 +131,7 @@ func (s *Store) Stats() Stats {
 		Subscriptions: c.subscriptions.Load(), Subscribed: c.subscribed.Load(), Lagging: c.lagging.Load(),
 		Checkpoints: c.checkpoints.Load(), HandlerErrors: c.handlerErrors.Load(), Parked: c.parked.Load(),
 		SnapshotsSaved: c.snapshotsSaved.Load(), OutboxSent: c.outboxSent.Load(), OutboxFailures: c.outboxFailures.Load(),
+		Prunes: c.prunes.Load(), PruneFailures: c.pruneFailures.Load(), EventsPruned: c.eventsPruned.Load(), KeptBack: c.keptBack.Load(),
 	}
 }
 
@@ -187,6 +205,9 @@ func LogHooks(logger *slog.Logger) Hooks {
 			}
 			if h.Consumer != "" {
 				attrs = append(attrs, slog.String("consumer", h.Consumer))
+			}
+			if h.From > 0 {
+				attrs = append(attrs, slog.Int64("from", h.From))
 			}
 			if h.Position > 0 {
 				attrs = append(attrs, slog.Int64("position", h.Position))
