@@ -335,6 +335,10 @@ type Retainer interface {
 	// stream's snapshots below the last version it has removed. Versions,
 	// positions and the stream's record stay: see [Store.Prune].
 	PruneStream(ctx context.Context, req PruneRequest) (PruneBatch, error)
+	// Pruned reports whether PruneStream has ever removed events of the
+	// stream, so that [Store.Verify] takes a stream whose versions begin
+	// past 0 for a pruned one, not a damaged one.
+	Pruned(ctx context.Context, stream string) (bool, error)
 }
 
 // PruneRequest is one batch of [Retainer.PruneStream].

@@ -1,9 +1,19 @@
 package eventstore
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"iter"
+	"maps"
+	"math"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -96,8 +106,14 @@ func (s *Store) setRetention(ctx context.Context, p RetentionPolicy) error {
 	if err != nil {
 		return fmt.Errorf("set retention: %w", err)
 	}
+	rs := &s.retention
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
 	if err := r.SetRetention(ctx, p); err != nil {
 		return fmt.Errorf("set retention: %w", err)
+	}
+	if old := rs.cache.Load(); old != nil {
+		rs.cache.Store(old.with(p))
 	}
 	return nil
 }
@@ -112,10 +128,11 @@ func (s *Store) Retention(ctx context.Context, stream string) (Retention, error)
 	if err := ValidateStreamID(stream); err != nil {
 		return Retention{}, fmt.Errorf("retention: %w", err)
 	}
-	if _, err := s.retainer(); err != nil {
-		return Retention{}, fmt.Errorf("retention: %w", err)
+	p, _, err := s.loadPolicies(ctx)
+	if err != nil {
+		return Retention{}, fmt.Errorf("retention %s: %w", stream, err)
 	}
-	return Retention{}, fmt.Errorf("retention: %w", errors.ErrUnsupported)
+	return p.of(stream), nil
 }
 
 // Retentions returns every stored retention policy: the streams' own, in
@@ -124,11 +141,7 @@ func (s *Store) Retentions(ctx context.Context) ([]RetentionPolicy, error) {
 	if err := s.checkOpen(); err != nil {
 		return nil, err
 	}
-	r, err := s.retainer()
-	if err != nil {
-		return nil, fmt.Errorf("retentions: %w", err)
-	}
-	ps, err := r.Retentions(ctx)
+	_, ps, err := s.loadPolicies(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("retentions: %w", err)
 	}
@@ -213,10 +226,189 @@ func (s *Store) Prune(ctx context.Context, opts PruneOptions) (PruneResult, erro
 	if err := s.checkOpen(); err != nil {
 		return PruneResult{}, err
 	}
-	if _, err := s.retainer(); err != nil {
+	if err := opts.validate(); err != nil {
 		return PruneResult{}, fmt.Errorf("prune: %w", err)
 	}
-	return PruneResult{}, fmt.Errorf("prune: %w", errors.ErrUnsupported)
+	rt, err := s.retainer()
+	if err != nil {
+		return PruneResult{}, fmt.Errorf("prune: %w", err)
+	}
+	end := s.begin(ctx, "prune", "")
+	t0 := time.Now()
+	res, err := s.prune(ctx, rt, opts)
+	res.Duration = time.Since(t0)
+	end(Outcome{Events: int(res.Events), Err: err})
+	s.counters.eventsPruned.Add(uint64(res.Events))
+	if err != nil {
+		s.counters.pruneFailures.Add(1)
+		s.happened(ctx, Happening{Category: CategoryPersistence, Name: "prune.failed", Events: int(res.Events), Duration: res.Duration, Err: err})
+		return res, fmt.Errorf("prune: %w", err)
+	}
+	s.counters.prunes.Add(1)
+	s.counters.keptBack.Store(res.KeptBack)
+	s.happened(ctx, Happening{Category: CategoryPersistence, Name: "prune.done", Events: int(res.Events), Duration: res.Duration})
+	if res.KeptBack > 0 {
+		s.happened(ctx, Happening{Category: CategoryPersistence, Name: "prune.kept_back", Events: int(res.KeptBack)})
+	}
+	return res, nil
+}
+
+func (o PruneOptions) validate() error {
+	if o.BatchSize < 0 || o.BatchSize > MaxPruneBatch {
+		return invalidf("batch size %d: must be from 0 to %d", o.BatchSize, MaxPruneBatch)
+	}
+	for _, name := range o.After {
+		if err := validateName("consumer name", name, MaxStreamIDLen); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// prune removes what the policies expire, stream by stream, batch by
+// batch.
+func (s *Store) prune(ctx context.Context, rt Retainer, opts PruneOptions) (PruneResult, error) {
+	var res PruneResult
+	bound, err := s.pruneBound(ctx, opts.After)
+	if err != nil {
+		return res, err
+	}
+	p, _, err := s.loadPolicies(ctx)
+	if err != nil {
+		return res, err
+	}
+	batch := cmp.Or(opts.BatchSize, DefaultPruneBatch)
+	now := s.now()
+	pruneStream := func(stream string, r Retention) error {
+		counted := false
+		for {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			b, err := s.pruneBatch(ctx, rt, PruneRequest{Stream: stream, Retention: r, Now: now, MaxPosition: bound, Limit: batch})
+			if err != nil {
+				return fmt.Errorf("%s: %w", stream, err)
+			}
+			res.Events += b.Events
+			res.Snapshots += b.Snapshots
+			if b.Events > 0 {
+				if !counted {
+					res.Streams++
+					counted = true
+				}
+				if opts.Progress != nil {
+					opts.Progress(res)
+				}
+			}
+			if !b.More {
+				res.KeptBack += b.KeptBack
+				return nil
+			}
+		}
+	}
+	for _, id := range slices.Sorted(maps.Keys(p.streams)) {
+		if err := pruneStream(id, p.streams[id]); err != nil {
+			return res, err
+		}
+	}
+	const page = 256
+	for _, c := range slices.Sorted(maps.Keys(p.categories)) {
+		for after := ""; ; {
+			ids, err := rt.StoredStreams(ctx, c, after, page)
+			if err != nil {
+				return res, err
+			}
+			for _, id := range ids {
+				if _, own := p.streams[id]; own {
+					continue
+				}
+				if err := pruneStream(id, p.categories[c]); err != nil {
+					return res, err
+				}
+			}
+			if len(ids) < page {
+				break
+			}
+			after = ids[len(ids)-1]
+		}
+	}
+	return res, nil
+}
+
+// pruneBatch runs one batch, and records the range it removed for the
+// subscriptions, before any of them can take the gap for one it may not
+// report.
+func (s *Store) pruneBatch(ctx context.Context, rt Retainer, req PruneRequest) (PruneBatch, error) {
+	rs := &s.retention
+	rs.batches.Add(1)
+	defer rs.batches.Add(-1)
+	rs.rangesMu.Lock()
+	defer rs.rangesMu.Unlock()
+	b, err := rt.PruneStream(ctx, req)
+	if err == nil && b.Events > 0 {
+		rs.record(prunedRange{stream: req.Stream, first: b.First, last: b.Last})
+	}
+	return b, err
+}
+
+// pruneBound returns the highest position that every name of after has
+// passed: the lowest of their checkpoints.
+func (s *Store) pruneBound(ctx context.Context, after []string) (int64, error) {
+	bound := int64(math.MaxInt64)
+	if len(after) == 0 {
+		return bound, nil
+	}
+	cps, err := s.backend.Checkpoints(ctx)
+	if err != nil {
+		return 0, err
+	}
+	for _, name := range after {
+		found := false
+		members := map[int]int{} // group size -> members with a checkpoint
+		for _, c := range cps {
+			if c.Key != name && c.Key != forwarderPrefix+name {
+				size, ok := memberOf(c.Key, name)
+				if !ok {
+					continue
+				}
+				members[size]++
+			}
+			found = true
+			bound = min(bound, c.Position)
+		}
+		if !found {
+			return 0, fmt.Errorf("%w: %q has no checkpoint", ErrUnknownConsumer, name)
+		}
+		for size, n := range members {
+			if n < size { // a member that has processed nothing yet
+				bound = 0
+			}
+		}
+	}
+	return bound, nil
+}
+
+// memberOf reports whether key is the checkpoint key of a member of the
+// consumer group name (see [ConsumerKey]), and the group's size.
+func memberOf(key, name string) (int, bool) {
+	rest, ok := strings.CutPrefix(key, name+"[")
+	if !ok {
+		return 0, false
+	}
+	rest, ok = strings.CutSuffix(rest, "]")
+	if !ok {
+		return 0, false
+	}
+	m, n, ok := strings.Cut(rest, "/")
+	if !ok {
+		return 0, false
+	}
+	member, err1 := strconv.Atoi(m)
+	size, err2 := strconv.Atoi(n)
+	if err1 != nil || err2 != nil || member < 0 || member >= size {
+		return 0, false
+	}
+	return size, true
 }
 
 // PruneEvery runs [Store.Prune] with opts at once and then every interval,
@@ -231,8 +423,241 @@ func (s *Store) Prune(ctx context.Context, opts PruneOptions) (PruneResult, erro
 // After without a checkpoint is not, since a forwarder may not have
 // shipped its first batch yet: each run then fails until it has.
 func (s *Store) PruneEvery(ctx context.Context, interval time.Duration, opts PruneOptions) error {
+	if err := s.checkOpen(); err != nil {
+		return err
+	}
 	if interval <= 0 {
 		return fmt.Errorf("prune every: %w", invalidf("interval %v: must be > 0", interval))
 	}
-	return fmt.Errorf("prune every: %w", errors.ErrUnsupported)
+	if err := opts.validate(); err != nil {
+		return fmt.Errorf("prune every: %w", err)
+	}
+	if _, err := s.retainer(); err != nil {
+		return fmt.Errorf("prune every: %w", err)
+	}
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		// A failed run has been reported; the next one tries again.
+		if _, err := s.Prune(ctx, opts); errors.Is(err, ErrClosed) {
+			return ErrClosed
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-s.closing:
+			return ErrClosed
+		case <-tick.C:
+		}
+	}
+}
+
+// retentionState is the Store's side of retention: its cache of the
+// stored policies, and the ranges of positions its prunes removed.
+type retentionState struct {
+	mu    sync.Mutex // serialises loads and changes of the cache
+	cache atomic.Pointer[policies]
+
+	// rangesMu is held by a prune batch from before it commits until its
+	// range is recorded, so that a subscription that finds a gap and then
+	// reads ranges always finds the range of the batch that made it.
+	rangesMu sync.RWMutex
+	ranges   []prunedRange
+	// batches counts the prune batches running, and high is the highest
+	// position of the ranges, so that a subscription past every range
+	// skips them without a lock: a batch counts itself before it commits
+	// and stops counting after it has recorded its range.
+	batches atomic.Int32
+	high    atomic.Int64
+}
+
+// maxPrunedRanges bounds the ranges a Store remembers.
+const maxPrunedRanges = 4096
+
+// prunedRange is a range of positions in which a prune removed events of
+// one stream.
+type prunedRange struct {
+	stream      string
+	first, last int64
+}
+
+// record adds r, merged with the last range when they are of one stream;
+// the oldest half goes when there are too many. rangesMu is held.
+func (rs *retentionState) record(r prunedRange) {
+	if r.last > rs.high.Load() {
+		rs.high.Store(r.last)
+	}
+	if n := len(rs.ranges); n > 0 && rs.ranges[n-1].stream == r.stream {
+		last := &rs.ranges[n-1]
+		last.first, last.last = min(last.first, r.first), max(last.last, r.last)
+		return
+	}
+	if len(rs.ranges) == maxPrunedRanges {
+		rs.ranges = slices.Delete(rs.ranges, 0, maxPrunedRanges/2)
+	}
+	rs.ranges = append(rs.ranges, r)
+}
+
+// prunedIn returns the part of the positions from..to, inclusive, over
+// which this Store has pruned events that filter may match, and whether
+// there is any.
+func (s *Store) prunedIn(filter Filter, from, to int64) (lo, hi int64, ok bool) {
+	rs := &s.retention
+	rs.rangesMu.RLock()
+	defer rs.rangesMu.RUnlock()
+	for _, r := range rs.ranges {
+		if r.last < from || r.first > to || !filter.mayMatchStream(r.stream) {
+			continue
+		}
+		a, b := max(r.first, from), min(r.last, to)
+		if !ok {
+			lo, hi, ok = a, b, true
+		}
+		lo, hi = min(lo, a), max(hi, b)
+	}
+	return lo, hi, ok
+}
+
+// reportPruned tells the hooks when events of the positions from..to,
+// which sub goes on past unread, were pruned by this Store.
+func (s *Store) reportPruned(ctx context.Context, sub *Subscription, filter Filter, from, to int64) {
+	if from > to || s.retention.batches.Load() == 0 && from > s.retention.high.Load() {
+		return
+	}
+	if lo, hi, ok := s.prunedIn(filter, from, to); ok {
+		s.happened(ctx, Happening{Category: CategorySubscriptions, Name: "subscription.events_pruned", Consumer: sub.owner, From: lo, Position: hi})
+	}
+}
+
+// mayMatchStream reports whether f may match events of stream: whether its
+// stream fields do.
+func (f Filter) mayMatchStream(stream string) bool {
+	if len(f.Streams) > 0 && !slices.Contains(f.Streams, stream) {
+		return false
+	}
+	if len(f.Categories) > 0 && !slices.Contains(f.Categories, Category(stream)) {
+		return false
+	}
+	if f.StreamGlob != "" {
+		if ok, _ := path.Match(f.StreamGlob, stream); !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// policies is a Store's copy of the stored retention policies. It is
+// never changed: a change replaces it.
+type policies struct {
+	streams    map[string]Retention
+	categories map[string]Retention
+}
+
+func newPolicies(ps []RetentionPolicy) *policies {
+	p := &policies{streams: map[string]Retention{}, categories: map[string]Retention{}}
+	for _, rp := range ps {
+		if rp.Stream != "" {
+			p.streams[rp.Stream] = rp.Retention
+		} else {
+			p.categories[rp.Category] = rp.Retention
+		}
+	}
+	return p
+}
+
+// of returns the retention of stream.
+func (p *policies) of(stream string) Retention {
+	if r, ok := p.streams[stream]; ok {
+		return r
+	}
+	return p.categories[Category(stream)]
+}
+
+func (p *policies) empty() bool { return len(p.streams) == 0 && len(p.categories) == 0 }
+
+// with returns p with rp stored.
+func (p *policies) with(rp RetentionPolicy) *policies {
+	c := &policies{streams: maps.Clone(p.streams), categories: maps.Clone(p.categories)}
+	m, key := c.streams, rp.Stream
+	if rp.Stream == "" {
+		m, key = c.categories, rp.Category
+	}
+	if rp.Retention.IsZero() {
+		delete(m, key)
+	} else {
+		m[key] = rp.Retention
+	}
+	return c
+}
+
+// loadPolicies reads the policies from the backend into the cache, and
+// returns them.
+func (s *Store) loadPolicies(ctx context.Context) (*policies, []RetentionPolicy, error) {
+	rt, err := s.retainer()
+	if err != nil {
+		return nil, nil, err
+	}
+	rs := &s.retention
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	ps, err := rt.Retentions(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	p := newPolicies(ps)
+	rs.cache.Store(p)
+	return p, ps, nil
+}
+
+// truncates reports whether a ReadStream must look at retention: the
+// backend keeps policies, and some are stored or they are not loaded yet.
+// It is the whole cost of retention for a read when no policy is set.
+func (s *Store) truncates() bool {
+	if s.caps.retainer == nil {
+		return false
+	}
+	p := s.retention.cache.Load()
+	return p == nil || !p.empty()
+}
+
+// readRetained is ReadStream for a store with policies: it reads from the
+// stream's first retained version on.
+func (s *Store) readRetained(ctx context.Context, stream string, opts ReadOptions) iter.Seq2[RecordedEvent, error] {
+	return func(yield func(RecordedEvent, error) bool) {
+		p := s.retention.cache.Load()
+		if p == nil {
+			var err error
+			if p, _, err = s.loadPolicies(ctx); err != nil {
+				yield(RecordedEvent{}, fmt.Errorf("read stream %s: %w", stream, err))
+				return
+			}
+		}
+		r := p.of(stream)
+		if r.IsZero() {
+			for e, err := range s.readStream(ctx, stream, opts) {
+				if !yield(e, err) {
+					return
+				}
+			}
+			return
+		}
+		floor, err := s.caps.retainer.RetainedFrom(ctx, stream, r, s.now())
+		if err != nil {
+			yield(RecordedEvent{}, fmt.Errorf("read stream %s: %w", stream, err))
+			return
+		}
+		if !opts.Backward {
+			opts.From = max(opts.From, floor)
+		} else if opts.From != 0 && opts.From < floor {
+			return // all expired at or below From
+		}
+		for e, err := range s.readStream(ctx, stream, opts) {
+			if err == nil && e.Version < floor {
+				return // backward, down to the expired versions
+			}
+			if !yield(e, err) {
+				return
+			}
+		}
+	}
 }

@@ -12,7 +12,8 @@
 // checks what users see. Each area of the contract has a file of its own.
 // Every backend runs the sections of what every backend must do; the
 // section of an optional capability ([eventstore.Transactor],
-// [eventstore.ChangeWatcher], [eventstore.IntegrityChecker]) runs when the
+// [eventstore.ChangeWatcher], [eventstore.IntegrityChecker],
+// [eventstore.Retainer]) runs when the
 // backend has it, and the "Without" section checks the documented fallback
 // of each on the backend with its capabilities hidden. A backend whose
 // storage other processes can write to (a ChangeWatcher) passes
@@ -59,6 +60,7 @@ func RunWith(t *testing.T, newBackend NewBackend, opts *Options) {
 	_, transacts := probe.(eventstore.Transactor)
 	_, watches := probe.(eventstore.ChangeWatcher)
 	_, checks := probe.(eventstore.IntegrityChecker)
+	_, retains := probe.(eventstore.Retainer)
 	if err := probe.Close(); err != nil {
 		t.Fatalf("closing a new backend: %v", err)
 	}
@@ -92,6 +94,9 @@ func RunWith(t *testing.T, newBackend NewBackend, opts *Options) {
 	}
 	if checks {
 		t.Run("IntegrityChecker", func(t *testing.T) { testIntegrityChecker(t, newBackend) })
+	}
+	if retains {
+		t.Run("Retention", func(t *testing.T) { testRetention(t, newBackend) })
 	}
 }
 

@@ -131,3 +131,20 @@ CREATE TABLE claims (
     process    TEXT    NOT NULL DEFAULT '', -- how to tell its process is alive; '' when unknown
     expires_at INTEGER NOT NULL             -- Unix nanoseconds, UTC
 ) WITHOUT ROWID;
+
+-- migration 7
+-- Retention policies (see eventstore.Retention): a stream's own, or a
+-- category's. A policy that keeps everything is not stored.
+CREATE TABLE retention_policies (
+    kind            TEXT    NOT NULL CHECK (kind IN ('stream', 'category')),
+    name            TEXT    NOT NULL,  -- the stream ID or the category
+    max_age         INTEGER NOT NULL,  -- nanoseconds; 0: none
+    max_count       INTEGER NOT NULL,  -- 0: none
+    truncate_before INTEGER NOT NULL,  -- 0: none
+    PRIMARY KEY (kind, name)
+) WITHOUT ROWID;
+-- The streams a prune has removed events of: their versions may begin
+-- past 0 (Verify asks).
+CREATE TABLE pruned_streams (
+    stream_id TEXT NOT NULL PRIMARY KEY
+) WITHOUT ROWID;
