@@ -23,7 +23,7 @@ import (
 
 // allCommands are the commands the tool has, as its help lists them.
 var allCommands = []string{"streams", "read", "tail", "stats", "verify", "snapshots", "consumers",
-	"parked", "reset-consumer", "backup", "vacuum", "export", "import", "serve"}
+	"parked", "reset-consumer", "backup", "vacuum", "retention", "prune", "export", "import", "serve"}
 
 // TestHelp_EachCommand asks every command for -h: what it does, its
 // arguments, its flags and an example, on stdout, exit 0; never the flag
@@ -162,6 +162,15 @@ func TestUsageErrors_Exit2(t *testing.T) {
 		{[]string{"reset-consumer", path, "projector", "-from", "-1"}, "-from -1"},
 		{[]string{"backup", path}, "1 arguments, want 2"},
 		{[]string{"vacuum"}, "0 arguments"},
+		{[]string{"retention"}, "0 arguments"},
+		{[]string{"retention", path, "order-1", "extra"}, `unexpected argument "extra"`},
+		{[]string{"retention", path, "order-1", "-category", "order"}, "both a stream"},
+		{[]string{"retention", path, "order-1", "-max-age", "soon"}, `-max-age "soon"`},
+		{[]string{"retention", path, "order-1", "-max-count", "-1"}, "-max-count -1"},
+		{[]string{"retention", path, "order-1", "-clear", "-max-count", "1"}, "-clear and a setting flag"},
+		{[]string{"retention", path, "-max-count", "1"}, "on a STREAM or a -category"},
+		{[]string{"prune"}, "0 arguments"},
+		{[]string{"prune", path, "-batch", "0"}, "-batch 0"},
 		{[]string{"export", path, "-o"}, "flag needs an argument: -o"},
 		{[]string{"import", newFile, "-batch", "0", "-i", path}, "-batch 0"},
 		{[]string{"import", newFile, "-tx", "-1", "-i", path}, "-tx -1"},
