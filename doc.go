@@ -263,7 +263,10 @@
 // [Store.PurgeStream] erases a stream's events from the log itself (for
 // GDPR erasure and retention) and leaves a tombstone that refuses appends
 // until [Store.RemoveTombstone]; [Options.MaxEventSize] bounds the size of
-// an event. The SQLite backend adds an online Backup.
+// an event; [Store.ReclaimSpace] gives the space of purged and pruned
+// events back to the file system. The SQLite backend adds an online Backup,
+// and a storage budget that refuses writes past it with
+// [ErrStorageFull].
 //
 // # Backends
 //
@@ -279,7 +282,10 @@
 // for appends made by other processes ([ChangeWatcher]; without it a
 // subscription sees only its own Store's appends), and a check of the
 // storage itself ([IntegrityChecker]; without it [Store.Verify] skips
-// that check and says so). Package eventstoretest is the conformance
+// that check and says so), giving the room of removed events back
+// ([SpaceReclaimer]; without it [Store.ReclaimSpace] returns 0) and
+// reporting happenings of its own, such as its storage running low
+// ([Reporter]). Package eventstoretest is the conformance
 // suite: a section for each part of the contract, and one for each
 // optional capability, run for every backend that has it.
 //
