@@ -278,3 +278,29 @@ func fileSize(t *testing.T, path string) int64 {
 	}
 	return fi.Size()
 }
+
+// TestFileStats_Space: FileStats tells the room removed events left in
+// the file, which ReclaimSpace gives back, and whether the file can give
+// it back.
+func TestFileStats_Space(t *testing.T) {
+	t.Parallel()
+	is := is.New(t)
+	ctx := context.Background()
+	b := open(t, nil)
+	s := eventstore.New(b, nil)
+	defer s.Close()
+	_, err := s.Append(ctx, "big-1", eventstore.Any, eventstore.Event{Type: "Big", Data: make([]byte, 200_000)})
+	is.NoErr(err)
+	_, err = s.PurgeStream(ctx, "big-1")
+	is.NoErr(err)
+	st, err := b.FileStats(ctx)
+	is.NoErr(err)
+	is.True(st.IncrementalVacuum)
+	is.True(st.FreeBytes >= 190_000)
+	freed, err := s.ReclaimSpace(ctx)
+	is.NoErr(err)
+	is.Equal(freed, st.FreeBytes)
+	st, err = b.FileStats(ctx)
+	is.NoErr(err)
+	is.Equal(st.FreeBytes, int64(0))
+}
