@@ -46,13 +46,23 @@ type space struct {
 	budget   int64 // Options.MaxBytes
 	warn     int64 // Options.WarnBytes
 
+	usage  *sqlx.Stmt                                                  // sqlUsage on the writer, with a budget
 	report atomic.Pointer[func(context.Context, eventstore.Happening)] // set by ReportTo
 
+	checked time.Time // the last check of the use; only the writer's holder touches it
+
 	mu      sync.Mutex
-	state   string                // "storage.ok", "storage.low" or "storage.full"
-	used    int64                 // bytes in use at the last check
-	pending *eventstore.Happening // to report once the writer is released
+	state   string                 // "storage.ok", "storage.low" or "storage.full"
+	last    int64                  // bytes in use at the last check
+	pending []eventstore.Happening // to report once the writer is released
+
+	emit sync.Mutex // one flush at a time, so that happenings keep their order
 }
+
+// checkEvery is how often the use of the budget is checked, far from its
+// warning threshold: at most once per this, at a commit; nearer, or past
+// it, at every commit.
+const checkEvery = 100 * time.Millisecond
 
 // newFileParams are the connection parameters that must come first, before
 // journal_mode, on a file that does not exist yet: auto_vacuum can only be
@@ -96,8 +106,17 @@ func (b *Backend) initSpace(ctx context.Context) error {
 			return fmt.Errorf("%s: %w", p, translate(err))
 		}
 	}
+	if sp.budget > 0 {
+		var err error
+		if sp.usage, err = b.writer.PreparexContext(ctx, sqlUsage); err != nil {
+			return translate(err)
+		}
+	}
 	return nil
 }
+
+// sqlUsage reads how much of the file is in use, and its limit.
+const sqlUsage = `SELECT * FROM pragma_page_count(), pragma_freelist_count(), pragma_max_page_count()`
 
 // ReportTo implements [eventstore.Reporter]: the storage happenings.
 func (b *Backend) ReportTo(report func(context.Context, eventstore.Happening)) {
@@ -118,9 +137,17 @@ func (b *Backend) committed(ctx context.Context) {
 		sp.mu.Unlock()
 		return
 	}
+	// Far below the threshold, a check now and then is enough: the limit
+	// itself is SQLite's to enforce, at every page.
+	sp.mu.Lock()
+	far := sp.state == "storage.ok" && sp.last < sp.warn-sp.budget/16
+	sp.mu.Unlock()
+	if far && time.Since(sp.checked) < checkEvery {
+		return
+	}
+	sp.checked = time.Now()
 	var pages, free, limit int64
-	err := b.writer.QueryRowxContext(context.WithoutCancel(ctx),
-		`SELECT * FROM pragma_page_count(), pragma_freelist_count(), pragma_max_page_count()`).Scan(&pages, &free, &limit)
+	err := sp.usage.QueryRowxContext(context.WithoutCancel(ctx)).Scan(&pages, &free, &limit)
 	if err != nil {
 		return // the write is done; the next one checks again
 	}
@@ -130,10 +157,10 @@ func (b *Backend) committed(ctx context.Context) {
 	if limit != sp.maxPages && pages < limit {
 		b.writer.ExecContext(context.WithoutCancel(ctx), "PRAGMA max_page_count = "+strconv.FormatInt(sp.maxPages, 10))
 	}
-	used := (pages-free)*sp.pageSize + sp.walBytes + shmBytes
+	used := sp.used(pages, free)
 	sp.mu.Lock()
 	defer sp.mu.Unlock()
-	sp.used = used
+	sp.last = used
 	switch {
 	case used >= sp.warn && sp.state == "storage.ok":
 		sp.transition("storage.low", used, nil)
@@ -143,37 +170,67 @@ func (b *Backend) committed(ctx context.Context) {
 }
 
 // transition moves to state and keeps the happening that says so for
-// release to report. sp.mu is held.
+// flush to report. sp.mu is held.
 func (sp *space) transition(state string, used int64, err error) {
 	sp.state = state
-	sp.pending = &eventstore.Happening{Category: eventstore.CategoryStorage, Name: state, Bytes: used, Limit: sp.budget, Err: err}
+	sp.pending = append(sp.pending, eventstore.Happening{Category: eventstore.CategoryStorage, Name: state, Bytes: used, Limit: sp.budget, Err: err})
 }
 
-// flush reports what committed or noteFull found. It runs with the
-// writer free.
+// flush reports, in order, what committed or noteFull found. It runs with
+// the writer free.
 func (sp *space) flush(ctx context.Context) {
+	sp.emit.Lock()
+	defer sp.emit.Unlock()
 	sp.mu.Lock()
-	h := sp.pending
+	hs := sp.pending
 	sp.pending = nil
 	sp.mu.Unlock()
-	if r := sp.report.Load(); h != nil && r != nil {
-		(*r)(ctx, *h)
+	if r := sp.report.Load(); r != nil {
+		for _, h := range hs {
+			(*r)(ctx, h)
+		}
 	}
 }
 
 // noteFull reports, once until the store has room again, a write that
-// failed for want of it.
+// failed for want of it: "storage.full", after "storage.low" when the
+// budget, rather than the disk, filled up between two checks.
 func (b *Backend) noteFull(ctx context.Context, err error) {
 	if !errors.Is(err, eventstore.ErrStorageFull) {
 		return
 	}
 	sp := &b.space
+	used := int64(-1)
+	if sp.budget > 0 && sp.lastState() == "storage.ok" {
+		var pages, free, limit int64
+		if b.reader.QueryRowxContext(context.WithoutCancel(ctx), sqlUsage).Scan(&pages, &free, &limit) == nil {
+			used = sp.used(pages, free)
+		}
+	}
 	sp.mu.Lock()
+	if used >= 0 {
+		sp.last = used
+	}
+	if sp.state == "storage.ok" && sp.budget > 0 && sp.last >= sp.warn { // not a full disk
+		sp.transition("storage.low", sp.last, nil)
+	}
 	if sp.state != "storage.full" {
-		sp.transition("storage.full", sp.used, err)
+		sp.transition("storage.full", sp.last, err)
 	}
 	sp.mu.Unlock()
 	sp.flush(context.WithoutCancel(ctx))
+}
+
+func (sp *space) lastState() string {
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	return sp.state
+}
+
+// used is the use of the budget by a file of pages pages, free of them
+// free.
+func (sp *space) used(pages, free int64) int64 {
+	return (pages-free)*sp.pageSize + sp.walBytes + shmBytes
 }
 
 // ReclaimSpace implements [eventstore.SpaceReclaimer] with SQLite's

@@ -344,6 +344,9 @@ func Open(path string, opts *Options) (*Backend, error) {
 		return nil, fmt.Errorf("open %s: %w", path, translate(err))
 	}
 	b.prepared = map[string]*sqlx.Stmt{sqlInsertEvent: b.insertEvent}
+	if b.space.usage != nil {
+		b.prepared[sqlUsage] = b.space.usage
+	}
 	for _, q := range writePath {
 		st, err := b.writer.Preparex(q)
 		if err != nil {
