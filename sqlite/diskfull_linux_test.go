@@ -28,9 +28,10 @@ const diskFullEnv = "EVENTSTORE_DISKFULL_CHILD"
 // than the disk, from several appenders at once: the disk fills first,
 // and every Append that does not fit fails with ErrStorageFull, the store
 // reporting "storage.full". Nothing of a refused Append is stored: the
-// store holds exactly the acknowledged events and verifies. Once space is
-// freed on the disk, appends succeed again; after a reopen, everything
-// acknowledged is still there.
+// store holds exactly the acknowledged events and verifies. A purge on the
+// full disk succeeds or fails whole. Once space is freed on the disk,
+// appends succeed again; after a reopen, everything acknowledged is still
+// there.
 func TestDiskFull(t *testing.T) {
 	if dir := os.Getenv(diskFullEnv); dir != "" {
 		if err := diskFullChild(dir); err != nil {
@@ -83,7 +84,7 @@ func diskFullChild(dir string) error {
 	// keeps the IDs of the events it was told are stored.
 	var (
 		mu    sync.Mutex
-		acked = map[string]bool{}
+		acked = map[string]string{} // event ID: stream
 		wg    sync.WaitGroup
 		errs  = make(chan error, 4)
 	)
@@ -94,7 +95,8 @@ func diskFullChild(dir string) error {
 			for i := 0; ; i++ {
 				e := eventstore.Event{Type: "Filled", Data: bytes.Repeat([]byte{'a' + byte(w)}, 4000+1000*w)}
 				e.ID = uuid.Must(uuid.NewV7())
-				_, err := s.Append(ctx, fmt.Sprintf("w%d-%d", w, i%5), eventstore.Any, e, eventstore.Event{Type: "Second"})
+				stream := fmt.Sprintf("w%d-%d", w, i%5)
+				_, err := s.Append(ctx, stream, eventstore.Any, e, eventstore.Event{Type: "Second"})
 				if errors.Is(err, eventstore.ErrStorageFull) {
 					errs <- nil
 					return
@@ -104,7 +106,7 @@ func diskFullChild(dir string) error {
 					return
 				}
 				mu.Lock()
-				acked[e.ID.String()] = true
+				acked[e.ID.String()] = stream
 				mu.Unlock()
 			}
 		}()
@@ -128,7 +130,7 @@ func diskFullChild(dir string) error {
 			if err != nil {
 				return err
 			}
-			if e.Type == "Filled" && !acked[e.ID.String()] {
+			if _, ok := acked[e.ID.String()]; e.Type == "Filled" && !ok {
 				return fmt.Errorf("event %v at %d was stored but never acknowledged", e.ID, e.Position)
 			}
 			n++
@@ -147,6 +149,22 @@ func diskFullChild(dir string) error {
 	}
 	if err := check(s, 0); err != nil {
 		return err
+	}
+
+	// On the full disk, a purge either frees the room of its events or
+	// fails whole, with ErrStorageFull: it too must write to the WAL,
+	// which SQLite cannot start again while it cannot copy it into the
+	// database file.
+	_, err = s.PurgeStream(ctx, "w0-0")
+	if err != nil && !errors.Is(err, eventstore.ErrStorageFull) {
+		return fmt.Errorf("purge on the full disk: %w, want ErrStorageFull or success", err)
+	}
+	if err == nil { // the purged events are no longer owed
+		for id, stream := range acked {
+			if stream == "w0-0" {
+				delete(acked, id)
+			}
+		}
 	}
 
 	// Space freed on the disk: the store works again.

@@ -115,7 +115,10 @@
 // "storage.low" happening to [eventstore.Hooks.Event], a refused write
 // "storage.full", and the way back under the threshold "storage.ok". The
 // budget is the Backend's: another process writing the file without it
-// is not held to it.
+// is not held to it. Set it below the disk's free room: on a disk that is
+// itself full, even a purge or a prune may fail (it writes to the -wal
+// file too) until room is made on the disk by other means, while a store
+// at its budget can always make room of its own.
 //
 // Open creates new files with auto_vacuum=INCREMENTAL, so that
 // ReclaimSpace can shrink them; files of earlier releases keep what they
