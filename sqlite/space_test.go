@@ -304,3 +304,25 @@ func TestFileStats_Space(t *testing.T) {
 	is.NoErr(err)
 	is.Equal(st.FreeBytes, int64(0))
 }
+
+// TestBudget_Prune fills a store to its budget, then prunes it: a store at
+// its budget can always prune, and appends succeed again after.
+func TestBudget_Prune(t *testing.T) {
+	t.Parallel()
+	is := is.New(t)
+	ctx := context.Background()
+	b, err := sqlite.Open(filepath.Join(t.TempDir(), "events.db"), &sqlite.Options{MaxBytes: 2 << 20})
+	is.NoErr(err)
+	s := eventstore.New(b, nil)
+	defer s.Close()
+	// Many streams, so that the prune records many of them.
+	appended, err := fill(ctx, s, "fill", 500, 1000)
+	is.True(errors.Is(err, eventstore.ErrStorageFull))
+	is.NoErr(s.SetCategoryRetention(ctx, "fill", eventstore.Retention{MaxCount: 1}))
+	res, err := s.Prune(ctx, eventstore.PruneOptions{})
+	is.NoErr(err)
+	is.Equal(res.Events, int64(appended-500))
+	_, err = fill(ctx, s, "more", 10, 1000)
+	is.True(errors.Is(err, eventstore.ErrStorageFull)) // full again, after using the room
+	is.True(countEvents(t, ctx, s) > appended/2)
+}
