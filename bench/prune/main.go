@@ -3,7 +3,7 @@
 // a prune of 1,000,000 events, and while ReclaimSpace gives their space
 // back. From the repository's root:
 //
-//	go run ./bench/prune            # builds the store first, about a minute
+//	go run ./bench/prune            # builds the store first, about 30 s
 //	go run ./bench/prune -events 100000
 package main
 
