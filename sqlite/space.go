@@ -83,9 +83,13 @@ func (b *Backend) initSpace(ctx context.Context) error {
 		return translate(err)
 	}
 	frame := sp.pageSize + 24
-	share := int64(walFrames) * 4 / 3 // frames
+	checkpointAt := int64(walFrames)
+	share := checkpointAt * 4 / 3 // frames
+	if o := b.opts; o.MaxBytes > 0 && (o.MaxBytes/8-shmBytes)/frame < share {
+		share = (o.MaxBytes/8 - shmBytes) / frame
+		checkpointAt = share * 3 / 4
+	}
 	if o := b.opts; o.MaxBytes > 0 {
-		share = min(share, (o.MaxBytes/8-shmBytes)/frame)
 		sp.budget, sp.warn = o.MaxBytes, o.WarnBytes
 	}
 	sp.walBytes = 32 + share*frame // its header, and its frames
@@ -93,7 +97,7 @@ func (b *Backend) initSpace(ctx context.Context) error {
 		sp.maxPages = (sp.budget - sp.walBytes - shmBytes) / sp.pageSize
 	}
 	pragmas := []string{
-		"PRAGMA wal_autocheckpoint = " + strconv.FormatInt(share*3/4, 10),
+		"PRAGMA wal_autocheckpoint = " + strconv.FormatInt(checkpointAt, 10),
 		// A WAL that grew past its share (a big transaction, a read
 		// that held the checkpoint back) is cut back when it starts again.
 		"PRAGMA journal_size_limit = " + strconv.FormatInt(sp.walBytes, 10),
