@@ -266,7 +266,7 @@ func cmdPrune(ctx context.Context, e *env, args []string) error {
 		}
 	}
 	path := pos[0]
-	store, _, err := open(path, true)
+	store, b, err := open(path, true)
 	if err != nil {
 		return err
 	}
@@ -302,9 +302,17 @@ func cmdPrune(ctx context.Context, e *env, args []string) error {
 	if _, err := store.ReclaimSpace(ctx); err != nil {
 		return err
 	}
+	st, err := b.FileStats(ctx)
+	if err != nil {
+		return err
+	}
 	if err := store.Close(); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "the file: %s before, %s after\n", bytesize(before), bytesize(fileSize(path)))
+	if !st.IncrementalVacuum {
+		fmt.Fprintf(e.stdout, "The file was made by an earlier release: new events reuse the room, but it does not shrink\n"+
+			"until 'eventstore vacuum %s' has converted it, once, with the application stopped.\n", path)
+	}
 	return nil
 }

@@ -2,6 +2,8 @@ package main_test
 
 import (
 	"context"
+	"database/sql"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -96,4 +98,35 @@ func positions(t *testing.T, path string) string {
 		out = append(out, strconv.FormatInt(e.Position, 10))
 	}
 	return strings.Join(out, " ")
+}
+
+// TestPrune_OldFile: prune on a file made before incremental vacuum says
+// how to make it shrink.
+func TestPrune_OldFile(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "old.db")
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=auto_vacuum(NONE)&_pragma=journal_mode(WAL)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`CREATE TABLE app (x)`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	s := openStore(t, path)
+	ctx := context.Background()
+	for range 3 {
+		if _, err := s.Append(ctx, "order-1", eventstore.Any, eventstore.Event{Type: "Placed"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.SetRetention(ctx, "order-1", eventstore.Retention{MaxCount: 1}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	out, errOut, code := run(t, "", "prune", path)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	expect(t, "prune", out, "pruned 2 events of 1 streams", "eventstore vacuum "+path)
 }
