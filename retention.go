@@ -33,6 +33,10 @@ import (
 // once, while [Store.StreamVersion] and later Appends carry on from the
 // stream's real last version; [Store.ReadAll], subscriptions and consumers
 // keep seeing them in the global log until [Store.Prune] removes them.
+// A [Repository] loads a truncated stream from a snapshot taken at or
+// after its last expired version (Prune keeps that one); without such a
+// snapshot it folds only the retained events, so give the streams of an
+// aggregate a retention only together with snapshots.
 type Retention struct {
 	// MaxAge expires the events recorded longer ago than this.
 	MaxAge time.Duration
@@ -66,6 +70,11 @@ type RetentionPolicy struct {
 // Retention removes the stream's own policy, so that its category's
 // applies again. The stream need not exist yet. An invalid stream ID or a
 // negative value is [ErrInvalidArgument], and nothing is stored.
+//
+// A Store reads the policies once and keeps them, so that ReadStream costs
+// nothing more for a stream without one: a policy that another process
+// (the eventstore command) sets applies to this Store's reads from its next
+// [Store.Prune], [Store.Retention] or [Store.Retentions] on.
 func (s *Store) SetRetention(ctx context.Context, stream string, r Retention) error {
 	if err := ValidateStreamID(stream); err != nil {
 		return fmt.Errorf("set retention: %w", err)

@@ -299,6 +299,24 @@ func testPrune(t *testing.T, newBackend NewBackend) {
 		b.is.Equal(b.read("a-1", eventstore.ReadOptions{}), []int64{7})
 	})
 
+	t.Run("WriterFreeBetweenBatches", func(t *testing.T) {
+		b := setup(t, newBackend)
+		b.appendOK("a-1", eventstore.Any, numbered("E", 5)...)
+		b.setRetention("a-1", eventstore.Retention{MaxCount: 1})
+		appended := 0
+		res := b.prune(eventstore.PruneOptions{BatchSize: 1, Progress: func(eventstore.PruneResult) {
+			// Between two batches the prune holds no transaction: an
+			// Append goes through (a hang detector, not a speed limit).
+			ctx, cancel := context.WithTimeout(b.ctx, patience)
+			defer cancel()
+			_, err := b.store.Append(ctx, "b-1", eventstore.Any, ev("E"))
+			b.is.NoErr(err)
+			appended++
+		}})
+		b.is.Equal(res.Events, int64(4))
+		b.is.Equal(appended, 4)
+	})
+
 	t.Run("MaxAge", func(t *testing.T) {
 		b, c, _ := setupRetention(t, newBackend)
 		b.appendOK("a-1", eventstore.Any, numbered("Old", 3)...)
