@@ -54,9 +54,10 @@ type Happening struct {
 	// Duration), "prune.failed", "prune.kept_back" (Events: expired events
 	// kept because [PruneOptions.After] had not passed them),
 	// "subscription.events_pruned" (a subscription, or the consumer or
-	// forwarder named by Consumer, went on past events pruned before it
-	// read them, at positions From to Position), "storage.low" (the
-	// storage in use crossed the warning threshold of the budget),
+	// forwarder named by Consumer, went on past a range of positions, From
+	// to Position, in which a [Store.Prune] of this Store removed events
+	// of streams its filter selects before it read them), "storage.low"
+	// (the storage in use crossed the warning threshold of the budget),
 	// "storage.full" (a write failed with [ErrStorageFull], which is
 	// Err), "storage.ok" (back under the threshold after one of those).
 	Name     string

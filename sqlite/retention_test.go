@@ -23,7 +23,10 @@ func TestRetention_Durable(t *testing.T) {
 	s := open()
 	_, err := s.Append(ctx, "a-1", eventstore.Any, make10()...)
 	is.NoErr(err)
+	top, err := s.Append(ctx, "z-1", eventstore.Any, make10()[:2]...) // the highest positions
+	is.NoErr(err)
 	is.NoErr(s.SetRetention(ctx, "a-1", eventstore.Retention{MaxCount: 3}))
+	is.NoErr(s.SetRetention(ctx, "z-1", eventstore.Retention{TruncateBefore: 2}))
 	is.NoErr(s.SetCategoryRetention(ctx, "b", eventstore.Retention{TruncateBefore: 2}))
 	is.NoErr(s.Close())
 
@@ -32,21 +35,27 @@ func TestRetention_Durable(t *testing.T) {
 	is.NoErr(err)
 	is.Equal(ps, []eventstore.RetentionPolicy{
 		{Stream: "a-1", Retention: eventstore.Retention{MaxCount: 3}},
+		{Stream: "z-1", Retention: eventstore.Retention{TruncateBefore: 2}},
 		{Category: "b", Retention: eventstore.Retention{TruncateBefore: 2}},
 	})
 	res, err := s.Prune(ctx, eventstore.PruneOptions{})
 	is.NoErr(err)
-	is.Equal(res.Events, int64(7))
+	is.Equal(res.Events, int64(9))
 	is.NoErr(s.Close())
 
 	s = open()
 	defer s.Close()
+	again, err := s.Append(ctx, "z-1", eventstore.Exact(1), eventstore.Event{Type: "E"})
+	is.NoErr(err)
+	is.Equal(again.Version, int64(2))      // a stream pruned empty keeps its version
+	is.True(again.Position > top.Position) // and positions are never reused
+	is.NoErr(s.SetRetention(ctx, "z-1", eventstore.Retention{}))
 	n := 0
 	for _, err := range s.ReadAll(ctx, eventstore.ReadOptions{}, eventstore.Filter{}) {
 		is.NoErr(err)
 		n++
 	}
-	is.Equal(n, 3)
+	is.Equal(n, 4)
 	r, err := s.Verify(ctx) // knows the stream was pruned
 	is.NoErr(err)
 	if !r.OK() {
