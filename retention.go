@@ -165,8 +165,11 @@ func (s *Store) retainer() (Retainer, error) {
 	return s.caps.retainer, nil
 }
 
-// DefaultPruneBatch is the default [PruneOptions.BatchSize].
-const DefaultPruneBatch = 1000
+// DefaultPruneBatch is the default [PruneOptions.BatchSize]. On SQLite a
+// batch of 250 events commits in about a millisecond on a desktop (ten on
+// the slowest one in a hundred), and the whole prune takes about as long
+// as with larger batches.
+const DefaultPruneBatch = 250
 
 // MaxPruneBatch is the largest [PruneOptions.BatchSize].
 const MaxPruneBatch = 100_000

@@ -13,9 +13,9 @@
 // Every backend runs the sections of what every backend must do; the
 // section of an optional capability ([eventstore.Transactor],
 // [eventstore.ChangeWatcher], [eventstore.IntegrityChecker],
-// [eventstore.Retainer]) runs when the
-// backend has it, and the "Without" section checks the documented fallback
-// of each on the backend with its capabilities hidden. A backend whose
+// [eventstore.Retainer]) runs when the backend has it, and the "Without"
+// section checks the documented fallback of each on the backend with its
+// capabilities hidden. A backend whose
 // storage other processes can write to (a ChangeWatcher) passes
 // [Options.NewPair] to [RunWith], so that the suite can open its storage
 // twice.
