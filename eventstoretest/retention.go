@@ -223,6 +223,20 @@ func testRetentionReads(t *testing.T, newBackend NewBackend) {
 		b.is.Equal(len(b.read("a-1", eventstore.ReadOptions{})), 0)
 	})
 
+	t.Run("MaxAgeNeverMakesAHole", func(t *testing.T) {
+		b, c, _ := setupRetention(t, newBackend)
+		b.appendOK("a-1", eventstore.Any, ev("E"))
+		c.Add(-time.Hour) // the clock went back
+		b.appendOK("a-1", eventstore.Any, ev("E"))
+		c.Add(2 * time.Hour)
+		b.appendOK("a-1", eventstore.Any, ev("E"))
+		b.setRetention("a-1", eventstore.Retention{MaxAge: 90 * time.Minute})
+		// Version 0 is an hour old, so it and all after it are retained,
+		// version 1 too, though it looks two hours old.
+		b.is.Equal(b.read("a-1", eventstore.ReadOptions{}), span(0, 2))
+		b.is.Equal(b.prune(eventstore.PruneOptions{}).Events, int64(0))
+	})
+
 	t.Run("Category", func(t *testing.T) {
 		b := setup(t, newBackend)
 		b.appendOK("a-1", eventstore.Any, numbered("E", 4)...)
@@ -315,6 +329,40 @@ func testPrune(t *testing.T, newBackend NewBackend) {
 		}})
 		b.is.Equal(res.Events, int64(4))
 		b.is.Equal(appended, 4)
+	})
+
+	t.Run("ConcurrentAppends", func(t *testing.T) {
+		b := setup(t, newBackend)
+		b.setRetention("a-1", eventstore.Retention{MaxCount: 10})
+		const n = 200
+		done := make(chan error, 1)
+		go func() {
+			for range n {
+				if _, err := b.store.Append(b.ctx, "a-1", eventstore.Any, ev("E")); err != nil {
+					done <- err
+					return
+				}
+			}
+			done <- nil
+		}()
+		var pruned int64
+		for running := true; running; {
+			select {
+			case err := <-done:
+				b.is.NoErr(err)
+				running = false
+			default:
+			}
+			pruned += b.prune(eventstore.PruneOptions{BatchSize: 3}).Events
+		}
+		b.is.Equal(pruned, int64(n-10)) // the last prune ran after the last append
+		b.is.Equal(b.read("a-1", eventstore.ReadOptions{}), span(n-10, n-1))
+		b.is.Equal(len(b.logPositions()), 10)
+		r, err := b.store.Verify(b.ctx)
+		b.is.NoErr(err)
+		if !r.OK() {
+			t.Fatalf("verify: %q", r.Problems)
+		}
 	})
 
 	t.Run("MaxAge", func(t *testing.T) {
