@@ -237,7 +237,8 @@ type Auditor interface {
 	// AuditStreams checks every event against the record of its stream:
 	// that the record exists, and that the event's life and category agree
 	// with it. An event of a life the stream has not reached, or of the
-	// current life of a deleted stream, disagrees.
+	// current life of a deleted stream, disagrees. A backend that stores a
+	// checksum with each event checks it here too.
 	AuditStreams(ctx context.Context, problem func(string)) error
 	// AuditSnapshots checks every stored snapshot, whatever its stream:
 	// that the stream exists, that the snapshot belongs to its current life

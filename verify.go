@@ -21,7 +21,9 @@ const (
 	VerifyLog VerifyCheck = "log"
 	// VerifyStreams checks that every stream's version agrees with the
 	// events of its current life, and ([Auditor]) that every event has a
-	// stream record whose life and category agree with it.
+	// stream record whose life and category agree with it, and, on a
+	// backend that stores checksums (SQLite), that every event still
+	// matches its own.
 	VerifyStreams VerifyCheck = "streams"
 	// VerifySnapshots checks ([Auditor]) that every snapshot belongs to the
 	// current life of a stream that exists, at a version the stream has.

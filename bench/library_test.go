@@ -2,6 +2,8 @@ package bench
 
 import (
 	"context"
+	"database/sql"
+	"os"
 	"path/filepath"
 	"runtime"
 	"sync/atomic"
@@ -105,4 +107,75 @@ func BenchmarkRawFull(b *testing.B) {
 		i++
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+// walData is the event of the WAL benchmark: about 110 bytes of JSON, the
+// size the storage targets are stated for.
+var walData = []byte(`{"id":"0190f5a2-7c1e-7b3a-9d4e-2f6a8b1c3d5e","kind":"reading","sensor":"temp-01","value":21.5,"unit":"C"}`)
+
+// BenchmarkWAL counts what an Append writes: WAL frames (pages of 4 KiB)
+// and bytes of WAL per event, for appends of 1 and of 100 events to
+// existing streams. A read transaction held open on another connection
+// keeps the WAL from being reset by checkpoints, so its size grows by
+// every frame written.
+func BenchmarkWAL(b *testing.B) {
+	ctx := context.Background()
+	for _, rows := range []int{1, 100} {
+		b.Run(map[int]string{1: "append1", 100: "append100"}[rows], func(b *testing.B) {
+			path := filepath.Join(b.TempDir(), "wal.db")
+			be, err := sqlite.Open(path, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			s := eventstore.New(be, nil)
+			defer s.Close()
+			evs := make([]eventstore.Event, rows)
+			for i := range evs {
+				evs[i] = eventstore.Event{Type: "Reading", Data: walData}
+			}
+			for i := range streams { // every stream exists before the count
+				if _, err := s.Append(ctx, stream(i), eventstore.Any, evs[0]); err != nil {
+					b.Fatal(err)
+				}
+			}
+			db, err := sql.Open("sqlite", path)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer db.Close()
+			if _, err := db.Exec("PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
+				b.Fatal(err)
+			}
+			tx, err := db.Begin()
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer tx.Rollback()
+			var n int
+			if err := tx.QueryRow("SELECT count(*) FROM eventstore_schema").Scan(&n); err != nil {
+				b.Fatal(err)
+			}
+			before := walSize(b, path)
+			i := 0
+			for b.Loop() {
+				if _, err := s.Append(ctx, stream(i), eventstore.Any, evs...); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+			written := walSize(b, path) - before
+			const frame = 4096 + 24
+			b.ReportMetric(float64(written)/frame/float64(b.N), "frames/append")
+			b.ReportMetric(float64(written)/frame/float64(b.N*rows), "frames/event")
+			b.ReportMetric(float64(written)/float64(b.N*rows), "walbytes/event")
+		})
+	}
+}
+
+func walSize(b *testing.B, path string) int64 {
+	fi, err := os.Stat(path + "-wal")
+	if err != nil {
+		b.Fatal(err)
+	}
+	return fi.Size()
 }

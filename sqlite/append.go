@@ -4,8 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/edge-es/eventstore"
@@ -14,28 +16,55 @@ import (
 )
 
 const (
-	sqlStreamState = `SELECT life, version FROM streams WHERE id = ?`
+	// A stream's version is the higher of its record's version column and
+	// the last version among the events of its current life: see streams
+	// in schema.sql.
+	sqlStreamState = `SELECT sk, category, life, state, max(version,
+		coalesce((SELECT max(e.version) FROM events e WHERE e.stream = s.sk AND e.life = s.life), -1))
+	FROM streams s WHERE id = ?`
 
+	// The position is SQLite's next rowid (one past the highest), unless
+	// log_high_water records a higher position given before. The event is
+	// written only if the stream (?2) is live in life ?3 at the version
+	// before ?4: the check of the stream's state that an append read, or
+	// took from streamCache, made again where it cannot be stale.
 	sqlInsertEvent = `INSERT INTO events
-	(id, stream_id, life, version, category, type, data, metadata, recorded_at)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	(position, id, stream, life, version, category, type, data, metadata, recorded_at, checksum)
+	SELECT (SELECT position + 1 FROM log_high_water WHERE position >= coalesce((SELECT max(position) FROM events), 0)),
+		?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10
+	WHERE (SELECT max(s.version, coalesce((SELECT max(v.version) FROM events v WHERE v.stream = s.sk AND v.life = s.life), -1))
+		FROM streams s WHERE s.sk = ?2 AND s.life = ?3 AND s.state = 0) = ?4 - 1`
 
-	// A stream row outlives DeleteStream (version -1), so an upsert: the
-	// first append of a new life also sets its creation time.
-	sqlUpsertStream = `INSERT INTO streams (id, category, life, version, created_at, updated_at)
-	VALUES (?, ?, ?, ?, ?, ?)
-	ON CONFLICT (id) DO UPDATE SET
-		version = excluded.version,
-		updated_at = excluded.updated_at,
-		created_at = CASE WHEN streams.version < 0 THEN excluded.created_at ELSE streams.created_at END`
+	// The events of an append after its first, whose insert checked the
+	// stream: the rest need no check, in the same transaction.
+	sqlInsertNextEvent = `INSERT INTO events
+	(position, id, stream, life, version, category, type, data, metadata, recorded_at, checksum)
+	VALUES ((SELECT position + 1 FROM log_high_water WHERE position >= coalesce((SELECT max(position) FROM events), 0)),
+		?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
-	sqlDeleteStream = `UPDATE streams SET version = -1, life = life + 1 WHERE id = ?`
+	// A new stream's record, with its category's key.
+	sqlInsertCategory = `INSERT INTO stream_categories (name) VALUES (?) ON CONFLICT (name) DO NOTHING`
+	sqlInsertStream   = `INSERT INTO streams (id, category, life, state, version, created_at, updated_at)
+	VALUES (?, (SELECT ck FROM stream_categories WHERE name = ?), 0, 0, -1, ?, ?)`
+	// The first append of a deleted stream's next life.
+	sqlRestartStream = `UPDATE streams SET state = 0, version = -1, created_at = ?, updated_at = ? WHERE sk = ?`
+
+	sqlDeleteStream = `UPDATE streams SET state = -1, version = -1, life = life + 1 WHERE sk = ?`
 
 	sqlIdempotencyKey = `SELECT version, position FROM idempotency_keys WHERE stream_id = ? AND key = ?`
 	sqlSavepoint      = `SAVEPOINT eventstore`
 	sqlRelease        = `RELEASE eventstore`
 	sqlRollbackTo     = `ROLLBACK TO eventstore`
 )
+
+// streamRecord is what an append needs of a stream's record.
+type streamRecord struct {
+	sk       int64 // 0: no record yet
+	category int64
+	life     int64
+	state    int64
+	version  int64 // -1: none
+}
 
 // Append implements [eventstore.Backend].
 func (b *Backend) Append(ctx context.Context, req eventstore.AppendRequest) (eventstore.AppendResult, error) {
@@ -91,31 +120,33 @@ func (b *Backend) appendChecked(ctx context.Context, tx *sqlx.Tx, req eventstore
 			return res, false, fail(ctx, err)
 		}
 	}
-	life, version, err := b.streamState(ctx, tx, req.Stream)
-	if err != nil {
-		return res, false, err
-	}
-	if err := req.Expected.Check(req.Stream, version); err != nil {
-		return res, false, err
-	}
-	insert := tx.StmtxContext(ctx, b.insertEvent)
-	category := eventstore.Category(req.Stream)
 	at := req.Time.UnixNano()
-	for _, e := range req.Events {
-		version++
-		r, err := b.execStmt(ctx, insert, sqlInsertEvent,
-			e.ID[:], req.Stream, life, version, category, e.Type, nullIfEmpty(e.Data), nullIfEmpty(e.Metadata), at)
+	st, known := b.known.get(req.Stream)
+	if known && req.Expected.Check(req.Stream, st.version) != nil {
+		known = false // a conflict is reported from the file, not from memory
+	}
+	for {
+		if !known {
+			if st, dirty, err = b.startAppend(ctx, tx, req, at); err != nil {
+				return res, dirty, err
+			}
+		}
+		version, ok, err := b.insertEvents(ctx, tx, req, st, at, &res)
 		if err != nil {
 			return res, true, err
 		}
-		if res.Position, err = r.LastInsertId(); err != nil {
-			return res, true, fail(ctx, err)
+		if !ok && known {
+			known = false // the stream moved on behind this Backend's back: read it
+			continue
 		}
+		if !ok {
+			return res, true, fmt.Errorf("append %s: the stream changed during the append", req.Stream)
+		}
+		st.version = version
+		b.known.put(req.Stream, st)
+		break
 	}
-	res.Version = version
-	if _, err := b.exec(ctx, tx, sqlUpsertStream, req.Stream, category, life, version, at, at); err != nil {
-		return res, true, err
-	}
+	res.Version = st.version
 	if req.IdempotencyKey != "" {
 		if _, err := b.exec(ctx, tx, `INSERT INTO idempotency_keys (stream_id, key, version, position) VALUES (?, ?, ?, ?)`,
 			req.Stream, req.IdempotencyKey, res.Version, res.Position); err != nil {
@@ -125,28 +156,146 @@ func (b *Backend) appendChecked(ctx context.Context, tx *sqlx.Tx, req eventstore
 	return res, false, nil
 }
 
-// tombstone is the version column of a purged stream's row.
+// startAppend reads the record of the stream an append goes to and checks
+// the append's expected version against it, creating the record (or
+// starting the stream's next life) when the stream does not exist.
+func (b *Backend) startAppend(ctx context.Context, tx *sqlx.Tx, req eventstore.AppendRequest, at int64) (st streamRecord, dirty bool, err error) {
+	st, err = b.streamRecord(ctx, tx, req.Stream)
+	if err != nil {
+		return st, false, err
+	}
+	if st.state == tombstone {
+		return st, false, eventstore.ErrStreamPurged
+	}
+	if err := req.Expected.Check(req.Stream, st.version); err != nil {
+		return st, false, err
+	}
+	switch {
+	case st.sk == 0:
+		category := eventstore.Category(req.Stream)
+		if _, err := b.exec(ctx, tx, sqlInsertCategory, category); err != nil {
+			return st, true, err
+		}
+		r, err := b.exec(ctx, tx, sqlInsertStream, req.Stream, category, at, at)
+		if err != nil {
+			return st, true, err
+		}
+		if st.sk, err = r.LastInsertId(); err != nil {
+			return st, true, fail(ctx, err)
+		}
+		if err := tx.QueryRowxContext(ctx, `SELECT category FROM streams WHERE sk = ?`, st.sk).Scan(&st.category); err != nil {
+			return st, true, fail(ctx, err)
+		}
+	case st.state < 0:
+		if _, err := b.exec(ctx, tx, sqlRestartStream, at, at, st.sk); err != nil {
+			return st, true, err
+		}
+		st.state, st.version = 0, -1
+	}
+	return st, false, nil
+}
+
+// insertEvents writes the events of req after version st.version of the
+// stream, and returns the version of the last. ok is false, and nothing
+// written, when the stream is not at st.version.
+func (b *Backend) insertEvents(ctx context.Context, tx *sqlx.Tx, req eventstore.AppendRequest, st streamRecord, at int64, res *eventstore.AppendResult) (version int64, ok bool, err error) {
+	insert, query := tx.Tx.StmtContext(ctx, b.insertEvent.Stmt), sqlInsertEvent
+	version = st.version
+	var sk, life, category, recorded any = st.sk, st.life, st.category, at // boxed once for every event
+	for i, e := range req.Events {
+		if i == 1 {
+			insert, query = tx.Tx.StmtContext(ctx, b.prepared[sqlInsertNextEvent].Stmt), sqlInsertNextEvent
+		}
+		version++
+		data, meta := nullIfEmpty(e.Data), nullIfEmpty(e.Metadata)
+		sum := int64(checksum(req.Stream, version, e.Type, data, meta))
+		r, err := b.execStmt(ctx, insert, query,
+			e.ID[:], sk, life, version, category, e.Type, data, meta, recorded, sum)
+		if err != nil {
+			return 0, false, err
+		}
+		n, err := r.RowsAffected()
+		switch {
+		case err != nil:
+			return 0, false, fail(ctx, err)
+		case n == 0 && i == 0:
+			return 0, false, nil
+		case n == 0:
+			return 0, false, fmt.Errorf("append %s: version %d not written", req.Stream, version)
+		}
+		if res.Position, err = r.LastInsertId(); err != nil {
+			return 0, false, fail(ctx, err)
+		}
+	}
+	return version, true, nil
+}
+
+// streamCache holds the records of the streams this Backend appended to
+// last, so that an append to one of them need not read it: the insert
+// checks in SQL that the stream is still where the cache says (see
+// sqlInsertEvent), and the append reads the record when it is not (after a
+// rollback, a deletion, or another process's append). Bounded: it starts
+// over when full.
+type streamCache struct {
+	mu sync.Mutex
+	m  map[string]streamRecord
+}
+
+const streamCacheSize = 4096
+
+func (c *streamCache) get(stream string) (streamRecord, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	st, ok := c.m[stream]
+	return st, ok
+}
+
+func (c *streamCache) put(stream string, st streamRecord) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.m[stream]; !ok && len(c.m) >= streamCacheSize || c.m == nil {
+		c.m = make(map[string]streamRecord, streamCacheSize)
+	}
+	c.m[stream] = st
+}
+
+// tombstone is the state of a purged stream's record.
 const tombstone = -2
+
+// streamRecord reads a stream's record; a stream without one has sk 0
+// and version -1. A deleted or purged stream has version -1.
+func (b *Backend) streamRecord(ctx context.Context, q sqlx.QueryerContext, stream string) (st streamRecord, err error) {
+	start := b.logStart()
+	if tx, ok := q.(*sqlx.Tx); ok {
+		err = b.stmt(ctx, tx, sqlStreamState).QueryRowxContext(ctx, stream).Scan(&st.sk, &st.category, &st.life, &st.state, &st.version)
+	} else {
+		err = q.QueryRowxContext(ctx, sqlStreamState, stream).Scan(&st.sk, &st.category, &st.life, &st.state, &st.version)
+	}
+	if b.opts.LogSQL != nil {
+		b.logSQL(ctx, sqlStreamState, []any{stream}, start, err)
+	}
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return streamRecord{version: -1}, nil
+	case err != nil:
+		return st, fail(ctx, err)
+	case st.state < 0:
+		st.version = -1
+	}
+	return st, nil
+}
 
 // streamState returns a stream's current life and last version (-1 when
 // it does not exist). A purged stream is ErrStreamPurged.
 func (b *Backend) streamState(ctx context.Context, q sqlx.QueryerContext, stream string) (life, version int64, err error) {
-	start := b.logStart()
-	if tx, ok := q.(*sqlx.Tx); ok {
-		err = b.stmt(ctx, tx, sqlStreamState).QueryRowxContext(ctx, stream).Scan(&life, &version)
-	} else {
-		err = q.QueryRowxContext(ctx, sqlStreamState, stream).Scan(&life, &version)
+	st, err := b.streamRecord(ctx, q, stream)
+	if err != nil {
+		return 0, 0, err
 	}
-	b.logSQL(ctx, sqlStreamState, []any{stream}, start, err)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return 0, -1, nil
-	case err != nil:
-		return 0, 0, fail(ctx, err)
-	case version == tombstone:
-		return life, -1, eventstore.ErrStreamPurged
+	if st.state == tombstone {
+		return st.life, -1, eventstore.ErrStreamPurged
 	}
-	return life, version, nil
+	return st.life, st.version, nil
 }
 
 // retried reports whether req repeats an earlier append of the stream's
@@ -217,8 +366,8 @@ func retryQuery(events []eventstore.Event) (string, []any) {
 	for i, e := range events {
 		args[i] = e.ID[:]
 	}
-	query := `SELECT e.id, e.stream_id, e.life, e.version, e.position, s.life, s.version
-	FROM events e LEFT JOIN streams s ON s.id = e.stream_id
+	query := `SELECT e.id, s.id, e.life, e.version, e.position, s.life, CASE WHEN s.state = 0 THEN 0 ELSE -1 END
+	FROM events e JOIN streams s ON s.sk = e.stream
 	WHERE e.id IN (?` + strings.Repeat(", ?", len(args)-1) + `)`
 	return query, args
 }
@@ -226,17 +375,17 @@ func retryQuery(events []eventstore.Event) (string, []any) {
 // DeleteStream implements [eventstore.Backend].
 func (b *Backend) DeleteStream(ctx context.Context, stream string, expected eventstore.ExpectedVersion) error {
 	return b.write(ctx, func(tx *sqlx.Tx) error {
-		_, version, err := b.streamState(ctx, tx, stream)
-		if err != nil && !errors.Is(err, eventstore.ErrStreamPurged) {
+		st, err := b.streamRecord(ctx, tx, stream)
+		if err != nil {
 			return err
 		}
-		if err := expected.Check(stream, version); err != nil {
+		if err := expected.Check(stream, st.version); err != nil {
 			return err
 		}
-		if version < 0 {
+		if st.version < 0 {
 			return eventstore.ErrStreamNotFound
 		}
-		if _, err := b.exec(ctx, tx, sqlDeleteStream, stream); err != nil {
+		if _, err := b.exec(ctx, tx, sqlDeleteStream, st.sk); err != nil {
 			return err
 		}
 		if _, err := b.exec(ctx, tx, `DELETE FROM snapshots WHERE stream_id = ?`, stream); err != nil {
@@ -275,7 +424,7 @@ func (b *Backend) exec(ctx context.Context, ex sqlx.ExecerContext, query string,
 	return r, fail(ctx, err)
 }
 
-func (b *Backend) execStmt(ctx context.Context, st *sqlx.Stmt, query string, args ...any) (sql.Result, error) {
+func (b *Backend) execStmt(ctx context.Context, st *sql.Stmt, query string, args ...any) (sql.Result, error) {
 	if err := b.injected(query); err != nil {
 		return nil, err
 	}

@@ -23,7 +23,7 @@ func TestVerify_FindsDamage(t *testing.T) {
 		damage string
 		want   string
 	}{
-		"VersionGap":        {`UPDATE events SET version = 7 WHERE stream_id = 'a-1' AND version = 2`, "a-1: version 7"},
+		"VersionGap":        {`UPDATE events SET version = 7 WHERE stream = (SELECT sk FROM streams WHERE id = 'a-1') AND version = 2`, "a-1: version 7"},
 		"StreamAhead":       {`UPDATE streams SET version = 9 WHERE id = 'a-1'`, "a-1: at version 9"},
 		"SnapshotTooFar":    {`INSERT INTO snapshots (stream_id, life, version, created_at) VALUES ('b-1', 0, 5, 0)`, "b-1: snapshot at version 5"},
 		"PositionsReversed": {`UPDATE events SET position = 100 WHERE position = 1`, "a-1: version 1 at position 2"},

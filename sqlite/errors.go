@@ -29,6 +29,11 @@ var (
 	// the write is done. A write whose context has a deadline waits until then
 	// and returns the context's error instead.
 	ErrWriterTimeout = errors.New("eventstore/sqlite: timed out waiting for the writer")
+
+	// ErrChecksum reports an event whose stored checksum does not match
+	// its contents, read with [Options.VerifyChecksums]: the file was
+	// damaged (a failing SD card) or edited behind the store's back.
+	ErrChecksum = errors.New("eventstore/sqlite: event checksum mismatch")
 )
 
 // errSpoiled rolls back a group in which an append failed half-written.

@@ -31,15 +31,16 @@ func TestReadMillionEventStream(t *testing.T) {
 	start := time.Now()
 	// Written in SQL: a million Appends would take longer than the point
 	// of this test. About 200 bytes of JSON per event.
+	_, err = b.writer.Exec(`INSERT INTO stream_categories (ck, name) VALUES (1, 'big')`)
+	is.NoErr(err)
+	_, err = b.writer.Exec(`INSERT INTO streams (sk, id, category, life, state, version, created_at, updated_at)
+	VALUES (1, 'big-1', 1, 0, 0, -1, 0, 0)`)
+	is.NoErr(err)
 	_, err = b.writer.Exec(`
 	WITH RECURSIVE seq(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM seq WHERE i < ? - 1)
-	INSERT INTO events (id, stream_id, life, version, category, type, data, recorded_at)
-	SELECT CAST(printf('%016d', i) AS BLOB), 'big-1', 0, i, 'big', 'Ticked',
-	       '{"i":' || i || ',"pad":"' || ? || '"}', 0
-	FROM seq`, n, strings.Repeat("x", 180))
-	is.NoErr(err)
-	_, err = b.writer.Exec(`INSERT INTO streams (id, category, life, version, created_at, updated_at)
-	VALUES ('big-1', 'big', 0, ? - 1, 0, 0)`, n)
+	INSERT INTO events (id, stream, life, version, category, type, data, recorded_at, checksum)
+	SELECT CAST(printf('%016d', i) AS BLOB), 1, 0, i, 1, 'Ticked', d, 0, eventstore_checksum('big-1', i, 'Ticked', d, NULL)
+	FROM (SELECT i, CAST('{"i":' || i || ',"pad":"' || ? || '"}' AS BLOB) AS d FROM seq)`, n, strings.Repeat("x", 180))
 	is.NoErr(err)
 
 	t.Logf("written in %v", time.Since(start))

@@ -12,11 +12,22 @@ import (
 )
 
 // TestQueryPlans checks with EXPLAIN QUERY PLAN that reads are index
-// lookups: no full scan of the events table and no sort of its rows.
+// lookups: no full scan of the events table and no sort of its rows. Type
+// filters walk the type index when there is one ([Options.TypeIndex]), and
+// otherwise another field's index, or the log in position order.
 func TestQueryPlans(t *testing.T) {
 	t.Parallel()
+	for _, typeIndex := range []bool{false, true} {
+		t.Run(fmt.Sprintf("TypeIndex=%v", typeIndex), func(t *testing.T) {
+			t.Parallel()
+			testQueryPlans(t, typeIndex)
+		})
+	}
+}
+
+func testQueryPlans(t *testing.T, typeIndex bool) {
 	is := is.New(t)
-	b, err := Open(filepath.Join(t.TempDir(), "plan.db"), nil)
+	b, err := Open(filepath.Join(t.TempDir(), "plan.db"), &Options{TypeIndex: typeIndex})
 	is.NoErr(err)
 	defer b.Close()
 	ctx := context.Background()
@@ -32,8 +43,14 @@ func TestQueryPlans(t *testing.T) {
 	is.NoErr(err)
 
 	all := func(f eventstore.Filter, backward bool) (string, []any) {
-		q := buildAllQuery(f, backward)
+		q := b.buildAllQuery(f, backward)
+		is.NoErr(q.seek(ctx, b, 0))
 		return q.sql, q.args(0, 10)
+	}
+	// byType is the index a filter by type walks.
+	byType := []string{"INTEGER PRIMARY KEY"}
+	if typeIndex {
+		byType = []string{"events_type"}
 	}
 	cases := []struct {
 		name  string
@@ -41,10 +58,10 @@ func TestQueryPlans(t *testing.T) {
 		args  []any
 		uses  []string // index names the plan must name
 	}{
-		{"ReadStreamFirst", sqlReadStreamFirst, []any{"order-1", 0, 10}, []string{"events_stream_version"}},
-		{"ReadStreamFirstBackward", sqlReadStreamFirstBack, []any{"order-1", 5, 10}, []string{"events_stream_version"}},
-		{"ReadStreamNext", sqlReadStreamNext, []any{"order-1", 0, 5, 10}, []string{"events_stream_version"}},
-		{"ReadStreamNextBackward", sqlReadStreamNextBack, []any{"order-1", 0, 5, 10}, []string{"events_stream_version"}},
+		{"ReadStreamFirst", sqlReadStreamFirst, []any{"order-1", 0, 10}, []string{"events_stream"}},
+		{"ReadStreamFirstBackward", sqlReadStreamFirstBack, []any{"order-1", 5, 10}, []string{"events_stream"}},
+		{"ReadStreamNext", sqlReadStreamNext, []any{1, 0, 5, 10}, []string{"events_stream"}},
+		{"ReadStreamNextBackward", sqlReadStreamNextBack, []any{1, 0, 5, 10}, []string{"events_stream"}},
 		{"StreamState", sqlStreamState, []any{"order-1"}, nil},
 	}
 	for _, c := range []struct {
@@ -55,22 +72,24 @@ func TestQueryPlans(t *testing.T) {
 	}{
 		{"ReadAll", eventstore.Filter{}, false, nil},
 		{"ReadAllBackward", eventstore.Filter{}, true, nil},
-		{"ByStream", eventstore.Filter{Streams: []string{"order-1"}}, false, []string{"events_stream_position"}},
-		{"ByStreams", eventstore.Filter{Streams: []string{"order-1", "user-3"}}, false, []string{"events_stream_position"}},
-		{"ByCategory", eventstore.Filter{Categories: []string{"order"}}, false, []string{"events_category_position"}},
-		{"ByCategoryBackward", eventstore.Filter{Categories: []string{"order"}}, true, []string{"events_category_position"}},
-		{"ByCategories", eventstore.Filter{Categories: []string{"order", "user"}}, false, []string{"events_category_position"}},
-		{"ByType", eventstore.Filter{Types: []string{"A"}}, false, []string{"events_type_position"}},
-		{"ByTypes", eventstore.Filter{Types: []string{"A", "B", "C"}}, false, []string{"events_type_position"}},
-		{"ByCategoryAndType", eventstore.Filter{Categories: []string{"order"}, Types: []string{"A"}}, false, []string{"events_category_position"}},
-		{"ByGlob", eventstore.Filter{StreamGlob: "order-*"}, false, []string{"events_category_position"}},
+		{"ByStream", eventstore.Filter{Streams: []string{"order-1"}}, false, []string{"events_stream"}},
+		{"ByStreamBackward", eventstore.Filter{Streams: []string{"order-1"}}, true, []string{"events_stream"}},
+		{"ByStreams", eventstore.Filter{Streams: []string{"order-1", "user-3"}}, false, []string{"events_stream"}},
+		{"ByCategory", eventstore.Filter{Categories: []string{"order"}}, false, []string{"events_category"}},
+		{"ByCategoryBackward", eventstore.Filter{Categories: []string{"order"}}, true, []string{"events_category"}},
+		{"ByCategories", eventstore.Filter{Categories: []string{"order", "user"}}, false, []string{"events_category"}},
+		{"ByType", eventstore.Filter{Types: []string{"A"}}, false, byType},
+		{"ByTypes", eventstore.Filter{Types: []string{"A", "B", "C"}}, false, byType},
+		{"ByCategoryAndType", eventstore.Filter{Categories: []string{"order"}, Types: []string{"A"}}, false, []string{"events_category"}},
+		{"ByStreamAndType", eventstore.Filter{Streams: []string{"order-1"}, Types: []string{"A"}}, false, []string{"events_stream"}},
+		{"ByGlob", eventstore.Filter{StreamGlob: "order-*"}, false, []string{"events_category"}},
 		// A field too long for SQL is matched in Go; another field drives.
-		{"HugeStreamsByType", eventstore.Filter{Streams: many("s-", 40_000), Types: []string{"A"}}, false, []string{"events_type_position"}},
-		{"HugeCategoriesByGlob", eventstore.Filter{Categories: many("c", 40_000), StreamGlob: "order-*"}, false, []string{"events_category_position"}},
+		{"HugeStreamsByType", eventstore.Filter{Streams: many("s-", 40_000), Types: []string{"A"}}, false, byType},
+		{"HugeCategoriesByGlob", eventstore.Filter{Categories: many("c", 40_000), StreamGlob: "order-*"}, false, []string{"events_category"}},
 		{"HugeEverything", eventstore.Filter{Streams: many("s-", 40_000), Categories: many("c", 40_000), Types: many("T", 40_000)}, true, nil},
 		// The longest lists SQL takes, in every arm of the longest union:
 		// still within SQLite's limit on variables.
-		{"LongestPushdown", eventstore.Filter{Streams: many("s-", maxUnion), Categories: many("c", maxPushdown), Types: many("T", maxPushdown), StreamGlob: "s-*"}, false, []string{"events_stream_position"}},
+		{"LongestPushdown", eventstore.Filter{Streams: many("s-", maxUnion), Categories: many("c", maxPushdown), Types: many("T", maxPushdown), StreamGlob: "s-*"}, false, []string{"events_stream"}},
 	} {
 		q, args := all(c.filter, c.backward)
 		cases = append(cases, struct {
@@ -85,7 +104,7 @@ func TestQueryPlans(t *testing.T) {
 		query string
 		args  []any
 		uses  []string
-	}{"ListByCategory", sqlListStreams + " AND category = ? ORDER BY id LIMIT ?", []any{"", "order", 10}, []string{"streams_category"}})
+	}{"ListByCategory", sqlListStreams + " AND s.category = (SELECT ck FROM stream_categories WHERE name = ?) ORDER BY s.id LIMIT ?", []any{"", "order", 10}, []string{"streams_category"}})
 
 	for _, c := range cases {
 		rows, err := b.reader.Queryx("EXPLAIN QUERY PLAN "+c.query, c.args...)

@@ -20,19 +20,34 @@ const (
 		max_count = excluded.max_count, truncate_before = excluded.truncate_before`
 	sqlRetentions = `SELECT kind, name, max_age, max_count, truncate_before
 	FROM retention_policies ORDER BY kind = 'category', name`
-	// sqlFirstRetained finds the first event of a life at or above a
-	// version recorded at or after a time: it walks the expired events
+	// sqlFirstRetained finds the first event of a life, between two
+	// versions, recorded at or after a time: it walks the expired events
 	// that are still stored, and stops at the first retained one.
 	sqlFirstRetained = `SELECT version, position FROM events
-	WHERE stream_id = ? AND life = ? AND version >= ? AND recorded_at >= ?
+	WHERE stream = ? AND life = ? AND version BETWEEN ? AND ? AND recorded_at >= ?
 	ORDER BY version LIMIT 1`
-	// A stream's expired events are the ones below the position of its
-	// first retained event: its earlier lives, then the front of its
-	// current one.
+	// A batch is a stream's first events, in the order of events_stream,
+	// which is position order within a stream: its earlier lives first,
+	// then the front of its current one. sqlPruneRange walks at most the
+	// batch's limit of index entries (the position is the rowid, in them).
 	sqlPruneRange = `SELECT count(*), coalesce(min(position), 0), coalesce(max(position), 0) FROM (
-	SELECT position FROM events WHERE stream_id = ? AND position < ? ORDER BY position LIMIT ?)`
-	sqlPruneEvents = `DELETE FROM events WHERE stream_id = ? AND position BETWEEN ? AND ?`
-	sqlKeptBack    = `SELECT count(*) FROM events WHERE stream_id = ? AND position > ? AND position < ?`
+	SELECT position FROM events WHERE stream = ? AND position < ? ORDER BY life, version LIMIT ?)`
+	// sqlPruneBelow counts the stream's events before (life, version).
+	sqlPruneBelow = `SELECT count(*), coalesce(min(position), 0), coalesce(max(position), 0) FROM events
+	WHERE stream = ?1 AND (life, version) < (?2, ?3)`
+	// sqlPruneEvents deletes a batch: the stream's events up to and
+	// including (life, version), a range of events_stream.
+	sqlPruneEvents = `DELETE FROM events WHERE stream = ?1 AND (life, version) <= (?2, ?3)`
+	// sqlPruneHighWater keeps the highest position of the log in
+	// log_high_water when the batch removes it (see schema.sql).
+	sqlPruneHighWater = `INSERT INTO log_high_water (id, position)
+	SELECT 1, position FROM events WHERE position = (SELECT max(position) FROM events) AND stream = ? AND position <= ?
+	ON CONFLICT (id) DO UPDATE SET position = max(position, excluded.position)`
+	// sqlPrunedLast records the version a stream carries on from before
+	// a batch removes its last event (see streams in schema.sql).
+	sqlPrunedLast = `UPDATE streams SET version = ?, updated_at = (SELECT recorded_at FROM events WHERE position = ?) WHERE sk = ?`
+	sqlMarkPruned = `UPDATE streams SET pruned = 1 WHERE sk = ? AND pruned = 0`
+	sqlKeptBack   = `SELECT count(*) FROM events WHERE stream = ? AND position > ? AND position < ?`
 )
 
 // SetRetention implements [eventstore.Retainer].
@@ -77,21 +92,25 @@ func (b *Backend) RetainedFrom(ctx context.Context, stream string, r eventstore.
 	if err := b.checkOpen(); err != nil {
 		return 0, err
 	}
-	life, last, err := b.streamState(ctx, b.reader, stream)
-	if errors.Is(err, eventstore.ErrStreamPurged) || err == nil && last < 0 {
+	st, err := b.streamRecord(ctx, b.reader, stream)
+	switch {
+	case err != nil:
+		return 0, err
+	case st.state == tombstone || st.version < 0:
 		return 0, eventstore.ErrStreamNotFound
 	}
-	if err != nil {
-		return 0, err
-	}
-	floor, _, err := b.retained(ctx, b.reader, stream, life, last, r, now)
+	floor, _, err := b.retained(ctx, b.reader, st, r, now, st.version)
 	return floor, err
 }
 
-// retained returns the first version of a stream's life (whose last
-// version is last) that r retains at now, and the position of the first
-// event stored from there on (math.MaxInt64 when there is none).
-func (b *Backend) retained(ctx context.Context, q sqlx.QueryerContext, stream string, life, last int64, r eventstore.Retention, now time.Time) (floor, pos int64, err error) {
+// retained returns the first version of the current life of a stream
+// (st, at its last version) that r retains at now, and the position of
+// the first event stored from there on (math.MaxInt64 when there is
+// none). It looks only at the versions up to upTo: when none of those is
+// retained, floor is past upTo (at most st.version+1), and pos is
+// math.MaxInt64.
+func (b *Backend) retained(ctx context.Context, q sqlx.QueryerContext, st streamRecord, r eventstore.Retention, now time.Time, upTo int64) (floor, pos int64, err error) {
+	last := st.version
 	floor = r.TruncateBefore
 	if r.MaxCount > 0 {
 		floor = max(floor, last+1-r.MaxCount)
@@ -103,12 +122,12 @@ func (b *Backend) retained(ctx context.Context, q sqlx.QueryerContext, stream st
 	}
 	var version int64
 	start := b.logStart()
-	err = q.QueryRowxContext(ctx, sqlFirstRetained, stream, life, floor, cutoff).Scan(&version, &pos)
-	b.logSQL(ctx, sqlFirstRetained, []any{stream, life, floor, cutoff}, start, err)
+	err = q.QueryRowxContext(ctx, sqlFirstRetained, st.sk, st.life, floor, upTo, cutoff).Scan(&version, &pos)
+	b.logSQL(ctx, sqlFirstRetained, []any{st.sk, st.life, floor, upTo, cutoff}, start, err)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		if r.MaxAge > 0 {
-			floor = last + 1
+			floor = max(floor, min(upTo, last)+1)
 		}
 		return floor, math.MaxInt64, nil
 	case err != nil:
@@ -139,53 +158,75 @@ func (b *Backend) StoredStreams(ctx context.Context, category, after string, lim
 		after, category, category+"-", category+".", limit)
 }
 
-// PruneStream implements [eventstore.Retainer].
+// PruneStream implements [eventstore.Retainer]. Its write transaction
+// reads only the index entries of the batch (and the retention's walk over
+// them): a writer waits for the batch alone. KeptBack is counted after
+// it, from a reader.
 func (b *Backend) PruneStream(ctx context.Context, req eventstore.PruneRequest) (eventstore.PruneBatch, error) {
 	var res eventstore.PruneBatch
+	var st streamRecord
+	below := int64(math.MaxInt64)
+	if req.MaxPosition < math.MaxInt64 {
+		below = req.MaxPosition + 1
+	}
 	err := b.write(ctx, func(tx *sqlx.Tx) error {
 		res = eventstore.PruneBatch{}
-		life, last, err := b.streamState(ctx, tx, req.Stream)
-		if errors.Is(err, eventstore.ErrStreamPurged) {
-			return nil // nothing left
-		}
-		if err != nil {
+		var err error
+		if st, err = b.streamRecord(ctx, tx, req.Stream); err != nil {
 			return err
 		}
-		end := int64(math.MaxInt64) // the first position retained
-		if last >= 0 {
-			if _, end, err = b.retained(ctx, tx, req.Stream, life, last, req.Retention, req.Now); err != nil {
-				return err
-			}
+		if st.sk == 0 || st.state == tombstone {
+			return nil // nothing stored
 		}
-		below := end
-		if req.MaxPosition < math.MaxInt64 {
-			below = min(end, req.MaxPosition+1)
-		}
-		if err := tx.QueryRowxContext(ctx, sqlPruneRange, req.Stream, below, req.Limit).Scan(&res.Events, &res.First, &res.Last); err != nil {
-			return fail(ctx, err)
-		}
-		res.More = res.Events == int64(req.Limit)
-		if !res.More && below < end {
-			if err := tx.QueryRowxContext(ctx, sqlKeptBack, req.Stream, req.MaxPosition, end).Scan(&res.KeptBack); err != nil {
-				return fail(ctx, err)
-			}
+		if err := b.queryRow(ctx, tx, sqlPruneRange, []any{st.sk, below, req.Limit}, &res.Events, &res.First, &res.Last); err != nil {
+			return err
 		}
 		if res.Events == 0 {
 			return nil
 		}
-		// The snapshots of the current life below the last version removed.
 		var lastLife, lastVersion int64
-		if err := tx.QueryRowxContext(ctx, `SELECT life, version FROM events WHERE position = ?`, res.Last).Scan(&lastLife, &lastVersion); err != nil {
-			return fail(ctx, err)
-		}
-		if _, err := b.exec(ctx, tx, sqlPruneEvents, req.Stream, res.First, res.Last); err != nil {
+		if err := b.queryRow(ctx, tx, `SELECT life, version FROM events WHERE position = ?`, []any{res.Last}, &lastLife, &lastVersion); err != nil {
 			return err
 		}
-		if _, err := b.exec(ctx, tx, `INSERT OR IGNORE INTO pruned_streams (stream_id) VALUES (?)`, req.Stream); err != nil {
+		res.More = res.Events == int64(req.Limit)
+		if lastLife == st.life && st.state == 0 {
+			// The batch reaches the current life: it stops before the
+			// first retained version.
+			floor, _, err := b.retained(ctx, tx, st, req.Retention, req.Now, lastVersion)
+			if err != nil {
+				return err
+			}
+			if floor <= lastVersion {
+				res.More = false
+				if err := b.queryRow(ctx, tx, sqlPruneBelow, []any{st.sk, st.life, floor}, &res.Events, &res.First, &res.Last); err != nil {
+					return err
+				}
+				if res.Events == 0 {
+					return nil
+				}
+				if err := b.queryRow(ctx, tx, `SELECT life, version FROM events WHERE position = ?`, []any{res.Last}, &lastLife, &lastVersion); err != nil {
+					return err
+				}
+			}
+		}
+		if _, err := b.exec(ctx, tx, sqlPruneHighWater, st.sk, res.Last); err != nil {
 			return err
 		}
-		if lastLife == life && last >= 0 {
-			r, err := b.exec(ctx, tx, `DELETE FROM snapshots WHERE stream_id = ? AND life = ? AND version < ?`, req.Stream, life, lastVersion)
+		if lastLife == st.life && st.state == 0 && lastVersion == st.version {
+			// The stream's last event goes: its record keeps the version.
+			if _, err := b.exec(ctx, tx, sqlPrunedLast, st.version, res.Last, st.sk); err != nil {
+				return err
+			}
+		}
+		if _, err := b.exec(ctx, tx, sqlMarkPruned, st.sk); err != nil {
+			return err
+		}
+		if _, err := b.exec(ctx, tx, sqlPruneEvents, st.sk, lastLife, lastVersion); err != nil {
+			return err
+		}
+		if lastLife == st.life && st.state == 0 {
+			// The snapshots of the current life below the last version removed.
+			r, err := b.exec(ctx, tx, `DELETE FROM snapshots WHERE stream_id = ? AND life = ? AND version < ?`, req.Stream, st.life, lastVersion)
 			if err != nil {
 				return err
 			}
@@ -195,15 +236,40 @@ func (b *Backend) PruneStream(ctx context.Context, req eventstore.PruneRequest) 
 		}
 		return nil
 	})
+	if err != nil || res.More || below == math.MaxInt64 || st.sk == 0 {
+		return res, err
+	}
+	// Expired events above MaxPosition: those below the first retained
+	// one, counted outside the write transaction.
+	if st, err = b.streamRecord(ctx, b.reader, req.Stream); err != nil || st.state == tombstone {
+		return res, err
+	}
+	end := int64(math.MaxInt64)
+	if st.state == 0 {
+		if _, end, err = b.retained(ctx, b.reader, st, req.Retention, req.Now, st.version); err != nil {
+			return res, err
+		}
+	}
+	if end > below {
+		err = b.queryRow(ctx, b.reader, sqlKeptBack, []any{st.sk, req.MaxPosition, end}, &res.KeptBack)
+	}
 	return res, err
 }
 
-// Pruned implements [eventstore.Retainer].
+// queryRow runs a one-row query and scans it into dest.
+func (b *Backend) queryRow(ctx context.Context, q sqlx.QueryerContext, query string, args []any, dest ...any) error {
+	start := b.logStart()
+	err := q.QueryRowxContext(ctx, query, args...).Scan(dest...)
+	b.logSQL(ctx, query, args, start, err)
+	return fail(ctx, err)
+}
+
+// Pruned implements [eventstore.Retainer]: the stream's record says.
 func (b *Backend) Pruned(ctx context.Context, stream string) (bool, error) {
 	if err := b.checkOpen(); err != nil {
 		return false, err
 	}
 	var n int
-	err := b.reader.GetContext(ctx, &n, `SELECT count(*) FROM pruned_streams WHERE stream_id = ?`, stream)
+	err := b.reader.GetContext(ctx, &n, `SELECT count(*) FROM streams WHERE id = ? AND pruned = 1`, stream)
 	return n > 0, fail(ctx, err)
 }

@@ -63,9 +63,10 @@ func TestRetention_Durable(t *testing.T) {
 	}
 }
 
-// A file of schema version 6, before retention, migrates and keeps its
-// events, which can then be pruned.
-func TestRetention_MigratesVersion6(t *testing.T) {
+// A file of schema version 7, before retention, migrates and keeps its
+// events, which can then be pruned. (testdata's files of earlier releases
+// migrate through it too: TestMigrate_Releases.)
+func TestRetention_MigratesVersion7(t *testing.T) {
 	t.Parallel()
 	is := is.New(t)
 	ctx := context.Background()
@@ -77,8 +78,8 @@ func TestRetention_MigratesVersion6(t *testing.T) {
 	is.NoErr(err)
 	for _, q := range []string{
 		`DROP TABLE retention_policies`,
-		`DROP TABLE pruned_streams`,
-		`UPDATE eventstore_schema SET version = 6`,
+		`ALTER TABLE streams DROP COLUMN pruned`,
+		`UPDATE eventstore_schema SET version = 7`,
 	} {
 		_, err = b.writer.Exec(q)
 		is.NoErr(err)

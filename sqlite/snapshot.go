@@ -15,7 +15,7 @@ const snapshotCols = `sn.stream_id, sn.version, sn.position, sn.data, sn.metadat
 
 // snapshotsOfLife are the snapshots of the stream's current life: one of
 // an earlier life, which a healthy store never holds, is never loaded.
-const snapshotsOfLife = ` FROM snapshots sn JOIN streams s ON s.id = sn.stream_id AND s.life = sn.life AND s.version >= 0
+const snapshotsOfLife = ` FROM snapshots sn JOIN streams s ON s.id = sn.stream_id AND s.life = sn.life AND s.state = 0
 	WHERE sn.stream_id = ?`
 
 // SaveSnapshot implements [eventstore.Snapshotter]. The stream's state is
@@ -35,7 +35,7 @@ func (b *Backend) SaveSnapshot(ctx context.Context, s eventstore.Snapshot, keep 
 			return fmt.Errorf("%w: version %d is ahead of the stream (at %d)", eventstore.ErrInvalidArgument, s.Version, version)
 		}
 		var position int64
-		const query = `SELECT position FROM events WHERE stream_id = ? AND life = ? AND version = ?`
+		const query = `SELECT position FROM events WHERE stream = (SELECT sk FROM streams WHERE id = ?) AND life = ? AND version = ?`
 		start := b.logStart()
 		err = tx.QueryRowxContext(ctx, query, s.StreamID, life, s.Version).Scan(&position)
 		b.logSQL(ctx, query, []any{s.StreamID, life, s.Version}, start, err)

@@ -53,21 +53,52 @@
 //
 // # Schema
 //
-// The schema is schema.sql in this package directory, embedded; its numbered
-// migrations are applied at [Open], in one transaction each, and the
-// store's own table eventstore_schema records the last one. A file written
-// by a newer version of this package is refused with [ErrSchemaTooNew].
-// Files of releases before eventstore_schema kept the version in PRAGMA
-// user_version: Open takes it from there once, records it in
-// eventstore_schema and never reads or writes user_version again.
+// The schema is schema.sql at the root of the module, the one copy,
+// embedded there as [eventstore.SchemaSQL]; its comments describe every
+// table and column, for people who open a store file with the sqlite3
+// shell. Its numbered migrations are applied at [Open], in one transaction
+// each (a process killed during a migration leaves the file at the version
+// before it), and the store's own table eventstore_schema records the last
+// one. A file written by a newer version of this package is refused with
+// [ErrSchemaTooNew]. Files of releases before eventstore_schema kept the
+// version in PRAGMA user_version: Open takes it from there once, records it
+// in eventstore_schema and never reads or writes user_version again. Files
+// of every earlier release migrate in place, keeping every position, ID,
+// version, stream life, deletion, tombstone, snapshot, checkpoint and the
+// rest; testdata/ holds one written by each, which the tests migrate.
+//
+// # Storage
+//
+// The layout (schema version 7) writes as few pages per event as the
+// contract allows: an append of one event to an existing stream writes the
+// event's row and one entry in each of three indexes (event ID; stream,
+// life and version; category), about 4.4 pages of WAL. Events carry
+// integer keys of their stream and category, not their text. A stream's
+// version is read from its index, so an append does not rewrite the
+// stream's record, and a Backend remembers the streams it appended to last
+// so that it does not read their records either (the insert checks in SQL
+// that the stream is where it remembers, so another process's appends are
+// never overwritten). Positions are the events table's rowid: never handed
+// out twice, because a purge that removes the highest one records it in
+// log_high_water. An index of events by type is kept only with
+// [Options.TypeIndex]: a store that filters by type alone wants it, one
+// that does not saves its page per append.
+//
+// Every event is stored with a CRC-32C checksum of its stream ID, version,
+// type, data and metadata (defined byte by byte in schema.sql), written by
+// Append and computed for existing events by the migration.
+// [eventstore.Store.Verify] recomputes them all and reports a mismatch by
+// stream, version and position; with [Options.VerifyChecksums] every read
+// checks the events it returns and fails with [ErrChecksum].
 //
 // # Sharing the application's file
 //
 // The store may live in the application's own SQLite file, which is what
 // lets [eventstore.Store.Transact] and exactly-once consumers commit the
 // application's rows and the store's together. Open adds the store's
-// tables (streams, events, checkpoints, processed, parked, snapshots,
-// idempotency_keys and eventstore_schema, and those of later migrations)
+// tables (streams, events, stream_categories, log_high_water, checkpoints,
+// processed, parked, snapshots, idempotency_keys, claims and
+// eventstore_schema, and those of later migrations)
 // and leaves everything else alone: the application's tables and its PRAGMA
 // user_version. A table of the application's with one of those names makes
 // Open fail, naming it, with nothing changed. Open switches the file to WAL
@@ -137,7 +168,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	_ "embed"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -158,8 +188,8 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 )
 
-//go:embed schema.sql
-var schemaSQL string
+// schemaSQL is the schema, whose one copy is the root package's.
+var schemaSQL = eventstore.SchemaSQL
 
 // Synchronous is SQLite's synchronous setting for commits; see the package
 // documentation on durability.
@@ -217,6 +247,21 @@ type Options struct {
 	// to [eventstore.Hooks.Event], once each time the use crosses it.
 	// Only with MaxBytes. Default: 90% of MaxBytes.
 	WarnBytes int64
+	// TypeIndex keeps an index of events by type, so that a ReadAll or a
+	// subscription filtered by event type alone walks only the events of
+	// its types. It costs a page written per Append (of an event's type)
+	// and about 30 bytes per event. Without it a type filter still works:
+	// it walks the index of the filter's streams or categories when it has
+	// them, and the whole log in position order otherwise. Open creates
+	// the index when this is set; it leaves an index created earlier in
+	// place when it is not (drop it with DROP INDEX events_type). Default:
+	// false.
+	TypeIndex bool
+	// VerifyChecksums makes every read check each event against the
+	// CRC-32C checksum stored with it, failing with [ErrChecksum] on a
+	// mismatch. [eventstore.Store.Verify] checks them all whatever this
+	// says. Default: false.
+	VerifyChecksums bool
 	// LogSQL, when set, receives every SQL statement the backend runs, at
 	// Info level, with its arguments, duration and error. For debugging: it
 	// costs time on every call.
@@ -289,6 +334,11 @@ type Backend struct {
 
 	live liveness // how consumers' claims tell a holder's process is gone
 
+	typeIndex bool        // the file has events_type: type filters may walk it
+	known     streamCache // the streams appended to last
+	pages     sync.Pool   // *[]row: page buffers of reads, pageSize rows
+	streamIDs streamIDs   // stream IDs by key, for reads
+
 	removeDir string // the directory Close removes, for OpenMemory
 
 	space space // the storage budget
@@ -342,6 +392,10 @@ func Open(path string, opts *Options) (*Backend, error) {
 			return nil, fmt.Errorf("open %s: %w", path, err)
 		}
 	}
+	if err := b.openTypeIndex(); err != nil {
+		b.writer.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
 	if b.insertEvent, err = b.writer.Preparex(sqlInsertEvent); err != nil {
 		b.writer.Close()
 		return nil, fmt.Errorf("open %s: %w", path, translate(err))
@@ -368,6 +422,18 @@ func Open(path string, opts *Options) (*Backend, error) {
 	b.reader.SetMaxOpenConns(o.ReadConns)
 	b.reader.SetMaxIdleConns(o.ReadConns)
 	return b, nil
+}
+
+// openTypeIndex creates the index of events by type when
+// [Options.TypeIndex] asks for it, and notes whether the file has one.
+func (b *Backend) openTypeIndex() error {
+	if b.opts.TypeIndex && !b.opts.ReadOnly {
+		if _, err := b.writer.Exec(`CREATE INDEX IF NOT EXISTS events_type ON events (type)`); err != nil {
+			return translate(err)
+		}
+	}
+	err := b.writer.Get(&b.typeIndex, `SELECT count(*) > 0 FROM sqlite_schema WHERE type = 'index' AND name = 'events_type'`)
+	return translate(err)
 }
 
 func (b *Backend) busyMillis() string {
@@ -545,6 +611,12 @@ func (b *Backend) migrateOnce(ctx context.Context) error {
 		}
 		return nil
 	}
+	// A migration that rebuilds the log inserts into its indexes out of
+	// order: a larger page cache while it runs saves most of its reads.
+	if _, err := b.writer.ExecContext(ctx, `PRAGMA cache_size = -65536`); err != nil {
+		return translate(err)
+	}
+	defer b.writer.ExecContext(ctx, `PRAGMA cache_size = -2000`)
 	for {
 		tx, err := b.writer.BeginTxx(ctx, nil)
 		if err != nil {
@@ -610,7 +682,7 @@ func (b *Backend) Close() error {
 }
 
 // writePath are the statements every append runs.
-var writePath = []string{sqlStreamState, sqlUpsertStream, sqlIdempotencyKey, sqlSavepoint, sqlRelease, sqlRollbackTo}
+var writePath = []string{sqlStreamState, sqlInsertNextEvent, sqlInsertCategory, sqlInsertStream, sqlRestartStream, sqlIdempotencyKey, sqlSavepoint, sqlRelease, sqlRollbackTo}
 
 func (b *Backend) closeStatements() error {
 	var errs []error

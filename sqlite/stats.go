@@ -40,9 +40,9 @@ func (b *Backend) FileStats(ctx context.Context) (FileStats, error) {
 	var first, last sql.NullInt64
 	row := b.reader.QueryRowxContext(ctx, `SELECT
 		(SELECT count(*) FROM events),
-		(SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0)),
-		(SELECT count(*) FROM streams WHERE version >= 0),
-		(SELECT count(*) FROM streams WHERE version < 0),
+		max(coalesce((SELECT max(position) FROM events), 0), coalesce((SELECT position FROM log_high_water), 0)),
+		(SELECT count(*) FROM streams WHERE state = 0),
+		(SELECT count(*) FROM streams WHERE state < 0),
 		(SELECT count(*) FROM snapshots),
 		(SELECT recorded_at FROM events ORDER BY position LIMIT 1),
 		(SELECT recorded_at FROM events ORDER BY position DESC LIMIT 1),

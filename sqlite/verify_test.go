@@ -69,19 +69,20 @@ func TestVerify_Damage(t *testing.T) {
 		damage []string
 		want   string // in a problem
 	}{
-		{"EventLifeAhead", []string{`UPDATE events SET life = 5 WHERE stream_id = 'a-1' AND version = 2`}, "a-1@2 at position 3: life 5"},
-		{"EventInDeletedLife", []string{`UPDATE events SET life = 1 WHERE stream_id = 'c-1'`}, "c-1@0 at position 7: life 1"},
-		{"EventCategory", []string{`UPDATE events SET category = 'x' WHERE stream_id = 'a-1' AND version = 1`}, `a-1@1 at position 2: category "x"`},
-		{"StreamCategory", []string{`UPDATE streams SET category = 'x' WHERE id = 'a-1'`}, `a-1: stream record of category "x"`},
-		{"MissingStreamRecord", []string{`DELETE FROM streams WHERE id = 'a-1'`}, "a-1: 3 events from position 1 on, but no stream record"},
-		{"VersionGap", []string{`UPDATE events SET version = 5 WHERE stream_id = 'a-1' AND version = 2`}, "a-1: version 5 at position 3"},
+		{"EventLifeAhead", []string{`UPDATE events SET life = 5 WHERE stream = (SELECT sk FROM streams WHERE id = 'a-1') AND version = 2`}, "a-1@2 at position 3: life 5"},
+		{"EventInDeletedLife", []string{`UPDATE events SET life = 1 WHERE stream = (SELECT sk FROM streams WHERE id = 'c-1')`}, "c-1@0 at position 7: life 1"},
+		{"EventCategory", []string{`INSERT INTO stream_categories (name) VALUES ('x')`, `UPDATE events SET category = (SELECT ck FROM stream_categories WHERE name = 'x') WHERE stream = (SELECT sk FROM streams WHERE id = 'a-1') AND version = 1`}, `a-1@1 at position 2: category "x"`},
+		{"StreamCategory", []string{`INSERT INTO stream_categories (name) VALUES ('x')`, `UPDATE streams SET category = (SELECT ck FROM stream_categories WHERE name = 'x') WHERE id = 'a-1'`}, `a-1: stream record of category "x"`},
+		{"MissingStreamRecord", []string{`DELETE FROM streams WHERE id = 'a-1'`}, "stream key 1: 3 events from position 1 on, but no stream record"},
+		{"VersionGap", []string{`UPDATE events SET version = 5 WHERE stream = (SELECT sk FROM streams WHERE id = 'a-1') AND version = 2`}, "a-1: version 5 at position 3"},
 		{"StreamVersion", []string{`UPDATE streams SET version = 7 WHERE id = 'a-1'`}, "a-1: at version 7"},
 		{"SnapshotOfNoStream", []string{`INSERT INTO snapshots (stream_id, life, version, position, created_at) VALUES ('ghost-1', 0, 0, 1, 0)`}, "ghost-1: snapshot at version 0, but the stream does not exist"},
 		{"SnapshotOfDeletedStream", []string{`INSERT INTO snapshots (stream_id, life, version, position, created_at) VALUES ('c-1', 1, 0, 7, 0)`}, "c-1: snapshot at version 0, but the stream is deleted"},
 		{"SnapshotOfEarlierLife", []string{`INSERT INTO snapshots (stream_id, life, version, position, created_at) VALUES ('b-1', 0, 0, 4, 0)`}, "b-1: snapshot at version 0 of life 0, but the stream is in life 1"},
 		{"SnapshotAhead", []string{`UPDATE snapshots SET version = 9 WHERE stream_id = 'a-1'`}, "a-1: snapshot at version 9, but the stream is at 2"},
 		{"SnapshotPosition", []string{`UPDATE snapshots SET position = 3 WHERE stream_id = 'a-1'`}, "a-1: snapshot at version 1 records position 3, but a-1@1 is at position 2"},
-		{"SnapshotOfMissingEvent", []string{`DELETE FROM events WHERE stream_id = 'a-1' AND version = 1`}, "a-1: snapshot at version 1, but the log has no event at that version"},
+		{"SnapshotOfMissingEvent", []string{`DELETE FROM events WHERE stream = (SELECT sk FROM streams WHERE id = 'a-1') AND version = 1`}, "a-1: snapshot at version 1, but the log has no event at that version"},
+		{"Checksum", []string{`UPDATE events SET type = 'F' WHERE stream = (SELECT sk FROM streams WHERE id = 'b-1') AND version = 0 AND life = 1`}, "b-1@0 at position 6: checksum mismatch"},
 		{"CheckpointPastEnd", []string{`UPDATE checkpoints SET position = 99 WHERE consumer = 'c'`}, "c: checkpoint at position 99, past the end of the log at 7"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
