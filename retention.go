@@ -207,7 +207,12 @@ type PruneResult struct {
 	// KeptBack is how many expired events it left because a name of
 	// [PruneOptions.After] had not passed them yet.
 	KeptBack int64
-	// Duration is how long it took.
+	// Reclaimed is how many bytes the storage shrank by after the prune:
+	// Prune gives the room of the events it removed back to the file
+	// system itself, as [Store.ReclaimSpace] does, when the backend keeps
+	// it ([SpaceReclaimer]; SQLite does).
+	Reclaimed int64
+	// Duration is how long it took, giving the space back included.
 	Duration time.Duration
 }
 
@@ -232,6 +237,12 @@ type PruneResult struct {
 // scavenge removes a deleted stream's events; those of a stream without a
 // policy stay in the global log, as [Store.DeleteStream] promises.
 //
+// When it has removed events, Prune ends by giving their room back to the
+// file system, as [Store.ReclaimSpace] does (on SQLite, in short steps of
+// incremental vacuum that writers wait for at most one of), so that the
+// file shrinks; [PruneResult.Reclaimed] says by how much. A cancelled ctx
+// skips it; a later Prune or ReclaimSpace gives the room back then.
+//
 // An idempotent retry of an Append whose events were removed is no longer
 // recognised, and appends them again.
 func (s *Store) Prune(ctx context.Context, opts PruneOptions) (PruneResult, error) {
@@ -248,6 +259,9 @@ func (s *Store) Prune(ctx context.Context, opts PruneOptions) (PruneResult, erro
 	end := s.begin(ctx, "prune", "")
 	t0 := time.Now()
 	res, err := s.prune(ctx, rt, opts)
+	if err == nil && res.Events > 0 && s.caps.reclaimer != nil {
+		res.Reclaimed, err = s.ReclaimSpace(ctx)
+	}
 	res.Duration = time.Since(t0)
 	end(Outcome{Events: int(res.Events), Err: err})
 	s.counters.eventsPruned.Add(uint64(res.Events))

@@ -326,3 +326,39 @@ func TestBudget_Prune(t *testing.T) {
 	is.True(errors.Is(err, eventstore.ErrStorageFull)) // full again, after using the room
 	is.True(countEvents(t, ctx, s) > appended/2)
 }
+
+// TestPrune_GivesSpaceBack prunes 90% of a store's events: the file
+// shrinks by Prune alone, without a ReclaimSpace of its own.
+func TestPrune_GivesSpaceBack(t *testing.T) {
+	t.Parallel()
+	is := is.New(t)
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "events.db")
+	b, err := sqlite.Open(path, nil)
+	is.NoErr(err)
+	s := eventstore.New(b, nil)
+	defer s.Close()
+	data := bytes.Repeat([]byte("x"), 500)
+	for i := range 200 {
+		events := make([]eventstore.Event, 50)
+		for j := range events {
+			events[j] = eventstore.Event{Type: "E", Data: data}
+		}
+		_, err := s.Append(ctx, fmt.Sprintf("s-%d", i%20), eventstore.Any, events...)
+		is.NoErr(err)
+	}
+	checkpoint(t, path)
+	full := fileSize(t, path)
+	is.NoErr(s.SetCategoryRetention(ctx, "s", eventstore.Retention{MaxCount: 50}))
+	res, err := s.Prune(ctx, eventstore.PruneOptions{})
+	is.NoErr(err)
+	is.Equal(res.Events, int64(9000))
+	checkpoint(t, path)
+	t.Logf("%d of %d bytes given back (PruneResult.Reclaimed: %d)", full-fileSize(t, path), full, res.Reclaimed)
+	is.True(res.Reclaimed > 0)
+	is.True(fileSize(t, path) <= full/5)
+	is.Equal(countEvents(t, ctx, s), 1000)
+	r, err := s.Verify(ctx)
+	is.NoErr(err)
+	is.True(r.OK())
+}

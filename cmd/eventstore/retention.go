@@ -299,9 +299,7 @@ func cmdPrune(ctx context.Context, e *env, args []string) error {
 	if res.Events == 0 {
 		return nil
 	}
-	if _, err := store.ReclaimSpace(ctx); err != nil {
-		return err
-	}
+	// Prune has given the space back itself.
 	st, err := b.FileStats(ctx)
 	if err != nil {
 		return err
