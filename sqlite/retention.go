@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"math"
+	"sync"
 	"time"
 
 	"github.com/edge-es/eventstore"
@@ -236,6 +237,9 @@ func (b *Backend) PruneStream(ctx context.Context, req eventstore.PruneRequest) 
 		}
 		return nil
 	})
+	if err == nil && res.Events > 0 {
+		b.pruneCheckpoint(ctx)
+	}
 	if err != nil || res.More || below == math.MaxInt64 || st.sk == 0 {
 		return res, err
 	}
@@ -272,4 +276,57 @@ func (b *Backend) Pruned(ctx context.Context, stream string) (bool, error) {
 	var n int
 	err := b.reader.GetContext(ctx, &n, `SELECT count(*) FROM streams WHERE id = ? AND pruned = 1`, stream)
 	return n > 0, fail(ctx, err)
+}
+
+// pruneCheckpointEvery is how many prune batches write to the WAL between
+// two checkpoints of a prune's own: a batch writes a few dozen frames, and
+// without them the commit that fills the WAL, often a writer's, would copy
+// it into the file while the writers wait.
+const pruneCheckpointEvery = 4
+
+// pruneCheckpoint copies the WAL into the file from the side connection
+// every pruneCheckpointEvery batches: a PASSIVE checkpoint, which writers
+// need not wait for. It is best effort: when it fails, SQLite's own
+// checkpoint at the WAL's limit still runs.
+func (b *Backend) pruneCheckpoint(ctx context.Context) {
+	if b.pruneBatches.Add(1)%pruneCheckpointEvery == 0 {
+		b.side.exec(ctx, b, `PRAGMA wal_checkpoint(PASSIVE)`)
+	}
+}
+
+// sideConn is a connection of the Backend's own, besides the writer and
+// the readers, opened when first used: it runs checkpoints that must not
+// hold the writer.
+type sideConn struct {
+	mu     sync.Mutex
+	db     *sqlx.DB
+	closed bool
+}
+
+func (c *sideConn) exec(ctx context.Context, b *Backend, query string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return eventstore.ErrClosed
+	}
+	if c.db == nil {
+		db, err := b.openReader()
+		if err != nil {
+			return err
+		}
+		db.SetMaxOpenConns(1)
+		c.db = db
+	}
+	_, err := c.db.ExecContext(ctx, query)
+	return fail(ctx, err)
+}
+
+func (c *sideConn) close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closed = true
+	if c.db == nil {
+		return nil
+	}
+	return c.db.Close()
 }

@@ -343,6 +343,9 @@ type Backend struct {
 
 	space space // the storage budget
 
+	side         sideConn     // checkpoints of prunes
+	pruneBatches atomic.Int64 // prune batches committed
+
 	// lost is the error that made SQLite roll back the transaction of
 	// a Transact function (or an exactly-once handler) under it: the
 	// transaction ends in a rollback with it, whatever the function
@@ -678,7 +681,7 @@ func (b *Backend) Close() error {
 	if b.closed.Swap(true) {
 		return eventstore.ErrClosed
 	}
-	return errors.Join(b.closeStatements(), b.reader.Close(), b.writer.Close(), b.live.close(), b.removeTemp())
+	return errors.Join(b.closeStatements(), b.reader.Close(), b.writer.Close(), b.side.close(), b.live.close(), b.removeTemp())
 }
 
 // writePath are the statements every append runs.
