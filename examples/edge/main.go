@@ -34,12 +34,17 @@ import (
 )
 
 // The device's limits.
+//
+// The device writes more than its budget holds (2,100 readings of 1 KiB),
+// and keeps fewer readings per sensor than the outage brings (about 230
+// each), so that the store stays within its budget only by pruning, and
+// only After keeps the prune from removing readings not yet shipped.
 const (
-	budget    = 4 << 20 // the store's bytes on the disk, -wal and -shm included
-	keep      = 500     // readings kept per sensor once shipped
+	budget    = 2 << 20 // the store's bytes on the disk, -wal and -shm included
+	keep      = 100     // readings kept per sensor once shipped
 	sensors   = 3
-	perPhase  = 3000 // readings written before, during and after the outage
-	readingSz = 200  // bytes of JSON per reading, about
+	perPhase  = 700  // readings written before, during and after the outage
+	readingSz = 1000 // bytes of JSON per reading, about
 )
 
 func main() {
@@ -77,7 +82,7 @@ func run(ctx context.Context, out io.Writer, dir string) (report, error) {
 	url := central.ClientURL()
 	fmt.Fprintf(out, "Central JetStream server on %s (embedded for this demo)\n", url)
 
-	// The device: a store of at most 4 MiB, whose hooks count what the
+	// The device: a store of at most 2 MiB, whose hooks count what the
 	// prunes do, and would see the forwarder run into pruned events.
 	path := filepath.Join(dir, "device.db")
 	backend, err := sqlite.Open(path, &sqlite.Options{MaxBytes: budget})

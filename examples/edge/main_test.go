@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -39,13 +40,13 @@ func TestRun(t *testing.T) {
 		t.Errorf("the store took up to %d bytes on the disk, budget %d", rep.MaxOnDisk, budget)
 	}
 	for _, want := range []string{
-		"shipped up to position 3000",
+		fmt.Sprintf("shipped up to position %d", perPhase),
 		"Central server down",
 		"failed attempts so far",
 		"expired readings kept back",
 		"backlog drained",
-		"holds 9000 messages for 9000 events",
-		"#9000",
+		fmt.Sprintf("holds %d messages for %[1]d events", 3*perPhase),
+		fmt.Sprintf("#%d", 3*perPhase),
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
