@@ -28,10 +28,20 @@ const walFrames = 1000
 // shmBytes is the size of the -shm file of a WAL of up to 4096 frames.
 const shmBytes = 32 << 10
 
-// reclaimStep is how many free pages one transaction of ReclaimSpace gives
-// back: small enough that the writer it holds is free again within a few
+// reclaimStep is how many free pages the first transaction of
+// ReclaimSpace gives back. The next ones give back twice as many, or half,
+// as the last took less than reclaimFast or more than reclaimSlow, within
+// reclaimMin..reclaimMax: a step's time per page grows with the free pages
+// SQLite searches (a file with hundreds of MiB free takes ten times as
+// long), and the writer it holds must be free again within a few
 // milliseconds.
-const reclaimStep = 128
+const (
+	reclaimStep = 128
+	reclaimMin  = 8
+	reclaimMax  = 2048
+	reclaimFast = time.Millisecond
+	reclaimSlow = 3 * time.Millisecond
+)
 
 var (
 	_ eventstore.SpaceReclaimer = (*Backend)(nil)
@@ -239,9 +249,10 @@ func (sp *space) used(pages, free int64) int64 {
 
 // ReclaimSpace implements [eventstore.SpaceReclaimer] with SQLite's
 // incremental vacuum, in steps: each, a write transaction of its own,
-// moves at most 128 pages (512 KiB) from the end of the file into the room
-// of removed events, so that an Append waits for one step at most (under
-// a millisecond on a desktop disk); after each, a connection of its own
+// moves free pages from the end of the file into the room of removed
+// events, as many as take one to three milliseconds (from 8 to 2,048
+// pages; 128 at first), so that an Append waits for one such step at
+// most; after each, a connection of its own
 // copies the WAL into the file, so that the appends meanwhile need not.
 // A last checkpoint, with the writer held, copies the rest, and the file
 // shrinks. It returns how many bytes the database shrank by (its pages
@@ -287,17 +298,27 @@ func (b *Backend) ReclaimSpace(ctx context.Context) (int64, error) {
 		return fail(ctx, err)
 	}
 	var freed int64 // pages
+	step := reclaimStep
 	for {
 		var free, pages, after int64
+		var took time.Duration
 		err := b.write(ctx, func(tx *sqlx.Tx) error {
 			if err := tx.GetContext(ctx, &pages, `PRAGMA page_count`); err != nil {
 				return fail(ctx, err)
 			}
-			if _, err := b.exec(ctx, tx, "PRAGMA incremental_vacuum("+strconv.Itoa(reclaimStep)+")"); err != nil {
+			start := time.Now()
+			if _, err := b.exec(ctx, tx, "PRAGMA incremental_vacuum("+strconv.Itoa(step)+")"); err != nil {
 				return err
 			}
+			took = time.Since(start)
 			return fail(ctx, tx.QueryRowxContext(ctx, `SELECT * FROM pragma_page_count(), pragma_freelist_count()`).Scan(&after, &free))
 		})
+		switch {
+		case took < reclaimFast && step < reclaimMax:
+			step *= 2
+		case took > reclaimSlow && step > reclaimMin:
+			step /= 2
+		}
 		if err == nil {
 			freed += pages - after
 			err = checkpoint()
