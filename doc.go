@@ -280,8 +280,8 @@
 // [Store.PurgeStream] erases a stream's events from the log itself (for
 // GDPR erasure and retention) and leaves a tombstone that refuses appends
 // until [Store.RemoveTombstone]; [Options.MaxEventSize] bounds the size of
-// an event; [Store.ReclaimSpace] gives the space of purged and pruned
-// events back to the file system. The SQLite backend adds an online Backup,
+// an event; [Store.ReclaimSpace] gives the space of purged events back to
+// the file system ([Store.Prune] does it for the events it removes). The SQLite backend adds an online Backup,
 // and a storage budget that refuses writes past it with
 // [ErrStorageFull].
 //

@@ -142,7 +142,7 @@
 // it. Events removed (a purge, a prune) leave their pages free in the
 // file, and later writes use them first: once room is freed, writes
 // succeed again, and [Backend.ReclaimSpace] gives the free pages back to
-// the file system. A store crossing [Options.WarnBytes] reports a
+// the file system ([eventstore.Store.Prune] calls it at its end). A store crossing [Options.WarnBytes] reports a
 // "storage.low" happening to [eventstore.Hooks.Event], a refused write
 // "storage.full", and the way back under the threshold "storage.ok". The
 // budget is the Backend's: another process writing the file without it
