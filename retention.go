@@ -194,6 +194,14 @@ type PruneOptions struct {
 	// Progress, when set, is called after each batch with the running
 	// totals, from the goroutine that called Prune. Default: none.
 	Progress func(PruneResult)
+	// KeepSpace leaves the room of the removed events in the storage, for
+	// later events to use, instead of giving it back to the file system at
+	// the end of the prune. Set it for frequent prunes of a store that
+	// keeps growing to the same size, as [Store.PruneEvery] on a device:
+	// shrinking a file that grows again at once only writes more (wear on
+	// an SD card), while the room is reused anyway. Default: false, the
+	// space is given back.
+	KeepSpace bool
 }
 
 // PruneResult is what [Store.Prune] did.
@@ -243,6 +251,7 @@ type PruneResult struct {
 // incremental vacuum that writers wait for at most one of), so that the
 // file shrinks; [PruneResult.Reclaimed] says by how much. A cancelled ctx
 // skips it; a later Prune or ReclaimSpace gives the room back then.
+// [PruneOptions.KeepSpace] leaves it for later events instead.
 //
 // An idempotent retry of an Append whose events were removed is no longer
 // recognised, and appends them again.
@@ -260,7 +269,7 @@ func (s *Store) Prune(ctx context.Context, opts PruneOptions) (PruneResult, erro
 	end := s.begin(ctx, "prune", "")
 	t0 := time.Now()
 	res, err := s.prune(ctx, rt, opts)
-	if err == nil && res.Events > 0 && s.caps.reclaimer != nil {
+	if err == nil && res.Events > 0 && !opts.KeepSpace && s.caps.reclaimer != nil {
 		res.Reclaimed, err = s.ReclaimSpace(ctx)
 	}
 	res.Duration = time.Since(t0)
@@ -448,7 +457,9 @@ func memberOf(key, name string) (int, bool) {
 // options that [Store.Prune] refuses before it removes anything (a
 // BatchSize out of range), are [ErrInvalidArgument] at once; a name of
 // After without a checkpoint is not, since a forwarder may not have
-// shipped its first batch yet: each run then fails until it has.
+// shipped its first batch yet: each run then fails until it has. A device
+// that prunes often sets [PruneOptions.KeepSpace], so that its file stays
+// at its size instead of shrinking and growing again at every run.
 func (s *Store) PruneEvery(ctx context.Context, interval time.Duration, opts PruneOptions) error {
 	if err := s.checkOpen(); err != nil {
 		return err

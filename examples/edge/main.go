@@ -145,8 +145,9 @@ func run(ctx context.Context, out io.Writer, dir string) (report, error) {
 	fmt.Fprintf(out, "Device wrote %d readings; the forwarder has shipped up to position %d\n", rep.Appended, fwd.Status().Position)
 
 	// Pruning in the background: never an event the forwarder has not
-	// shipped.
-	prune := eventstore.PruneOptions{After: []string{"central"}, BatchSize: 250}
+	// shipped. The room of the pruned readings is kept for the next ones:
+	// the store stays at its size, rather than shrink and grow again.
+	prune := eventstore.PruneOptions{After: []string{"central"}, BatchSize: 250, KeepSpace: true}
 	go store.PruneEvery(ctx, 20*time.Millisecond, prune)
 
 	// An outage: the device goes on writing, nothing waits for the network.
