@@ -59,7 +59,8 @@ type space struct {
 	usage  *sqlx.Stmt                                                  // sqlUsage on the writer, with a budget
 	report atomic.Pointer[func(context.Context, eventstore.Happening)] // set by ReportTo
 
-	checked time.Time // the last check of the use; only the writer's holder touches it
+	checked  time.Time // the last check of the use; only the writer's holder touches it
+	walTried time.Time // the last cut of a -wal file past its share; the same
 
 	mu      sync.Mutex
 	state   string                 // "storage.ok", "storage.low" or "storage.full"
@@ -151,6 +152,14 @@ func (b *Backend) committed(ctx context.Context) {
 		sp.mu.Unlock()
 		return
 	}
+	// A -wal file past its share, because reads kept the checkpoints from
+	// copying all of it, would take the budget's room: it is copied and cut
+	// back now, the writer waiting for the reads under way at most walWait
+	// (and trying again no sooner than checkEvery when they last longer).
+	if time.Since(sp.walTried) >= checkEvery && fileSize(b.path+"-wal") > sp.walBytes {
+		sp.walTried = time.Now()
+		b.truncateWAL(context.WithoutCancel(ctx))
+	}
 	// Far below the threshold, a check now and then is enough: the limit
 	// itself is SQLite's to enforce, at every page.
 	sp.mu.Lock()
@@ -181,6 +190,19 @@ func (b *Backend) committed(ctx context.Context) {
 	case used < sp.warn && sp.state != "storage.ok":
 		sp.transition("storage.ok", used, nil)
 	}
+}
+
+// walWait is how long a commit that cuts back a -wal file past its share
+// waits for the reads under way.
+const walWait = 20 * time.Millisecond
+
+// truncateWAL copies the WAL into the file and truncates it, waiting for
+// the reads under way at most walWait; the writer is held. It is best
+// effort: when a read lasts longer, the WAL stays as it is.
+func (b *Backend) truncateWAL(ctx context.Context) {
+	b.writer.ExecContext(ctx, "PRAGMA busy_timeout = "+strconv.FormatInt(walWait.Milliseconds(), 10))
+	b.writer.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)")
+	b.writer.ExecContext(ctx, "PRAGMA busy_timeout = "+b.busyMillis())
 }
 
 // transition moves to state and keeps the happening that says so for
