@@ -139,7 +139,9 @@
 // on a disk that is full, budget or not (SQLITE_FULL, ENOSPC). The -wal
 // file passes its share only while one transaction is bigger than a
 // quarter of it, or a read that lasts keeps the checkpoint from copying
-// it. Events removed (a purge, a prune) leave their pages free in the
+// it: the first commit after such a read copies the -wal file into the
+// database and truncates it (waiting up to 20 ms for the reads under way).
+// Events removed (a purge, a prune) leave their pages free in the
 // file, and later writes use them first: once room is freed, writes
 // succeed again, and [Backend.ReclaimSpace] gives the free pages back to
 // the file system ([eventstore.Store.Prune] calls it at its end). A store crossing [Options.WarnBytes] reports a
