@@ -323,11 +323,16 @@ func (r *Repository[S, C, E]) fold(ctx context.Context, id string, a aggregate[S
 			return a, false, fmt.Errorf("load %s: %w", id, err)
 		}
 		if pinned {
-			if e.Version != a.version || e.Position != a.position {
+			pinned = false
+			if e.Version == a.version && e.Position == a.position {
+				continue // a's own event: already in the state
+			}
+			// Unless a prune removed a's own event (it keeps the
+			// snapshot at the last version it removed), and the
+			// retained events go on from it, a is of another life.
+			if e.Version != a.version+1 || e.Position <= a.position {
 				return a, true, nil
 			}
-			pinned = false // a's own event: already in the state
-			continue
 		}
 		ev, err := r.codec.Decode(e)
 		if err != nil {

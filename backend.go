@@ -11,9 +11,10 @@ import (
 // This file is the whole backend contract: what every backend must do
 // ([Backend], made of one small interface per purpose), and the small
 // named set of what a backend may do besides ([Transactor],
-// [ChangeWatcher], [IntegrityChecker], [CommitReporter]), which [New]
-// detects once. The conformance suite in package eventstoretest has a
-// section for each, and runs every optional section a backend implements.
+// [ChangeWatcher], [IntegrityChecker], [CommitReporter], [Retainer],
+// [SpaceReclaimer], [Reporter]), which [New] detects once. The conformance
+// suite in package eventstoretest has a section for each, and runs every
+// optional section a backend implements.
 
 // Backend is the storage contract that every backend implements: the
 // SQLite backend (package sqlite) and the in-memory reference backend
@@ -341,6 +342,95 @@ type IntegrityChecker interface {
 	CheckIntegrity(ctx context.Context) (string, error)
 }
 
+// Retainer is an optional capability of a [Backend]: retention policies
+// and pruning (see [Retention]). Both bundled backends implement it.
+// Without it, [Store.SetRetention], [Store.Retention], [Store.Prune] and
+// the other retention methods fail with [errors.ErrUnsupported], and
+// ReadStream truncates nothing.
+//
+// The [Store] does the rest: it validates policies, caches them, computes
+// [PruneOptions.After]'s bound from the checkpoints, and turns a prune into
+// one PruneStream call per batch.
+type Retainer interface {
+	// SetRetention stores p, replacing the policy of the same stream or
+	// category; the zero p.Retention removes it. p is valid: exactly one
+	// of Stream and Category set, no negative value.
+	SetRetention(ctx context.Context, p RetentionPolicy) error
+	// Retentions returns every stored policy: the streams', in order of
+	// stream ID, then the categories', in order of category.
+	Retentions(ctx context.Context) ([]RetentionPolicy, error)
+	// RetainedFrom returns the first version of the stream's current life
+	// that r (not zero) retains at time now, as [Retention] defines it:
+	// the lowest version v at or above both r.TruncateBefore and (when
+	// r.MaxCount > 0) last-r.MaxCount+1 whose event was recorded at or
+	// after now-r.MaxAge (when r.MaxAge > 0), last+1 when none is. Events
+	// already removed count as expired. A stream that does not exist or
+	// was deleted is [ErrStreamNotFound].
+	RetainedFrom(ctx context.Context, stream string, r Retention, now time.Time) (int64, error)
+	// StoredStreams returns, in ascending order, up to limit IDs after
+	// after of the streams of category ("" for every category) that have
+	// ever had events, deleted ones included.
+	StoredStreams(ctx context.Context, category, after string, limit int) ([]string, error)
+	// PruneStream removes, in one write transaction, up to req.Limit of
+	// the stream's events that req.Retention expires at req.Now (as
+	// RetainedFrom computes it inside the transaction), lowest positions
+	// first, and with them every event of the stream's earlier lives;
+	// only events at or below req.MaxPosition are removed. It removes the
+	// stream's snapshots below the last version it has removed. Versions,
+	// positions and the stream's record stay: see [Store.Prune].
+	PruneStream(ctx context.Context, req PruneRequest) (PruneBatch, error)
+	// Pruned reports whether PruneStream has ever removed events of the
+	// stream, so that [Store.Verify] takes a stream whose versions begin
+	// past 0 for a pruned one, not a damaged one.
+	Pruned(ctx context.Context, stream string) (bool, error)
+}
+
+// PruneRequest is one batch of [Retainer.PruneStream].
+type PruneRequest struct {
+	Stream      string    // a valid stream ID
+	Retention   Retention // not zero
+	Now         time.Time // the Store's clock
+	MaxPosition int64     // remove nothing above this position
+	Limit       int       // the most events to remove, at least 1
+}
+
+// PruneBatch is what one [Retainer.PruneStream] did.
+type PruneBatch struct {
+	Events    int64 // events removed
+	Snapshots int64 // snapshots removed
+	// First and Last are the lowest and highest positions removed; 0
+	// when none was.
+	First, Last int64
+	// More reports that expired events at or below MaxPosition may remain:
+	// the batch stopped at its limit.
+	More bool
+	// KeptBack, when More is false, counts the expired events left because
+	// they are above MaxPosition.
+	KeptBack int64
+}
+
+// SpaceReclaimer is an optional capability of a [Backend] whose storage
+// keeps the room of removed events (purged or pruned) until it is given
+// back, as a SQLite file does. [Store.ReclaimSpace] calls it; without it,
+// there is nothing to give back and ReclaimSpace returns 0.
+type SpaceReclaimer interface {
+	// ReclaimSpace gives the room of removed events back to the file
+	// system, in steps short enough that a writer waits at most one step,
+	// until none is left or ctx ends. It returns how many bytes the
+	// storage shrank by.
+	ReclaimSpace(ctx context.Context) (int64, error)
+}
+
+// Reporter is an optional capability of a [Backend] that has happenings
+// of its own, such as its storage running low ("storage.low",
+// "storage.full", "storage.ok", category [CategoryStorage]). [New] calls
+// ReportTo once, with a function that hands each happening to
+// [Hooks.Event]; the backend calls it from any goroutine, never while it
+// holds a lock a write would wait for.
+type Reporter interface {
+	ReportTo(report func(ctx context.Context, h Happening))
+}
+
 // capabilities are the optional capabilities of a backend, found once by
 // [New]; a nil field is a capability the backend lacks.
 type capabilities struct {
@@ -348,6 +438,9 @@ type capabilities struct {
 	watcher   ChangeWatcher
 	integrity IntegrityChecker
 	commits   CommitReporter
+	retainer  Retainer
+	reclaimer SpaceReclaimer
+	reporter  Reporter
 }
 
 func capabilitiesOf(b Backend) capabilities {
@@ -356,5 +449,8 @@ func capabilitiesOf(b Backend) capabilities {
 	c.watcher, _ = b.(ChangeWatcher)
 	c.integrity, _ = b.(IntegrityChecker)
 	c.commits, _ = b.(CommitReporter)
+	c.retainer, _ = b.(Retainer)
+	c.reclaimer, _ = b.(SpaceReclaimer)
+	c.reporter, _ = b.(Reporter)
 	return c
 }

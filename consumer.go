@@ -361,7 +361,7 @@ func (c *consumer) run(ctx context.Context) (err error) {
 	if !ok {
 		from = c.opts.From
 	}
-	sub, err := c.store.Subscribe(ctx, SubscribeOptions{From: from, Filter: c.opts.Filter, Buffer: c.opts.Buffer})
+	sub, err := c.store.subscribe(ctx, SubscribeOptions{From: from, Filter: c.opts.Filter, Buffer: c.opts.Buffer}, c.key)
 	if err != nil {
 		return fmt.Errorf("consume %s: %w", c.key, err)
 	}

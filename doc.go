@@ -249,6 +249,23 @@
 // lists, and a later Append starts it again at version 0, while its events
 // stay in the global log for the consumers that saw them.
 //
+// # Retention
+//
+// [Store.SetRetention] and [Store.SetCategoryRetention] store a
+// [Retention] policy with KurrentDB's semantics (MaxAge, MaxCount,
+// TruncateBefore; a stream's own policy overrides its category's): expired
+// events disappear from ReadStream at once, and [Store.Prune] removes them
+// from storage in short batches, never past what the forwarders and
+// consumers named in [PruneOptions.After] have checkpointed, so a device
+// that was offline for a week loses nothing it has not shipped.
+// [Store.PruneEvery] does it on an interval and reports each run to the
+// hooks and [Stats]:
+//
+//	store.SetCategoryRetention(ctx, "sensor", eventstore.Retention{MaxAge: 30 * 24 * time.Hour})
+//	go store.PruneEvery(ctx, time.Hour, eventstore.PruneOptions{After: []string{"central"}})
+//
+// Positions are never reused, and a stream pruned empty keeps its version.
+//
 // # Observability
 //
 // [Options.Hooks] observes the store: Start brackets appends, reads,
@@ -266,7 +283,10 @@
 // [Store.PurgeStream] erases a stream's events from the log itself (for
 // GDPR erasure and retention) and leaves a tombstone that refuses appends
 // until [Store.RemoveTombstone]; [Options.MaxEventSize] bounds the size of
-// an event. The SQLite backend adds an online Backup.
+// an event; [Store.ReclaimSpace] gives the space of purged events back to
+// the file system ([Store.Prune] does it for the events it removes). The SQLite backend adds an online Backup,
+// and a storage budget that refuses writes past it with
+// [ErrStorageFull].
 //
 // # Backends
 //
@@ -282,7 +302,12 @@
 // for appends made by other processes ([ChangeWatcher]; without it a
 // subscription sees only its own Store's appends), and a check of the
 // storage itself ([IntegrityChecker]; without it [Store.Verify] skips
-// that check and says so). Package eventstoretest is the conformance
+// that check and says so), retention ([Retainer]; without it the
+// retention methods fail with [errors.ErrUnsupported]), giving the room
+// of removed events back ([SpaceReclaimer]; without it
+// [Store.ReclaimSpace] returns 0) and reporting happenings of its own,
+// such as its storage running low ([Reporter]). Package eventstoretest is
+// the conformance
 // suite: a section for each part of the contract, and one for each
 // optional capability, run for every backend that has it.
 //

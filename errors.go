@@ -36,6 +36,11 @@ var (
 	// [Store.RemoveTombstone].
 	ErrStreamPurged = errors.New("eventstore: stream purged")
 
+	// ErrUnknownConsumer reports a name in [PruneOptions.After] that has
+	// no checkpoint, neither a forwarder's nor a consumer's: nothing was
+	// removed. It matches [ErrInvalidArgument] too.
+	ErrUnknownConsumer = fmt.Errorf("%w: unknown consumer or forwarder", ErrInvalidArgument)
+
 	// ErrClosed reports a call on a [Store] or backend that has been closed.
 	ErrClosed = errors.New("eventstore: store closed")
 
@@ -66,6 +71,15 @@ var (
 	// ErrHandlerPanic matches the error a consumer reports when its handler
 	// panicked; the consumer recovers and treats it like any handler error.
 	ErrHandlerPanic = errors.New("eventstore: handler panicked")
+
+	// ErrStorageFull reports a write refused for want of room: the
+	// backend's storage budget is used up (the SQLite backend's
+	// Options.MaxBytes) or the disk is full. Nothing of the write was
+	// done. Writes succeed again once room is freed: events removed
+	// ([Store.PurgeStream], a prune), or files removed from the disk.
+	// A backend with a budget warns before it is used up (a
+	// "storage.low" happening, see [Hooks]).
+	ErrStorageFull = errors.New("eventstore: storage full")
 
 	// ErrNotParked reports that a consumer has no parked event at that
 	// position, for [Store.RetryParked] and [Store.DropParked].

@@ -14,13 +14,15 @@ const (
 	CategoryPersistence   = "persistence"   // appends, reads, deletes, snapshots
 	CategorySubscriptions = "subscriptions" // subscriptions and consumers
 	CategoryOutbox        = "outbox"        // forwarders and their sinks
+	CategoryStorage       = "storage"       // the backend's room for events
 )
 
 // Op is an operation a [Hooks.Start] observes.
 type Op struct {
 	Category string // CategoryPersistence
 	// Name is "append", "read_stream", "read_all", "delete_stream",
-	// "purge_stream" or "save_snapshot".
+	// "purge_stream", "save_snapshot", "prune" (Outcome.Events: the
+	// events removed) or "reclaim_space".
 	Name   string
 	Stream string // the stream, when the operation has one
 }
@@ -48,14 +50,29 @@ type Happening struct {
 	// [ConsumerInfo.CaughtUp]), "consumer.checkpoint", "consumer.failed",
 	// "consumer.parked", "snapshot.saved", "outbox.sent", "outbox.failed",
 	// "snapshot.ignored" (a [Repository] replayed instead, see
-	// [RepositoryOptions.SnapshotVersion]).
+	// [RepositoryOptions.SnapshotVersion]), "prune.done" (Events removed,
+	// Duration), "prune.failed", "prune.kept_back" (Events: expired events
+	// kept because [PruneOptions.After] had not passed them),
+	// "subscription.events_pruned" (a subscription, or the consumer or
+	// forwarder named by Consumer, went on past a range of positions, From
+	// to Position, in which a [Store.Prune] of this Store removed events
+	// of streams its filter selects before it read them), "storage.low"
+	// (the storage in use crossed the warning threshold of the budget),
+	// "storage.full" (a write failed with [ErrStorageFull], which is
+	// Err), "storage.ok" (back under the threshold after one of those).
 	Name     string
 	Stream   string // the stream, when there is one
 	Consumer string // the consumer key or forwarder name, when there is one
 	Position int64
+	// From is where the range of positions ending at Position begins, for
+	// "subscription.events_pruned"; 0 otherwise.
+	From     int64
 	Events   int
 	Duration time.Duration
 	Err      error
+	// Bytes and Limit, for the storage happenings: the bytes the store
+	// uses, and its budget (0 without one).
+	Bytes, Limit int64
 }
 
 // Hooks observe a [Store]: set them in [Options.Hooks]. Both are optional
@@ -88,6 +105,12 @@ type Stats struct {
 	SnapshotsSaved uint64
 	OutboxSent     uint64 // events sinks confirmed
 	OutboxFailures uint64 // failed Sends
+	Prunes         uint64 // prunes that ran to the end
+	PruneFailures  uint64 // prunes that failed
+	EventsPruned   uint64 // events removed by prunes
+	// KeptBack is how many expired events the last prune that ran to the
+	// end kept because [PruneOptions.After] had not passed them.
+	KeptBack int64
 }
 
 // counters is the live form of Stats.
@@ -96,6 +119,8 @@ type counters struct {
 	subscriptions                                                       atomic.Int64
 	subscribed, lagging, checkpoints, handlerErrors, parked             atomic.Uint64
 	snapshotsSaved, outboxSent, outboxFailures                          atomic.Uint64
+	prunes, pruneFailures, eventsPruned                                 atomic.Uint64
+	keptBack                                                            atomic.Int64
 }
 
 // Stats returns the store's counters.
@@ -107,6 +132,7 @@ func (s *Store) Stats() Stats {
 		Subscriptions: c.subscriptions.Load(), Subscribed: c.subscribed.Load(), Lagging: c.lagging.Load(),
 		Checkpoints: c.checkpoints.Load(), HandlerErrors: c.handlerErrors.Load(), Parked: c.parked.Load(),
 		SnapshotsSaved: c.snapshotsSaved.Load(), OutboxSent: c.outboxSent.Load(), OutboxFailures: c.outboxFailures.Load(),
+		Prunes: c.prunes.Load(), PruneFailures: c.pruneFailures.Load(), EventsPruned: c.eventsPruned.Load(), KeptBack: c.keptBack.Load(),
 	}
 }
 
@@ -168,7 +194,7 @@ func LogHooks(logger *slog.Logger) Hooks {
 		},
 		Event: func(ctx context.Context, h Happening) {
 			level := slog.LevelInfo
-			if h.Err != nil {
+			if h.Err != nil || h.Name == "storage.low" {
 				level = slog.LevelWarn
 			}
 			if !logger.Enabled(ctx, level) {
@@ -181,6 +207,9 @@ func LogHooks(logger *slog.Logger) Hooks {
 			if h.Consumer != "" {
 				attrs = append(attrs, slog.String("consumer", h.Consumer))
 			}
+			if h.From > 0 {
+				attrs = append(attrs, slog.Int64("from", h.From))
+			}
 			if h.Position > 0 {
 				attrs = append(attrs, slog.Int64("position", h.Position))
 			}
@@ -189,6 +218,12 @@ func LogHooks(logger *slog.Logger) Hooks {
 			}
 			if h.Duration > 0 {
 				attrs = append(attrs, slog.Duration("duration", h.Duration))
+			}
+			if h.Bytes > 0 {
+				attrs = append(attrs, slog.Int64("bytes", h.Bytes))
+			}
+			if h.Limit > 0 {
+				attrs = append(attrs, slog.Int64("limit", h.Limit))
 			}
 			if h.Err != nil {
 				attrs = append(attrs, slog.Any("error", h.Err))

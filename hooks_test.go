@@ -228,3 +228,31 @@ func TestLogHooks_StreamNotFoundIsNotAWarning(t *testing.T) {
 		t.Errorf("a failed read was not logged as a warning:\n%s", out)
 	}
 }
+
+// reporting is a backend with happenings of its own (Reporter).
+type reporting struct {
+	*memory.Backend
+	report func(context.Context, eventstore.Happening)
+}
+
+func (r *reporting) ReportTo(report func(context.Context, eventstore.Happening)) { r.report = report }
+
+// A backend's own happenings reach the hooks through the Store that New
+// made for it; LogHooks logs storage running low as a warning, with its
+// bytes and budget.
+func TestLogHooks_BackendHappenings(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&buf, nil))
+	b := &reporting{Backend: memory.New()}
+	store := eventstore.New(b, &eventstore.Options{Hooks: eventstore.LogHooks(logger)})
+	defer store.Close()
+	if b.report == nil {
+		t.Fatal("New did not call ReportTo")
+	}
+	b.report(context.Background(), eventstore.Happening{Category: eventstore.CategoryStorage, Name: "storage.low", Bytes: 950, Limit: 1000})
+	want := `level=WARN msg="eventstore: storage.low" category=storage bytes=950 limit=1000`
+	if out := buf.String(); !strings.Contains(out, want) {
+		t.Errorf("log lacks %q:\n%s", want, out)
+	}
+}

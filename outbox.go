@@ -192,7 +192,7 @@ func (f *Forwarder) run(ctx context.Context) error {
 	if !ok {
 		from = f.opts.From
 	}
-	sub, err := f.store.Subscribe(ctx, SubscribeOptions{From: from, Filter: f.opts.Filter, Buffer: 2 * f.opts.BatchSize})
+	sub, err := f.store.subscribe(ctx, SubscribeOptions{From: from, Filter: f.opts.Filter, Buffer: 2 * f.opts.BatchSize}, f.key)
 	if err != nil {
 		return fmt.Errorf("forwarder %s: %w", f.opts.Name, err)
 	}

@@ -268,3 +268,20 @@ CREATE INDEX events_category ON events (category);
 CREATE INDEX streams_category ON streams (category, id) WHERE state = 0;
 -- The index of events by type, events_type ON events (type), is
 -- optional: Options.TypeIndex of package sqlite creates it.
+
+-- migration 8
+-- Retention policies (see eventstore.Retention): a stream's own, or a
+-- category's. A policy that keeps everything is not stored.
+CREATE TABLE retention_policies (
+    kind            TEXT    NOT NULL CHECK (kind IN ('stream', 'category')),
+    name            TEXT    NOT NULL,  -- the stream ID or the category
+    max_age         INTEGER NOT NULL,  -- nanoseconds; 0: none
+    max_count       INTEGER NOT NULL,  -- 0: none
+    truncate_before INTEGER NOT NULL,  -- 0: none
+    PRIMARY KEY (kind, name)
+) WITHOUT ROWID;
+-- pruned is 1 once a prune has removed events of the stream, so that its
+-- versions may begin past 0 (Verify asks). A prune sets version and
+-- updated_at as migration 7 describes; positions it removes from the top
+-- of the log go to log_high_water, as a purge's do.
+ALTER TABLE streams ADD COLUMN pruned INTEGER NOT NULL DEFAULT 0;

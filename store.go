@@ -67,7 +67,9 @@ type Store struct {
 	hub     hub
 	running progressBoard // consumers running on this Store, for WaitFor and Consumers
 
-	counters counters
+	counters  counters
+	retention retentionState
+	closing   chan struct{} // closed by Close
 }
 
 // New returns a Store on backend. A nil opts gives the defaults. The Store
@@ -78,7 +80,10 @@ func New(backend Backend, opts *Options) *Store {
 	if isNil(backend) {
 		panic(fmt.Errorf("eventstore: New: %w", invalidf("nil Backend")))
 	}
-	s := &Store{backend: backend, caps: capabilitiesOf(backend), opts: opts.withDefaults()}
+	s := &Store{backend: backend, caps: capabilitiesOf(backend), opts: opts.withDefaults(), closing: make(chan struct{})}
+	if s.caps.reporter != nil {
+		s.caps.reporter.ReportTo(s.happened)
+	}
 	s.happened(context.Background(), Happening{Category: CategorySystem, Name: "store.opened"})
 	return s
 }
@@ -90,6 +95,7 @@ func (s *Store) Close() error {
 	if s.closed.Swap(true) {
 		return ErrClosed
 	}
+	close(s.closing)
 	s.hub.close()
 	err := s.backend.Close()
 	s.happened(context.Background(), Happening{Category: CategorySystem, Name: "store.closed", Err: err})

@@ -368,6 +368,10 @@ func (s *Store) prepare(events []Event) ([]Event, error) {
 // again meanwhile. The sequence stops at the first error and yields it; a
 // cancelled ctx ends it with ctx.Err(). It can be ranged more than once, each
 // time reading afresh.
+//
+// A stream with a [Retention] policy reads from its first retained version
+// on, forward and backward: From and Limit apply to what is retained, and
+// a stream whose events have all expired reads as empty (it still exists).
 func (s *Store) ReadStream(ctx context.Context, stream string, opts ReadOptions) iter.Seq2[RecordedEvent, error] {
 	err := s.checkOpen()
 	if err == nil {
@@ -379,6 +383,14 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts ReadOptions)
 	if err != nil {
 		return errSeq[RecordedEvent](fmt.Errorf("read stream %s: %w", stream, err))
 	}
+	if s.truncates() {
+		return s.readRetained(ctx, stream, opts)
+	}
+	return s.readStream(ctx, stream, opts)
+}
+
+// readStream is ReadStream once its arguments are checked.
+func (s *Store) readStream(ctx context.Context, stream string, opts ReadOptions) iter.Seq2[RecordedEvent, error] {
 	read := s.guard(ctx, "read_stream", stream, s.backend.ReadStream(ctx, stream, opts))
 	return func(yield func(RecordedEvent, error) bool) {
 		for e, err := range read {

@@ -83,6 +83,8 @@ type Subscription struct {
 
 	stopOnce      sync.Once
 	closedByStore atomic.Bool
+
+	owner string // the consumer key or forwarder name that runs it, or ""
 }
 
 // Events returns the channel of events. It is closed when the subscription
@@ -162,7 +164,10 @@ func (sub *Subscription) Close() error {
 }
 
 // Subscribe starts a subscription to the events that match opts.Filter,
-// from opts.From on. It catches up from storage and then delivers new
+// from opts.From on. Events that [Store.Prune] removes before the
+// subscription reads them are not delivered: it goes on from the next event
+// that exists, and when the prune ran through this Store, the hooks say so
+// with "subscription.events_pruned". It catches up from storage and then delivers new
 // events as they are committed, on the channel of [Subscription.Events].
 // The subscription runs until Close is called, ctx is done, or the store
 // is closed.
@@ -174,6 +179,12 @@ func (sub *Subscription) Close() error {
 // A malformed filter, a From below [FromNow] or a Buffer below 0 or above
 // [MaxBuffer] is [ErrInvalidArgument].
 func (s *Store) Subscribe(ctx context.Context, opts SubscribeOptions) (*Subscription, error) {
+	return s.subscribe(ctx, opts, "")
+}
+
+// subscribe is Subscribe for owner, the consumer or forwarder that runs the
+// subscription ("" for none), which its happenings name.
+func (s *Store) subscribe(ctx context.Context, opts SubscribeOptions, owner string) (*Subscription, error) {
 	if err := s.checkOpen(); err != nil {
 		return nil, err
 	}
@@ -209,6 +220,7 @@ func (s *Store) Subscribe(ctx context.Context, opts SubscribeOptions) (*Subscrip
 		done:     make(chan struct{}),
 		progress: make(chan struct{}, 1),
 		caughtUp: make(chan struct{}),
+		owner:    owner,
 	}
 	sub.position.Store(cursor)
 	if err := s.hub.add(s, sub); err != nil {
@@ -259,6 +271,9 @@ func (s *Store) run(ctx context.Context, sub *Subscription, cursor int64, filter
 		}
 		if err == nil {
 			cursor, err = s.catchUp(ctx, sub, cursor, filter)
+		}
+		if err == nil && head > cursor {
+			s.reportPruned(ctx, sub, filter, cursor+1, head)
 		}
 		if err == errStopped {
 			sub.setErr(sub.stopReason())
@@ -387,6 +402,9 @@ func (s *Store) catchUp(ctx context.Context, sub *Subscription, cursor int64, fi
 	for e, err := range s.backend.ReadAll(ctx, ReadOptions{From: cursor + 1}, filter) {
 		if err != nil {
 			return cursor, readErr(ctx, err)
+		}
+		if e.Position > cursor+1 {
+			s.reportPruned(ctx, sub, filter, cursor+1, e.Position-1)
 		}
 		select {
 		case sub.events <- e:

@@ -15,7 +15,9 @@ const (
 	// ([IntegrityChecker]; SQLite's PRAGMA integrity_check).
 	VerifyIntegrity VerifyCheck = "integrity"
 	// VerifyLog checks that positions strictly increase through the global
-	// log and that versions run 0, 1, 2... within each life of each stream.
+	// log and that versions run 0, 1, 2... within each life of each stream
+	// (for a stream [Store.Prune] removed events of, from the first version
+	// it left).
 	VerifyLog VerifyCheck = "log"
 	// VerifyStreams checks that every stream's version agrees with the
 	// events of its current life, and ([Auditor]) that every event has a
@@ -134,6 +136,19 @@ type verifier struct {
 	lifeLen map[string]int64 // events of each stream's latest life in the log
 	last    int64            // the last position in the log
 	cps     []Checkpoint
+	err     error // of a check that pruned made, reported by the check
+}
+
+// pruned reports whether a prune has removed events of stream, so that
+// its versions may begin past 0. An error makes it false, and is kept for
+// the check to report.
+func (v *verifier) pruned(ctx context.Context, stream string) bool {
+	if v.s.caps.retainer == nil || v.err != nil {
+		return false
+	}
+	ok, err := v.s.caps.retainer.Pruned(ctx, stream)
+	v.err = err
+	return ok
 }
 
 func (v *verifier) done(check VerifyCheck) error {
@@ -176,15 +191,21 @@ func (v *verifier) log(ctx context.Context) error {
 			v.r.problem(VerifyLog, "position %d (%s@%d) comes after position %d", e.Position, e.StreamID, e.Version, v.last)
 		}
 		v.last = e.Position
-		switch n := v.lifeLen[e.StreamID]; {
+		n, seen := v.lifeLen[e.StreamID]
+		switch {
 		case e.Version == n:
 			v.lifeLen[e.StreamID] = n + 1
 		case e.Version == 0: // a new life, after DeleteStream
 			v.lifeLen[e.StreamID] = 1
+		case !seen && v.pruned(ctx, e.StreamID): // the front was pruned
+			v.lifeLen[e.StreamID] = e.Version + 1
 		default:
 			v.r.problem(VerifyLog, "%s: version %d at position %d, expected %d or 0", e.StreamID, e.Version, e.Position, n)
 			v.lifeLen[e.StreamID] = e.Version + 1
 		}
+	}
+	if v.err != nil {
+		return v.err
 	}
 	return v.done(VerifyLog)
 }
@@ -211,6 +232,9 @@ func (v *verifier) streams(ctx context.Context) error {
 	if err := v.s.backend.AuditStreams(ctx, func(p string) { v.r.problem(VerifyStreams, "%s", p) }); err != nil {
 		return err
 	}
+	if v.err != nil {
+		return v.err
+	}
 	return v.done(VerifyStreams)
 }
 
@@ -223,7 +247,8 @@ func (v *verifier) recheck(ctx context.Context, stream string) (bool, error) {
 		if err != nil {
 			return false, err
 		}
-		var n int64
+		n := int64(-1) // the next version expected
+		var first int64
 		contiguous := true
 		for e, err := range v.s.backend.ReadStream(ctx, stream, ReadOptions{}) {
 			if errors.Is(err, ErrStreamNotFound) {
@@ -232,12 +257,21 @@ func (v *verifier) recheck(ctx context.Context, stream string) (bool, error) {
 			if err != nil {
 				return false, err
 			}
+			if n < 0 {
+				first, n = e.Version, e.Version // 0, unless the front was pruned
+			}
 			contiguous = contiguous && e.Version == n
 			n++
 		}
 		after, err := v.s.backend.StreamVersion(ctx, stream)
 		if err != nil {
 			return false, err
+		}
+		if n < 0 { // no event: the stream does not exist, or all pruned
+			first, n = after+1, after+1
+		}
+		if first > 0 && !v.pruned(ctx, stream) {
+			contiguous = false // only a prune removes the front of a stream
 		}
 		if before == after {
 			return contiguous && n == after+1, nil

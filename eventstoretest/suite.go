@@ -12,9 +12,10 @@
 // checks what users see. Each area of the contract has a file of its own.
 // Every backend runs the sections of what every backend must do; the
 // section of an optional capability ([eventstore.Transactor],
-// [eventstore.ChangeWatcher], [eventstore.IntegrityChecker]) runs when the
-// backend has it, and the "Without" section checks the documented fallback
-// of each on the backend with its capabilities hidden. A backend whose
+// [eventstore.ChangeWatcher], [eventstore.IntegrityChecker],
+// [eventstore.Retainer]) runs when the backend has it, and the "Without"
+// section checks the documented fallback of each on the backend with its
+// capabilities hidden. A backend whose
 // storage other processes can write to (a ChangeWatcher) passes
 // [Options.NewPair] to [RunWith], so that the suite can open its storage
 // twice.
@@ -60,6 +61,7 @@ func RunWith(t *testing.T, newBackend NewBackend, opts *Options) {
 	_, watches := probe.(eventstore.ChangeWatcher)
 	_, checks := probe.(eventstore.IntegrityChecker)
 	_, reports := probe.(eventstore.CommitReporter)
+	_, retains := probe.(eventstore.Retainer)
 	if err := probe.Close(); err != nil {
 		t.Fatalf("closing a new backend: %v", err)
 	}
@@ -96,6 +98,9 @@ func RunWith(t *testing.T, newBackend NewBackend, opts *Options) {
 	}
 	if reports {
 		t.Run("CommitReporter", func(t *testing.T) { testCommitReporter(t, newBackend) })
+	}
+	if retains {
+		t.Run("Retention", func(t *testing.T) { testRetention(t, newBackend) })
 	}
 }
 

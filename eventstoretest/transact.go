@@ -501,6 +501,17 @@ func testWithoutCapabilities(t *testing.T, newBackend NewBackend) {
 		b.is.True(!slices.Contains(r.Checked, eventstore.VerifyIntegrity))
 		b.is.Equal(r.Skipped, []string{"integrity: the backend has no storage check"})
 	})
+	t.Run("Retention", func(t *testing.T) {
+		b := setup(t, bare)
+		b.appendOK("a-1", eventstore.Any, numbered("E", 3)...)
+		err := b.store.SetRetention(b.ctx, "a-1", eventstore.Retention{MaxCount: 1})
+		b.is.True(errors.Is(err, errors.ErrUnsupported))
+		_, err = b.store.Prune(b.ctx, eventstore.PruneOptions{})
+		b.is.True(errors.Is(err, errors.ErrUnsupported))
+		_, err = b.store.Retentions(b.ctx)
+		b.is.True(errors.Is(err, errors.ErrUnsupported))
+		b.is.Equal(len(all(b.is, b.store.ReadStream(b.ctx, "a-1", eventstore.ReadOptions{}))), 3) // nothing truncated
+	})
 }
 
 // bareBackend has the methods of [eventstore.Backend] and none of the

@@ -222,3 +222,13 @@ func (b *gappyBackend) LastPosition(ctx context.Context) (int64, error) {
 	p, err := b.Backend.LastPosition(ctx)
 	return p * spread, err
 }
+
+// PruneStream maps the bound of the prune to the memory backend's
+// positions, and the positions it removed back.
+func (b *gappyBackend) PruneStream(ctx context.Context, req eventstore.PruneRequest) (eventstore.PruneBatch, error) {
+	req.MaxPosition /= spread
+	res, err := b.Backend.PruneStream(ctx, req)
+	res.First *= spread
+	res.Last *= spread
+	return res, err
+}

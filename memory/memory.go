@@ -54,6 +54,16 @@ type data struct {
 	consumers map[string]*consumerState // by consumer key
 	snapshots map[string]lifeSnapshots  // by stream
 	purged    map[string]bool           // tombstones
+
+	// earlier holds, by stream, the positions of the events of the
+	// stream's earlier lives, ended by DeleteStream, for pruning.
+	earlier    map[string][]int64
+	retention  map[string]eventstore.Retention // streams' own policies
+	categories map[string]eventstore.Retention // categories' policies
+	pruned     map[string]bool                 // streams PruneStream removed events of
+	// logShared reports that a fork may share log's array: a write to one
+	// of its slots copies it first.
+	logShared bool
 }
 
 // stream is the current life of a stream.
@@ -63,6 +73,7 @@ type stream struct {
 	createdAt time.Time
 	updatedAt time.Time
 	keys      map[string]eventstore.AppendResult // by idempotency key
+	pruned    int64                              // versions below this were pruned
 }
 
 // lifeID names one life of a stream: DeleteStream ends it and a later
@@ -426,6 +437,10 @@ func (d *data) deleteStream(streamID string, expected eventstore.ExpectedVersion
 	if s == nil {
 		return eventstore.ErrStreamNotFound
 	}
+	if d.earlier == nil {
+		d.earlier = make(map[string][]int64)
+	}
+	d.earlier[streamID] = append(d.earlier[streamID], s.positions[s.pruned:]...)
 	delete(d.streams, streamID)
 	delete(d.snapshots, streamID)
 	return nil
@@ -469,6 +484,7 @@ func (d *data) purgeStream(streamID string) (int64, error) {
 	}
 	delete(d.streams, streamID)
 	delete(d.snapshots, streamID)
+	delete(d.earlier, streamID)
 	for _, c := range d.consumers {
 		c.parked = slices.DeleteFunc(c.parked, func(p eventstore.ParkedEvent) bool { return p.StreamID == streamID })
 	}

@@ -206,6 +206,16 @@ func (d *data) fork() *data {
 		consumers: make(map[string]*consumerState, len(d.consumers)),
 		snapshots: make(map[string]lifeSnapshots, len(d.snapshots)),
 		purged:    maps.Clone(d.purged),
+
+		earlier:    make(map[string][]int64, len(d.earlier)),
+		retention:  maps.Clone(d.retention),
+		categories: maps.Clone(d.categories),
+		pruned:     maps.Clone(d.pruned),
+		logShared:  true,
+	}
+	d.logShared = true
+	for id, ps := range d.earlier {
+		f.earlier[id] = ps[:len(ps):len(ps)]
 	}
 	if f.ids == nil {
 		f.ids = make(map[uuid.UUID]int64)

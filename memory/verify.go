@@ -28,6 +28,8 @@ func (b *Backend) AuditStreams(ctx context.Context, problem func(string)) error 
 		}
 		for v, p := range s.positions {
 			switch {
+			case int64(v) < s.pruned:
+				// Pruned: its slot is empty.
 			case p < 1 || p > int64(len(b.log)):
 				problem(fmt.Sprintf("%s@%d: at position %d, past the end of the log", id, v, p))
 			case b.log[p-1].Position == 0:

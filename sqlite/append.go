@@ -75,6 +75,7 @@ type streamRecord struct {
 // Append implements [eventstore.Backend].
 func (b *Backend) Append(ctx context.Context, req eventstore.AppendRequest) (eventstore.AppendResult, error) {
 	res, err := b.appendTx(ctx, req)
+	b.noteFull(ctx, err)
 	// The happy path never looks the IDs up: a stored ID shows up as a
 	// unique violation, and a retry usually as a version conflict (the
 	// stream has moved on). Only then is it worth asking which it is.

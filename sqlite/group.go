@@ -283,6 +283,7 @@ func (b *Backend) release() {
 		l.cancel = nil
 	}
 	<-l.ch()
+	b.space.flush(context.Background())
 }
 
 // commitGroup writes batch in tx, commits, releases the writer, and
@@ -316,6 +317,7 @@ func (b *Backend) commitGroup(tx *sqlx.Tx, batch []*queuedAppend) {
 			b.known.put(st.id, st.streamRecord)
 		}
 		b.reportGroup(batch)
+		b.committed(ctx)
 	}
 	b.release()
 	b.groups.Add(1)
@@ -513,6 +515,7 @@ func (b *Backend) runIn(tx *sqlx.Tx, q *queuedAppend) {
 		return
 	}
 	b.reportOne(q)
+	b.committed(q.ctx)
 }
 
 // reportOne reports the commit of q, run alone, to the

@@ -132,6 +132,39 @@
 // writable; if the -wal exists without its -shm and this process cannot
 // create one, Open says so.
 //
+// # Storage budget
+//
+// [Options.MaxBytes] bounds what the store takes on the disk: the
+// database file, its -wal file and its -shm file together. The -wal file
+// gets an eighth of the budget, at most 5.2 MiB (SQLite copies it into the
+// database file each time it passes three quarters of that, and cuts it
+// back to its share when it starts again), the -shm file 32 KiB, the
+// database file the rest, enforced by SQLite's max_page_count on the
+// writer. A write that would grow the database file past its share fails
+// with [eventstore.ErrStorageFull] and writes nothing; so does any write
+// on a disk that is full, budget or not (SQLITE_FULL, ENOSPC). The -wal
+// file passes its share only while one transaction is bigger than a
+// quarter of it, or a read that lasts keeps the checkpoint from copying
+// it: the first commit after such a read copies the -wal file into the
+// database and truncates it (waiting up to 20 ms for the reads under way).
+// Events removed (a purge, a prune) leave their pages free in the
+// file, and later writes use them first: once room is freed, writes
+// succeed again, and [Backend.ReclaimSpace] gives the free pages back to
+// the file system ([eventstore.Store.Prune] calls it at its end). A store crossing [Options.WarnBytes] reports a
+// "storage.low" happening to [eventstore.Hooks.Event], a refused write
+// "storage.full", and the way back under the threshold "storage.ok". The
+// budget is the Backend's: another process writing the file without it
+// is not held to it. Set it below the disk's free room: on a disk that is
+// itself full, even a purge or a prune may fail (it writes to the -wal
+// file too) until room is made on the disk by other means, while a store
+// at its budget can always make room of its own.
+//
+// Open creates new files with auto_vacuum=INCREMENTAL, so that
+// ReclaimSpace can shrink them; files of earlier releases keep what they
+// had, and the command 'eventstore vacuum' converts one (see
+// [Backend.ReclaimSpace]). Without MaxBytes, the -wal file is still cut
+// back to 5.2 MiB when it starts again after a big transaction.
+//
 // # Locks
 //
 // A write that finds the file locked by another process waits up to
@@ -206,6 +239,22 @@ type Options struct {
 	// process has the store open; see "Reading without write access" in
 	// the package documentation. Default: false.
 	ReadOnly bool
+	// MaxBytes, when positive, is the storage budget of the store: the
+	// database file together with its -wal file. A write (an Append, a
+	// checkpoint, any call that writes) that would grow the file past
+	// its share fails with [eventstore.ErrStorageFull] and writes
+	// nothing; once events are removed ([eventstore.Store.PurgeStream],
+	// a prune), their space is used again, and [Backend.ReclaimSpace]
+	// gives it back to the file system. See "Storage budget" in the
+	// package documentation for what it counts. At least 1 MiB. Default:
+	// 0, no budget (the disk's own size is the limit, and a full disk
+	// fails writes with ErrStorageFull too).
+	MaxBytes int64
+	// WarnBytes is the use of the budget, in bytes, past which the
+	// store warns that it runs low on space: a "storage.low" happening
+	// to [eventstore.Hooks.Event], once each time the use crosses it.
+	// Only with MaxBytes. Default: 90% of MaxBytes.
+	WarnBytes int64
 	// TypeIndex keeps an index of events by type, so that a ReadAll or a
 	// subscription filtered by event type alone walks only the events of
 	// its types. It costs a page written per Append (of an event's type)
@@ -256,6 +305,15 @@ func (o *Options) withDefaults() (Options, error) {
 	if out.ReadConns < 0 {
 		return out, fmt.Errorf("%w: read conns %d", eventstore.ErrInvalidArgument, out.ReadConns)
 	}
+	if out.MaxBytes != 0 && out.MaxBytes < minMaxBytes {
+		return out, fmt.Errorf("%w: max bytes %d: want 0 (no budget) or at least %d", eventstore.ErrInvalidArgument, out.MaxBytes, minMaxBytes)
+	}
+	if out.WarnBytes < 0 || out.WarnBytes > 0 && out.MaxBytes == 0 || out.WarnBytes > out.MaxBytes {
+		return out, fmt.Errorf("%w: warn bytes %d: want 0 (the default) or up to max bytes (%d)", eventstore.ErrInvalidArgument, out.WarnBytes, out.MaxBytes)
+	}
+	if out.WarnBytes == 0 {
+		out.WarnBytes = out.MaxBytes - out.MaxBytes/10
+	}
 	return out, nil
 }
 
@@ -292,6 +350,17 @@ type Backend struct {
 	streamIDs streamIDs   // stream IDs by key, for reads
 
 	removeDir string // the directory Close removes, for OpenMemory
+
+	space space // the storage budget
+
+	side         sideConn     // checkpoints of prunes
+	pruneBatches atomic.Int64 // prune batches committed
+
+	// lost is the error that made SQLite roll back the transaction of
+	// a Transact function (or an exactly-once handler) under it: the
+	// transaction ends in a rollback with it, whatever the function
+	// returns. Only the writer's holder touches it.
+	lost error
 }
 
 var _ eventstore.Backend = (*Backend)(nil)
@@ -315,8 +384,9 @@ func Open(path string, opts *Options) (*Backend, error) {
 		}
 		b.writer, err = b.openReader("_txlock=immediate")
 	} else {
-		b.writer, err = sqlx.Open("sqlite", dsn(path, "_txlock=immediate", "_pragma=busy_timeout("+b.busyMillis()+")",
-			"_pragma=journal_mode(WAL)", "_pragma=synchronous("+string(o.Synchronous)+")"))
+		params := append(newFileParams(path), "_txlock=immediate", "_pragma=busy_timeout("+b.busyMillis()+")",
+			"_pragma=journal_mode(WAL)", "_pragma=synchronous("+string(o.Synchronous)+")")
+		b.writer, err = sqlx.Open("sqlite", dsn(path, params...))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
@@ -329,6 +399,12 @@ func Open(path string, opts *Options) (*Backend, error) {
 		b.writer.Close()
 		return nil, fmt.Errorf("open %s: %w", path, b.cannotRead(err))
 	}
+	if !o.ReadOnly {
+		if err := b.initSpace(context.Background()); err != nil {
+			b.writer.Close()
+			return nil, fmt.Errorf("open %s: %w", path, err)
+		}
+	}
 	if err := b.openTypeIndex(); err != nil {
 		b.writer.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
@@ -338,6 +414,9 @@ func Open(path string, opts *Options) (*Backend, error) {
 		return nil, fmt.Errorf("open %s: %w", path, translate(err))
 	}
 	b.prepared = map[string]*sqlx.Stmt{sqlInsertEvent: b.insertEvent}
+	if b.space.usage != nil {
+		b.prepared[sqlUsage] = b.space.usage
+	}
 	for _, q := range writePath {
 		st, err := b.writer.Preparex(q)
 		if err != nil {
@@ -612,7 +691,7 @@ func (b *Backend) Close() error {
 	if b.closed.Swap(true) {
 		return eventstore.ErrClosed
 	}
-	return errors.Join(b.closeStatements(), b.reader.Close(), b.writer.Close(), b.live.close(), b.removeTemp())
+	return errors.Join(b.closeStatements(), b.reader.Close(), b.writer.Close(), b.side.close(), b.live.close(), b.removeTemp())
 }
 
 // writePath are the statements every append runs.
@@ -685,6 +764,8 @@ func translate(err error) error {
 			return fmt.Errorf("%w: %w", ErrReadOnly, err)
 		case sqlite3.SQLITE_BUSY:
 			return fmt.Errorf("%w: %w", ErrBusy, err)
+		case sqlite3.SQLITE_FULL: // the budget (max_page_count), or the disk
+			return fmt.Errorf("%w: %w", eventstore.ErrStorageFull, err)
 		}
 		switch se.Code() {
 		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
@@ -693,6 +774,9 @@ func translate(err error) error {
 			}
 		}
 		return err
+	}
+	if isDiskFull(err) {
+		return fmt.Errorf("%w: %w", eventstore.ErrStorageFull, err)
 	}
 	// database/sql does not export its "database is closed" error.
 	if strings.Contains(err.Error(), "sql: database is closed") {

@@ -19,6 +19,13 @@ type FileStats struct {
 	Snapshots      int64     // snapshots stored
 	FirstEvent     time.Time // when the oldest event in the log was recorded
 	LastEvent      time.Time // when the newest was
+	// FreeBytes is the room of removed events still in the file: later
+	// writes reuse it, and [Backend.ReclaimSpace] gives it back.
+	FreeBytes int64
+	// IncrementalVacuum reports that the file was made for
+	// [Backend.ReclaimSpace] (auto_vacuum=INCREMENTAL), as every file made
+	// since this release is; 'eventstore vacuum' converts an older one.
+	IncrementalVacuum bool
 }
 
 // FileStats counts what the file holds. It reads; it does not write.
@@ -38,8 +45,11 @@ func (b *Backend) FileStats(ctx context.Context) (FileStats, error) {
 		(SELECT count(*) FROM streams WHERE state < 0),
 		(SELECT count(*) FROM snapshots),
 		(SELECT recorded_at FROM events ORDER BY position LIMIT 1),
-		(SELECT recorded_at FROM events ORDER BY position DESC LIMIT 1)`)
-	if err := row.Scan(&st.Events, &st.LastPosition, &st.Streams, &st.DeletedStreams, &st.Snapshots, &first, &last); err != nil {
+		(SELECT recorded_at FROM events ORDER BY position DESC LIMIT 1),
+		(SELECT freelist_count FROM pragma_freelist_count()) * (SELECT page_size FROM pragma_page_size()),
+		(SELECT auto_vacuum FROM pragma_auto_vacuum()) = 2`)
+	if err := row.Scan(&st.Events, &st.LastPosition, &st.Streams, &st.DeletedStreams, &st.Snapshots, &first, &last,
+		&st.FreeBytes, &st.IncrementalVacuum); err != nil {
 		return st, fail(ctx, err)
 	}
 	var err error

@@ -18,7 +18,11 @@ type txKey struct{}
 // the events appended (and the checkpoint saved) in it, or not at all.
 //
 // Inside such a function, make every call on the store with the context
-// the function was given, the one Tx reads the transaction from. The
+// the function was given, the one Tx reads the transaction from. A write
+// that fails for want of room ([eventstore.ErrStorageFull]) or on an I/O
+// error may make SQLite roll the whole transaction back: when a call on the
+// store fails so, the transaction ends in a rollback whatever the function
+// does next; when the function's own SQL does, return its error. The
 // transaction holds the store's only writer connection, so an Append (or
 // any write) made with another context, such as context.Background(),
 // cannot join it and waits for the function that waits for it: it fails
@@ -48,6 +52,7 @@ func (b *Backend) write(ctx context.Context, fn func(tx *sqlx.Tx) error) (err er
 	if err := b.checkOpen(); err != nil {
 		return err
 	}
+	defer func() { b.noteFull(ctx, err) }() // last: with the writer free
 	if tx := Tx(ctx); tx != nil {
 		return b.savepoint(ctx, tx, fn)
 	}
@@ -56,6 +61,7 @@ func (b *Backend) write(ctx context.Context, fn func(tx *sqlx.Tx) error) (err er
 		return err
 	}
 	defer b.release() // after the rollback below
+	b.lost = nil
 	committed := false
 	defer func() {
 		if !committed {
@@ -65,6 +71,9 @@ func (b *Backend) write(ctx context.Context, fn func(tx *sqlx.Tx) error) (err er
 	if err := fn(tx); err != nil {
 		return err
 	}
+	if b.lost != nil {
+		return fmt.Errorf("the transaction was rolled back: %w", b.lost)
+	}
 	if err := ctx.Err(); err != nil {
 		return err // the caller gave up: nothing is committed
 	}
@@ -72,6 +81,7 @@ func (b *Backend) write(ctx context.Context, fn func(tx *sqlx.Tx) error) (err er
 		return fmt.Errorf("commit: %w", fail(ctx, err))
 	}
 	committed = true
+	b.committed(ctx)
 	return nil
 }
 
@@ -81,11 +91,20 @@ func (b *Backend) savepoint(ctx context.Context, tx *sqlx.Tx, fn func(tx *sqlx.T
 	}
 	released := false
 	defer func() {
-		if !released {
-			// Undo fn's writes, keep the transaction.
-			b.exec(context.WithoutCancel(ctx), tx, sqlRollbackTo)
-			b.exec(context.WithoutCancel(ctx), tx, sqlRelease)
+		if released {
+			return
 		}
+		// Undo fn's writes, keep the transaction.
+		if _, rbErr := b.exec(context.WithoutCancel(ctx), tx, sqlRollbackTo); rbErr != nil && err != nil && b.lost == nil {
+			// SQLite rolled the whole transaction back, as it may when a
+			// statement fails for want of room or memory, or on an I/O
+			// error: begin another, so that what the caller's function
+			// writes next stays in one, and have write roll it back.
+			b.exec(context.WithoutCancel(ctx), tx, "BEGIN")
+			b.lost = err
+			return
+		}
+		b.exec(context.WithoutCancel(ctx), tx, sqlRelease)
 	}()
 	if err := fn(tx); err != nil {
 		return err

@@ -108,8 +108,9 @@ func (b *Backend) AuditSnapshots(ctx context.Context, problem func(string)) (int
 			version, life, position   int64
 			streamLife, streamVersion sql.NullInt64
 			eventPosition             sql.NullInt64
+			pruned                    sql.NullBool
 		)
-		if err := rows.Scan(&stream, &version, &life, &position, &streamLife, &streamVersion, &eventPosition); err != nil {
+		if err := rows.Scan(&stream, &version, &life, &position, &streamLife, &streamVersion, &eventPosition, &pruned); err != nil {
 			return err
 		}
 		n++
@@ -124,12 +125,15 @@ func (b *Backend) AuditSnapshots(ctx context.Context, problem func(string)) (int
 		case version > streamVersion.Int64:
 			problem(fmt.Sprintf("%s, but the stream is at %d", at, streamVersion.Int64))
 		case !eventPosition.Valid:
-			problem(at + ", but the log has no event at that version")
+			// Prune keeps the snapshot at the last version it removed.
+			if !pruned.Bool {
+				problem(at + ", but the log has no event at that version")
+			}
 		case eventPosition.Int64 != position:
 			problem(fmt.Sprintf("%s records position %d, but %s@%d is at position %d", at, position, stream, version, eventPosition.Int64))
 		}
 		return nil
-	}, `SELECT sn.stream_id, sn.version, sn.life, sn.position, s.life, `+sqlVersionOf+`, e.position
+	}, `SELECT sn.stream_id, sn.version, sn.life, sn.position, s.life, `+sqlVersionOf+`, e.position, s.pruned
 		FROM snapshots sn
 		LEFT JOIN streams s ON s.id = sn.stream_id
 		LEFT JOIN events e ON e.stream = s.sk AND e.life = sn.life AND e.version = sn.version

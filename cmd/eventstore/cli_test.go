@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,7 +23,7 @@ import (
 
 // allCommands are the commands the tool has, as its help lists them.
 var allCommands = []string{"streams", "read", "tail", "stats", "verify", "snapshots", "consumers",
-	"parked", "reset-consumer", "backup", "vacuum", "export", "import", "serve"}
+	"parked", "reset-consumer", "backup", "vacuum", "retention", "prune", "export", "import", "serve"}
 
 // TestHelp_EachCommand asks every command for -h: what it does, its
 // arguments, its flags and an example, on stdout, exit 0; never the flag
@@ -161,6 +162,15 @@ func TestUsageErrors_Exit2(t *testing.T) {
 		{[]string{"reset-consumer", path, "projector", "-from", "-1"}, "-from -1"},
 		{[]string{"backup", path}, "1 arguments, want 2"},
 		{[]string{"vacuum"}, "0 arguments"},
+		{[]string{"retention"}, "0 arguments"},
+		{[]string{"retention", path, "order-1", "extra"}, `unexpected argument "extra"`},
+		{[]string{"retention", path, "order-1", "-category", "order"}, "both a stream"},
+		{[]string{"retention", path, "order-1", "-max-age", "soon"}, `-max-age "soon"`},
+		{[]string{"retention", path, "order-1", "-max-count", "-1"}, "-max-count -1"},
+		{[]string{"retention", path, "order-1", "-clear", "-max-count", "1"}, "-clear and a setting flag"},
+		{[]string{"retention", path, "-max-count", "1"}, "on a STREAM or a -category"},
+		{[]string{"prune"}, "0 arguments"},
+		{[]string{"prune", path, "-batch", "0"}, "-batch 0"},
 		{[]string{"export", path, "-o"}, "flag needs an argument: -o"},
 		{[]string{"import", newFile, "-batch", "0", "-i", path}, "-batch 0"},
 		{[]string{"import", newFile, "-tx", "-1", "-i", path}, "-tx -1"},
@@ -578,6 +588,60 @@ func TestVacuum(t *testing.T) {
 		t.Fatalf("verify after vacuum: exit %d: %s%s", code, out, errOut)
 	}
 	expect(t, "verify after vacuum", out, "events: 7", "ok")
+}
+
+// TestVacuum_ConvertsOldFile: vacuum converts a file made before
+// incremental vacuum (auto_vacuum off), so that the store then gives the
+// space of purged events back while in use.
+func TestVacuum_ConvertsOldFile(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "old.db")
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=auto_vacuum(NONE)&_pragma=journal_mode(WAL)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`CREATE TABLE app (x)`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	autoVacuum := func() (mode int) {
+		db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		if err := db.QueryRow(`PRAGMA auto_vacuum`).Scan(&mode); err != nil {
+			t.Fatal(err)
+		}
+		return mode
+	}
+	s := openStore(t, path)
+	s.Close()
+	if m := autoVacuum(); m != 0 {
+		t.Fatalf("auto_vacuum %d before, want 0 (NONE)", m)
+	}
+	if _, errOut, code := run(t, "", "vacuum", path); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if m := autoVacuum(); m != 2 {
+		t.Fatalf("auto_vacuum %d after, want 2 (INCREMENTAL)", m)
+	}
+	s = openStore(t, path)
+	defer s.Close()
+	ctx := context.Background()
+	big := make([]eventstore.Event, 200)
+	for i := range big {
+		big[i] = eventstore.Event{Type: "Big", Data: []byte(`"` + strings.Repeat("x", 4000) + `"`)}
+	}
+	if _, err := s.Append(ctx, "big-1", eventstore.Any, big...); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.PurgeStream(ctx, "big-1"); err != nil {
+		t.Fatal(err)
+	}
+	if freed, err := s.ReclaimSpace(ctx); err != nil || freed < 500_000 {
+		t.Fatalf("ReclaimSpace: %d bytes, %v; want the purged 800 kB back", freed, err)
+	}
 }
 
 func fileSizes(t *testing.T, path string) int64 {

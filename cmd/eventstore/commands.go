@@ -234,11 +234,17 @@ func cmdStats(ctx context.Context, e *env, args []string) error {
 			Events: st.Events, LastPosition: st.LastPosition, Streams: st.Streams,
 			DeletedStreams: st.DeletedStreams, Snapshots: st.Snapshots, Consumers: len(consumers),
 			FirstEvent: jsonTime(st.FirstEvent), LastEvent: jsonTime(st.LastEvent),
+			FreeBytes: st.FreeBytes, IncrementalVacuum: st.IncrementalVacuum,
 		})
 	}
 	tw := newTable(e.stdout)
 	fmt.Fprintf(tw, "file\t%s\n", pos[0])
 	fmt.Fprintf(tw, "size\t%s\n", bytesize(st.FileBytes))
+	free := bytesize(st.FreeBytes) + " (prune gives it back)"
+	if !st.IncrementalVacuum {
+		free = bytesize(st.FreeBytes) + " (reused; run 'eventstore vacuum' once so that prune gives it back)"
+	}
+	fmt.Fprintf(tw, "free in the file\t%s\n", free)
 	fmt.Fprintf(tw, "schema version\t%d\n", st.SchemaVersion)
 	fmt.Fprintf(tw, "events\t%d\n", st.Events)
 	fmt.Fprintf(tw, "last position\t%d\n", st.LastPosition)
@@ -254,17 +260,19 @@ func cmdStats(ctx context.Context, e *env, args []string) error {
 }
 
 type statsJSON struct {
-	File           string     `json:"file"`
-	Bytes          int64      `json:"bytes"`
-	SchemaVersion  int        `json:"schema_version"`
-	Events         int64      `json:"events"`
-	LastPosition   int64      `json:"last_position"`
-	Streams        int64      `json:"streams"`
-	DeletedStreams int64      `json:"deleted_streams"`
-	Snapshots      int64      `json:"snapshots"`
-	Consumers      int        `json:"consumers"`
-	FirstEvent     *time.Time `json:"first_event"`
-	LastEvent      *time.Time `json:"last_event"`
+	File              string     `json:"file"`
+	Bytes             int64      `json:"bytes"`
+	SchemaVersion     int        `json:"schema_version"`
+	Events            int64      `json:"events"`
+	LastPosition      int64      `json:"last_position"`
+	Streams           int64      `json:"streams"`
+	DeletedStreams    int64      `json:"deleted_streams"`
+	Snapshots         int64      `json:"snapshots"`
+	Consumers         int        `json:"consumers"`
+	FirstEvent        *time.Time `json:"first_event"`
+	LastEvent         *time.Time `json:"last_event"`
+	FreeBytes         int64      `json:"free_bytes"`         // room of removed events in the file
+	IncrementalVacuum bool       `json:"incremental_vacuum"` // prune can give it back
 }
 
 func cmdVerify(ctx context.Context, e *env, args []string) error {

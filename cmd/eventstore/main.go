@@ -16,6 +16,8 @@
 //	eventstore reset-consumer FILE NAME [-from POS]
 //	eventstore backup         FILE DEST
 //	eventstore vacuum         FILE
+//	eventstore retention      FILE [STREAM | -category C] [-max-age AGE] [-max-count N] [-truncate-before V] [-clear] [-json]
+//	eventstore prune          FILE [-after NAMES] [-batch N]
 //	eventstore export         FILE [-o OUT]
 //	eventstore import         FILE [-i IN] [-batch N] [-tx N]
 //	eventstore serve          FILE [-addr HOST:PORT] [-token T]
@@ -31,14 +33,16 @@
 // run beside an application that has it open. reset-consumer and parked
 // -retry or -drop write a consumer's records, and refuse while that
 // consumer runs. vacuum rewrites the whole file, and refuses while any
-// process has it open. import creates FILE if needed.
+// process has it open. retention reads, or writes a policy when it sets
+// one; prune writes, beside an application that has the file open.
+// import creates FILE if needed.
 //
 // Tables show times in the local time zone, with its offset (TZ=UTC for
-// UTC). With -json, streams, read, tail, snapshots, consumers and parked
-// print one JSON object a line (JSON Lines), and stats and verify print
-// one object; times are RFC 3339 in UTC. While export or import runs
-// with stderr on a terminal, a progress bar with rate and time left
-// shows there.
+// UTC). With -json, streams, read, tail, snapshots, consumers, parked and
+// retention print one JSON object a line (JSON Lines), and stats and
+// verify print one object; times are RFC 3339 in UTC. While export, import
+// or prune runs with stderr on a terminal, a progress bar with rate and
+// time left shows there.
 //
 // Exit status: 0 on success, 1 when verify finds problems or a command
 // fails, 2 for a usage error (an unknown command or flag, a missing
@@ -156,9 +160,28 @@ func commands() []command {
 				"it refuses while any other process has it open (stop the application\n" +
 				"first), and an application that opens the file meanwhile waits or fails.\n" +
 				"It needs free space about the size of the file. To compact a store that\n" +
-				"must stay in use, back it up instead: the copy is compacted.",
+				"must stay in use, back it up instead: the copy is compacted.\n" +
+				"It also converts a file made by a release before incremental vacuum, once:\n" +
+				"from then on the store gives the space of pruned and purged events back\n" +
+				"while in use (new files are made that way).",
 			example: "eventstore vacuum gateway.db",
 			run:     cmdVacuum},
+		{name: "retention", args: "FILE [STREAM | -category C] [-max-age AGE] [-max-count N] [-truncate-before V] [-clear] [-json]",
+			summary: "show the retention policies, or set the policy of a stream or a category",
+			params:  "FILE    the store file (read-only unless a policy is set)\nSTREAM  the stream whose policy to show or set",
+			about:   retentionAbout,
+			example: "eventstore retention gateway.db\neventstore retention gateway.db -category reading -max-age 30d\neventstore retention gateway.db order-42 -max-count 1000",
+			run:     cmdRetention},
+		{name: "prune", args: "FILE [-after NAMES] [-batch N]",
+			summary: "remove the expired events from the file, and give their space back",
+			params:  "FILE  the store file (written)",
+			about: "It removes what the retention policies expire, in short transactions, while\n" +
+				"applications go on writing, then gives the space back to the file system.\n" +
+				"With -after, an event is removed only once every named forwarder (by its\n" +
+				"name, without outbox/) and consumer has passed it: what a device has not\n" +
+				"shipped stays. A name that has no checkpoint is refused.",
+			example: "eventstore prune gateway.db -after central",
+			run:     cmdPrune},
 		{name: "export", args: "FILE [-o OUT]",
 			summary: "write every event and stream deletion as JSON Lines (to stdout by default)",
 			params:  "FILE  the store file (opened read-only)",

@@ -205,7 +205,8 @@ func cmdVacuum(ctx context.Context, e *env, args []string) error {
 	return nil
 }
 
-// vacuum rebuilds the file with SQLite's VACUUM, holding it alone: in
+// vacuum rebuilds the file with SQLite's VACUUM, in auto_vacuum=INCREMENTAL
+// mode, holding it alone: in
 // exclusive locking mode the connection's first access takes an exclusive
 // lock on the file, which fails at once while another connection, of any
 // process, has it open, and keeps others out until the vacuum is done.
@@ -221,6 +222,11 @@ func vacuum(ctx context.Context, path string) error {
 		if busy(err) {
 			return fmt.Errorf("%s is in use by another process: stop it first, or back the store up instead (the copy is compacted)", path)
 		}
+		return err
+	}
+	// Files of releases before incremental vacuum are converted, so that
+	// the store gives space back on its own from now on (Store.ReclaimSpace).
+	if _, err := db.ExecContext(ctx, "PRAGMA auto_vacuum = INCREMENTAL"); err != nil {
 		return err
 	}
 	if _, err := db.ExecContext(ctx, "VACUUM"); err != nil {

@@ -8,7 +8,7 @@ import (
 	"golang.org/x/term"
 )
 
-// progress draws a progress bar on stderr while export or import runs,
+// progress draws a progress bar on stderr while export, import or prune runs,
 // when stderr is a terminal: one line, redrawn in place and fitted to the
 // terminal's width, with the count, the rate and (when the total is
 // known) the time left. It is cleared at the end, where the command
@@ -65,6 +65,13 @@ func terminalWidth(f *os.File) int {
 // it is called for every event.
 func (p *progress) tick(n int64) {
 	if p.bar != nil && n%256 == 0 {
+		p.bar.Set64(n)
+	}
+}
+
+// set sets the count done so far, for a caller that counts in batches.
+func (p *progress) set(n int64) {
+	if p.bar != nil {
 		p.bar.Set64(n)
 	}
 }
