@@ -40,7 +40,19 @@ const maxPushdown = 500
 // eventCols are the columns of an event as read. Events carry their
 // stream's key, not its ID: reads find the ID in the Backend's streamIDs
 // (see eventScanner.resolve), rather than looking it up for every row.
-const eventCols = `e.position, e.id, e.stream, e.life, e.version, e.type, e.data, e.metadata, e.recorded_at, e.checksum`
+// The checksum comes last, so that a read without
+// [Options.VerifyChecksums] can leave it out (see withoutChecksum).
+const eventCols = `e.position, e.id, e.stream, e.life, e.version, e.type, e.data, e.metadata, e.recorded_at` + checksumCol
+
+// checksumCol is the last of eventCols.
+const checksumCol = `, e.checksum`
+
+// withoutChecksum returns an events query without its checksum column.
+// Every column read costs several calls into the driver on every row;
+// a read that does not check checksums does not pay for them.
+func withoutChecksum(query string) string {
+	return strings.ReplaceAll(query, "e.recorded_at"+checksumCol, "e.recorded_at")
+}
 
 const (
 	sqlReadStreamFirst = `SELECT ` + eventCols + `
@@ -610,7 +622,10 @@ const maxTypes = 256
 func (b *Backend) newScanner() *eventScanner {
 	sc := &eventScanner{b: b}
 	c := &sc.col
-	sc.dest = []any{&c.position, &c.id, &c.sk, &c.life, &c.version, &c.typ, &c.data, &c.meta, &c.at, &c.sum}
+	sc.dest = []any{&c.position, &c.id, &c.sk, &c.life, &c.version, &c.typ, &c.data, &c.meta, &c.at}
+	if b.opts.VerifyChecksums {
+		sc.dest = append(sc.dest, &c.sum)
+	}
 	if p, ok := b.pages.Get().(*[]row); ok {
 		sc.page = p
 	} else {
@@ -631,6 +646,9 @@ func (sc *eventScanner) release() {
 // scanner's buffer, which the next query reuses.
 func (sc *eventScanner) query(ctx context.Context, query string, args ...any) ([]row, error) {
 	sc.sums = sc.sums[:0]
+	if !sc.b.opts.VerifyChecksums {
+		query = withoutChecksum(query)
+	}
 	page, err := queryPage(ctx, sc.b, *sc.page, sc.scan, query, args...)
 	*sc.page = page
 	sc.used = max(sc.used, len(page))
