@@ -44,6 +44,11 @@ const maxPushdown = 500
 // [Options.VerifyChecksums] can leave it out (see withoutChecksum).
 const eventCols = `e.position, e.id, e.stream, e.life, e.version, e.type, e.data, e.metadata, e.recorded_at` + checksumCol
 
+// withoutLife returns an events query without its life column.
+func withoutLife(query string) string {
+	return strings.ReplaceAll(query, "e.stream, e.life, e.version", "e.stream, e.version")
+}
+
 // checksumCol is the last of eventCols.
 const checksumCol = `, e.checksum`
 
@@ -92,7 +97,7 @@ func (b *Backend) ReadStream(ctx context.Context, stream string, opts eventstore
 				from = math.MaxInt64
 			}
 		}
-		sc := b.newScanner()
+		sc := b.newScanner(true)
 		defer sc.release()
 		page, err := sc.query(ctx, query, stream, from, pageLimit(remaining, false))
 		if err != nil {
@@ -181,7 +186,9 @@ func (b *Backend) ReadAll(ctx context.Context, opts eventstore.ReadOptions, filt
 			return
 		}
 		remaining := opts.Limit
-		sc := b.newScanner()
+		// Only a walk of the stream index resumes at a (life, version):
+		// other reads leave the life column out.
+		sc := b.newScanner(q.from != nil)
 		defer sc.release()
 		for {
 			limit := pageLimit(remaining, q.residual)
@@ -599,6 +606,7 @@ type eventScanner struct {
 	types map[string]string // each type read, as one string
 	sums  []uint32          // the checksums of the page's rows, with VerifyChecksums
 	used  int               // the most rows a page of this read held
+	life  bool              // whether rows are read with their life
 
 	// The columns of the row being scanned, and pointers to them for
 	// Scan: set up once for the whole read, not for every row.
@@ -637,10 +645,16 @@ const arenaBlock = 32 << 10
 // maxTypes bounds the types a read keeps one string of.
 const maxTypes = 256
 
-func (b *Backend) newScanner() *eventScanner {
-	sc := &eventScanner{b: b}
+// newScanner returns a scanner for one read sequence; with life, its rows
+// carry their stream's life, which only some reads need.
+func (b *Backend) newScanner(life bool) *eventScanner {
+	sc := &eventScanner{b: b, life: life}
 	c := &sc.col
-	sc.dest = []any{&c.position, &c.id, &c.sk, &c.life, &c.version, &c.typ, &c.data, &c.meta, &c.at}
+	sc.dest = []any{&c.position, &c.id, &c.sk}
+	if life {
+		sc.dest = append(sc.dest, &c.life)
+	}
+	sc.dest = append(sc.dest, &c.version, &c.typ, &c.data, &c.meta, &c.at)
 	if b.opts.VerifyChecksums {
 		sc.dest = append(sc.dest, &c.sum)
 	}
@@ -666,6 +680,9 @@ func (sc *eventScanner) query(ctx context.Context, query string, args ...any) ([
 	sc.sums = sc.sums[:0]
 	if !sc.b.opts.VerifyChecksums {
 		query = withoutChecksum(query)
+	}
+	if !sc.life {
+		query = withoutLife(query)
 	}
 	page, err := queryPage(ctx, sc.b, *sc.page, sc.scan, query, args...)
 	*sc.page = page
@@ -695,6 +712,9 @@ func (sc *eventScanner) scan(rows *sql.Rows) (row, error) {
 	}
 	var ints [5]int64
 	for i, v := range [...]any{c.position, c.sk, c.life, c.version, c.at} {
+		if i == 2 && !sc.life {
+			continue
+		}
 		var err error
 		if ints[i], err = toInt64(v); err != nil {
 			return r, err
