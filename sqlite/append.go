@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -203,41 +202,65 @@ func (b *Backend) startAppend(ctx context.Context, tx *sqlx.Tx, req eventstore.A
 
 // insertEvents writes the events of req after version st.version of the
 // stream, and returns the version of the last. ok is false, and nothing
-// written, when the stream is not at st.version.
+// written, when the stream is not at st.version. The first event's insert
+// checks the stream; the rest go out in multi-row statements, as a group's
+// do, and their IDs after them (eventids.go).
 func (b *Backend) insertEvents(ctx context.Context, tx *sqlx.Tx, req eventstore.AppendRequest, st streamRecord, at int64, res *eventstore.AppendResult) (version int64, ok bool, err error) {
-	insert, query := tx.Tx.StmtContext(ctx, b.insertEvent.Stmt), sqlInsertEvent
-	version = st.version
+	version = st.version + 1
 	var sk, life, category, recorded any = st.sk, st.life, st.category, at // boxed once for every event
-	args := make([]any, 0, 14)                                             // the first event's; the others' are shorter
-	for i := range req.Events {
-		e := &req.Events[i] // not a copy: e.ID[:] would move it to the heap
-		if i == 1 {
-			insert, query = tx.Tx.StmtContext(ctx, b.prepared[sqlInsertNextEvent].Stmt), sqlInsertNextEvent
+	e := &req.Events[0]                                                    // not a copy: e.ID[:] would move it to the heap
+	data, meta := nullIfEmpty(e.Data), nullIfEmpty(e.Metadata)
+	var v any = version
+	r, err := b.execStmt(ctx, tx.Tx.StmtContext(ctx, b.insertEvent.Stmt), sqlInsertEvent,
+		e.ID[:], sk, life, v, category, e.Type, data, meta, recorded, int64(checksum(req.Stream, version, e.Type, data, meta)),
+		sk, req.Stream, life, v)
+	if err != nil {
+		return 0, false, err
+	}
+	n, err := r.RowsAffected()
+	switch {
+	case err != nil:
+		return 0, false, fail(ctx, err)
+	case n == 0:
+		return 0, false, nil
+	}
+	first, err := r.LastInsertId()
+	if err != nil {
+		return 0, false, fail(ctx, err)
+	}
+	var args []any
+	for done := 1; done < len(req.Events); {
+		n := batchSize(len(req.Events) - done)
+		if args == nil {
+			args = make([]any, 0, 10*n)
 		}
-		version++
-		data, meta := nullIfEmpty(e.Data), nullIfEmpty(e.Metadata)
-		sum := int64(checksum(req.Stream, version, e.Type, data, meta))
-		var v any = version
-		args = append(args[:0], e.ID[:], sk, life, v, category, e.Type, data, meta, recorded, sum)
-		if i == 0 {
-			args = append(args, sk, req.Stream, life, v)
+		args = args[:0]
+		for i := done; i < done+n; i++ {
+			e := &req.Events[i]
+			version++
+			data, meta := nullIfEmpty(e.Data), nullIfEmpty(e.Metadata)
+			args = append(args, e.ID[:], sk, life, version, category, e.Type, data, meta, recorded,
+				int64(checksum(req.Stream, version, e.Type, data, meta)))
 		}
-		r, err := b.execStmt(ctx, insert, query, args...)
+		r, err := b.exec(ctx, tx, insertRows[n], args...)
 		if err != nil {
 			return 0, false, err
 		}
-		n, err := r.RowsAffected()
-		switch {
-		case err != nil:
-			return 0, false, fail(ctx, err)
-		case n == 0 && i == 0:
-			return 0, false, nil
-		case n == 0:
-			return 0, false, fmt.Errorf("append %s: version %d not written", req.Stream, version)
-		}
-		if res.Position, err = r.LastInsertId(); err != nil {
+		last, err := r.LastInsertId()
+		if err != nil {
 			return 0, false, fail(ctx, err)
 		}
+		if want := first + int64(done+n-1); last != want {
+			return 0, false, fmt.Errorf("append %s: event at position %d, want %d", req.Stream, last, want)
+		}
+		done += n
+	}
+	res.Position = first + int64(len(req.Events)-1)
+	err = b.insertIDs(ctx, tx, len(req.Events), func(i int) (*uuid.UUID, int64) {
+		return &req.Events[i].ID, first + int64(i)
+	})
+	if err != nil {
+		return 0, false, err
 	}
 	return version, true, nil
 }
@@ -374,14 +397,12 @@ func (b *Backend) retried(ctx context.Context, req eventstore.AppendRequest) (ev
 const maxIDsPerQuery = 500
 
 func retryQuery(events []eventstore.Event) (string, []any) {
-	args := make([]any, len(events))
+	ids := make([]uuid.UUID, len(events))
 	for i, e := range events {
-		args[i] = e.ID[:]
+		ids[i] = e.ID
 	}
-	query := `SELECT e.id, s.id, e.life, e.version, e.position, s.life, CASE WHEN s.state = 0 THEN 0 ELSE -1 END
-	FROM events e JOIN streams s ON s.sk = e.stream
-	WHERE e.id IN (?` + strings.Repeat(", ?", len(args)-1) + `)`
-	return query, args
+	return byIDQuery(`e.id, s.id, e.life, e.version, e.position, s.life, CASE WHEN s.state = 0 THEN 0 ELSE -1 END`,
+		`events e JOIN streams s ON s.sk = e.stream`, ids)
 }
 
 // DeleteStream implements [eventstore.Backend].

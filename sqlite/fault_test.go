@@ -99,8 +99,9 @@ func TestFault_Busy(t *testing.T) {
 	intact(t, s, "b-1")
 }
 
-// TestFault_MidAppend fails the third insert of a five-event append, and
-// then the commit of another, as an I/O error would.
+// TestFault_MidAppend fails the second insert of a five-event append (the
+// events after the first), then the insert of its event IDs, and then the
+// commit of another, as an I/O error would.
 func TestFault_MidAppend(t *testing.T) {
 	t.Parallel()
 	is := is.New(t)
@@ -108,7 +109,7 @@ func TestFault_MidAppend(t *testing.T) {
 	ioErr := errors.New("disk I/O error")
 	var inserts atomic.Int64
 	fault := func(query string) error {
-		if strings.HasPrefix(query, "INSERT INTO events") && inserts.Add(1) == 3 {
+		if strings.HasPrefix(query, "INSERT INTO events") && inserts.Add(1) == 2 {
 			return ioErr
 		}
 		return nil
@@ -119,6 +120,16 @@ func TestFault_MidAppend(t *testing.T) {
 		events[i] = eventstore.Event{Type: "Partial"}
 	}
 	_, err := s.Append(context.Background(), "b-1", eventstore.NoStream, events...)
+	is.True(errors.Is(err, ioErr))
+	is.Equal(inserts.Load(), int64(2))
+	failIDs := func(query string) error {
+		if strings.HasPrefix(query, "INSERT INTO event_ids") {
+			return ioErr
+		}
+		return nil
+	}
+	b.fault.Store(&failIDs)
+	_, err = s.Append(context.Background(), "b-1", eventstore.NoStream, events...)
 	is.True(errors.Is(err, ioErr))
 	failUpsert := func(query string) error {
 		if strings.HasPrefix(query, "INSERT INTO streams") {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/edge-es/eventstore"
+	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
 )
 
@@ -427,6 +428,12 @@ func (b *Backend) writeGroup(ctx context.Context, tx *sqlx.Tx, batch []*queuedAp
 		return nil, fmt.Errorf("%w: %w", errSpoiled, err)
 	}
 	positions, err := b.insertGroupEvents(ctx, tx, rows)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errSpoiled, err)
+	}
+	err = b.insertIDs(ctx, tx, len(rows), func(i int) (*uuid.UUID, int64) {
+		return &rows[i].req.Events[rows[i].i].ID, positions[i]
+	})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errSpoiled, err)
 	}

@@ -80,6 +80,10 @@ func sameTables(t *testing.T, db *sqlx.DB, r storeRecords, v int) {
 	if v >= 6 {
 		r["claims"] = rowsText(t, db, `SELECT * FROM claims ORDER BY consumer`)
 	}
+	if v >= 8 {
+		r["retention policies"] = rowsText(t, db, `SELECT * FROM retention_policies ORDER BY kind, name`)
+		r["pruned streams"] = rowsText(t, db, `SELECT id FROM streams WHERE pruned = 1 ORDER BY id`)
+	}
 }
 
 func rowsText(t *testing.T, db *sqlx.DB, query string) []string {
@@ -142,7 +146,7 @@ func copyFile(t *testing.T, src, dir string) string {
 // included) and goes on where the old one stopped.
 func TestMigrate_Releases(t *testing.T) {
 	t.Parallel()
-	for v := 1; v <= 6; v++ {
+	for _, v := range []int{1, 2, 3, 4, 5, 6, 8} { // no v7.db: version 8 followed 7 before any release
 		t.Run(fmt.Sprintf("v%d", v), func(t *testing.T) {
 			t.Parallel()
 			is := is.New(t)
@@ -158,7 +162,12 @@ func TestMigrate_Releases(t *testing.T) {
 				is.NoErr(db.Get(&found, `PRAGMA user_version`))
 			}
 			is.Equal(found, v) // the file is of the release it is named after
-			before := oldRecords(t, db, v)
+			var before storeRecords
+			if v < 7 {
+				before = oldRecords(t, db, v)
+			} else {
+				before = newRecords(t, db, v)
+			}
 			is.NoErr(db.Close())
 			// Every kind of record the version has is in the file.
 			has := func(kind, substr string) {
@@ -186,6 +195,10 @@ func TestMigrate_Releases(t *testing.T) {
 			}
 			if v >= 6 {
 				has("claims", "projector|owner-token|")
+			}
+			if v >= 8 {
+				has("retention policies", "stream|device-3|0|1|0")
+				has("pruned streams", "device-3")
 			}
 
 			b, err := Open(path, nil)
@@ -229,8 +242,8 @@ const migrateKillEnv = "EVENTSTORE_MIGRATE_KILL_CHILD" // the store path, in the
 // TestMigrate_Killed kills a process (this test binary) while it migrates
 // a store file of schema version 6 with tens of thousands of events, at a
 // random moment, again and again: the file always opens afterwards, at
-// version 6 with every event in the old tables or at version 7 or the
-// current version with every event in the new ones (each migration whole),
+// version 6 with every event in the old tables or at version 7 or a
+// later one with every event in the new ones (each migration whole),
 // never in between, and then migrates and verifies.
 func TestMigrate_Killed(t *testing.T) {
 	if path := os.Getenv(migrateKillEnv); path != "" {
@@ -301,8 +314,13 @@ func TestMigrate_Killed(t *testing.T) {
 		switch v {
 		case 6:
 			is.NoErr(db.Get(&n, `SELECT count(*) FROM events WHERE stream_id IS NOT NULL`))
-		case 7, SchemaVersion(): // killed between migration 7 and a later one, or after the last
+		case 7, 8, SchemaVersion(): // killed between migration 7 and a later one, or after the last
 			is.NoErr(db.Get(&n, `SELECT count(*) FROM events e JOIN streams s ON s.sk = e.stream`))
+			if v >= eventsRebuilt {
+				var ids int64
+				is.NoErr(db.Get(&ids, `SELECT (SELECT count(*) FROM event_ids) + (SELECT count(*) FROM event_ids_shared)`))
+				is.Equal(ids, events) // every event's ID
+			}
 		default:
 			t.Fatalf("round %d: the file is at version %d", round, v)
 		}

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/edge-es/eventstore"
+	"github.com/jmoiron/sqlx"
 	"github.com/matryer/is"
 )
 
@@ -71,24 +72,30 @@ func TestRetention_MigratesVersion7(t *testing.T) {
 	is := is.New(t)
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "events.db")
+	db, err := sqlx.Open("sqlite", path)
+	is.NoErr(err)
+	_, err = db.Exec(schemaPreamble())
+	is.NoErr(err)
+	for _, m := range migrations()[:7] {
+		_, err = db.Exec(m)
+		is.NoErr(err)
+	}
+	for _, q := range []string{
+		`INSERT INTO eventstore_schema (id, version) VALUES (1, 7)`,
+		`INSERT INTO stream_categories (name) VALUES ('a')`,
+		`INSERT INTO streams (id, category, life, state, version, created_at, updated_at) VALUES ('a-1', 1, 0, 0, -1, 1, 1)`,
+		`WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 9)
+		INSERT INTO events (id, stream, life, version, category, type, recorded_at, checksum)
+		SELECT randomblob(16), 1, 0, i, 1, 'E', 1, eventstore_checksum('a-1', i, 'E', NULL, NULL) FROM n`,
+	} {
+		_, err = db.Exec(q)
+		is.NoErr(err)
+	}
+	is.NoErr(db.Close())
+
 	b, err := Open(path, nil)
 	is.NoErr(err)
 	s := eventstore.New(b, nil)
-	_, err = s.Append(ctx, "a-1", eventstore.Any, make10()...)
-	is.NoErr(err)
-	for _, q := range []string{
-		`DROP TABLE retention_policies`,
-		`ALTER TABLE streams DROP COLUMN pruned`,
-		`UPDATE eventstore_schema SET version = 7`,
-	} {
-		_, err = b.writer.Exec(q)
-		is.NoErr(err)
-	}
-	is.NoErr(s.Close())
-
-	b, err = Open(path, nil)
-	is.NoErr(err)
-	s = eventstore.New(b, nil)
 	defer s.Close()
 	v, err := readSchemaVersion(ctx, b.writer)
 	is.NoErr(err)

@@ -655,9 +655,9 @@ func (b *Backend) migrateOnce(ctx context.Context) error {
 		}
 		migrated := v < len(all)
 		if migrated {
-			if _, err := tx.ExecContext(ctx, all[v]); err != nil {
+			if err := applyMigration(ctx, tx, v+1, all[v]); err != nil {
 				tx.Rollback()
-				return fmt.Errorf("schema migration %d: %w", v+1, translate(err))
+				return fmt.Errorf("schema migration %d: %w", v+1, err)
 			}
 			v++
 		}
@@ -673,6 +673,32 @@ func (b *Backend) migrateOnce(ctx context.Context) error {
 			b.opts.LogSQL.Info("eventstore/sqlite: schema migrated", "version", v)
 		}
 	}
+}
+
+// eventsRebuilt is the migration that last rebuilt the events table.
+const eventsRebuilt = 9
+
+// applyMigration applies migration n, query, in tx. The events table's
+// optional index (events_type, see [Options.TypeIndex]) goes with the
+// table when a migration rebuilds it: it is made again when the file had
+// it.
+func applyMigration(ctx context.Context, tx *sqlx.Tx, n int, query string) error {
+	var typeIndex bool
+	if n == eventsRebuilt {
+		err := tx.GetContext(ctx, &typeIndex, `SELECT count(*) > 0 FROM sqlite_schema WHERE type = 'index' AND name = 'events_type'`)
+		if err != nil {
+			return translate(err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, query); err != nil {
+		return translate(err)
+	}
+	if typeIndex {
+		if _, err := tx.ExecContext(ctx, `CREATE INDEX events_type ON events (type)`); err != nil {
+			return translate(err)
+		}
+	}
+	return nil
 }
 
 // waited says, when err is [ErrBusy], what waited for the lock and for how
@@ -696,7 +722,7 @@ func (b *Backend) Close() error {
 
 // writePath are the statements every append runs.
 var writePath = append([]string{sqlStreamState, sqlInsertNextEvent, sqlInsertCategory, sqlInsertStream, sqlRestartStream, sqlIdempotencyKey, sqlSavepoint, sqlRelease, sqlRollbackTo},
-	groupPath()...)
+	append(groupPath(), idPath()...)...)
 
 func (b *Backend) closeStatements() error {
 	var errs []error
@@ -769,7 +795,7 @@ func translate(err error) error {
 		}
 		switch se.Code() {
 		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
-			if strings.Contains(se.Error(), "events.id") {
+			if strings.Contains(se.Error(), "events.id") || strings.Contains(se.Error(), "event_ids_shared.id") {
 				return fmt.Errorf("%w: %v", eventstore.ErrDuplicateEvent, err)
 			}
 		}

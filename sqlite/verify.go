@@ -80,6 +80,9 @@ func (b *Backend) AuditStreams(ctx context.Context, problem func(string)) error 
 	if err != nil {
 		return err
 	}
+	if err := b.auditIDs(ctx, problem); err != nil {
+		return err
+	}
 	return b.eachRow(ctx, func(rows *sql.Rows) error {
 		var (
 			stream            string
