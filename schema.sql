@@ -312,9 +312,10 @@ CREATE TABLE events_v9 (
     recorded_at INTEGER NOT NULL,          -- Unix nanoseconds, UTC
     checksum    INTEGER NOT NULL           -- CRC-32C: see migration 7
 );
-INSERT INTO events_v9 (position, id, stream, life, version, category, type, data, metadata, recorded_at, checksum)
-    SELECT position, id, stream, life, version, category, type, data, metadata, recorded_at, checksum
-    FROM events ORDER BY position;
+-- The same columns in the same order, and no ORDER BY: SQLite may copy
+-- the rows as they are stored (its transfer optimization), in rowid order,
+-- which is position order.
+INSERT INTO events_v9 SELECT * FROM events;
 DROP TABLE events;
 ALTER TABLE events_v9 RENAME TO events;
 CREATE UNIQUE INDEX events_stream ON events (stream, life, version);
@@ -346,12 +347,14 @@ CREATE TABLE event_ids_shared (
     position INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX event_ids_shared_k ON event_ids_shared (k, position);
+-- (In key order, the first of a key by position; the second statement
+-- reads the log again only when some IDs share a key.)
 INSERT INTO event_ids (k, position)
-    SELECT eventstore_id_key(id), position FROM events WHERE true ORDER BY position
+    SELECT eventstore_id_key(id) AS k, position FROM events WHERE true ORDER BY k, position
     ON CONFLICT (k) DO NOTHING;
 INSERT INTO event_ids_shared (id, k, position)
     SELECT e.id, i.k, e.position FROM events e JOIN event_ids i ON i.k = eventstore_id_key(e.id)
-    WHERE i.position <> e.position;
+    WHERE (SELECT count(*) FROM event_ids) < (SELECT count(*) FROM events) AND i.position <> e.position;
 
 CREATE TRIGGER events_forget_id AFTER DELETE ON events BEGIN
     DELETE FROM event_ids WHERE k = eventstore_id_key(OLD.id) AND position = OLD.position;
