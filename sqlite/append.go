@@ -107,15 +107,16 @@ func (b *Backend) appendTx(ctx context.Context, req eventstore.AppendRequest) (e
 
 // appendIn writes one append in tx.
 func (b *Backend) appendIn(ctx context.Context, tx *sqlx.Tx, req eventstore.AppendRequest) (eventstore.AppendResult, error) {
-	res, _, err := b.appendChecked(ctx, tx, req)
+	res, _, err := b.appendChecked(ctx, tx, req, false)
 	return res, err
 }
 
 // appendChecked is appendIn that also reports whether it failed after it
 // had begun writing (dirty), so that its transaction holds a partial
 // append. Its checks (idempotency key, expected version) all come before
-// the first write.
-func (b *Backend) appendChecked(ctx context.Context, tx *sqlx.Tx, req eventstore.AppendRequest) (res eventstore.AppendResult, dirty bool, err error) {
+// the first write. With trust, a group commit's run of one append takes
+// the stream's record from streamCache unchecked when it is trusted.
+func (b *Backend) appendChecked(ctx context.Context, tx *sqlx.Tx, req eventstore.AppendRequest, trust bool) (res eventstore.AppendResult, dirty bool, err error) {
 	if req.IdempotencyKey != "" {
 		err := b.stmt(ctx, tx, sqlIdempotencyKey).QueryRowxContext(ctx, req.Stream, req.IdempotencyKey).Scan(&res.Version, &res.Position)
 		if err == nil {
@@ -127,8 +128,12 @@ func (b *Backend) appendChecked(ctx context.Context, tx *sqlx.Tx, req eventstore
 	}
 	at := req.Time.UnixNano()
 	st, known := b.known.get(req.Stream)
+	trusted := false
+	if trust && known {
+		_, trusted = b.known.trusted(req.Stream)
+	}
 	if known && req.Expected.Check(req.Stream, st.version) != nil {
-		known = false // a conflict is reported from the file, not from memory
+		known, trusted = false, false // a conflict is reported from the file, not from memory
 	}
 	for {
 		if !known {
@@ -136,12 +141,12 @@ func (b *Backend) appendChecked(ctx context.Context, tx *sqlx.Tx, req eventstore
 				return res, dirty, err
 			}
 		}
-		version, ok, err := b.insertEvents(ctx, tx, req, st, at, &res)
+		version, ok, err := b.insertEvents(ctx, tx, req, st, at, !trusted, &res)
 		if err != nil {
 			return res, true, err
 		}
 		if !ok && known {
-			known = false // the stream moved on behind this Backend's back: read it
+			known, trusted = false, false // the stream moved on behind this Backend's back: read it
 			continue
 		}
 		if !ok {
@@ -202,34 +207,40 @@ func (b *Backend) startAppend(ctx context.Context, tx *sqlx.Tx, req eventstore.A
 
 // insertEvents writes the events of req after version st.version of the
 // stream, and returns the version of the last. ok is false, and nothing
-// written, when the stream is not at st.version. The first event's insert
-// checks the stream; the rest go out in multi-row statements, as a group's
-// do, and their IDs after them (eventids.go).
-func (b *Backend) insertEvents(ctx context.Context, tx *sqlx.Tx, req eventstore.AppendRequest, st streamRecord, at int64, res *eventstore.AppendResult) (version int64, ok bool, err error) {
-	version = st.version + 1
+// written, when the stream is not at st.version. With check, the first
+// event's insert checks the stream; the rest go out in multi-row
+// statements, as a group's do, and their IDs after them (eventids.go).
+func (b *Backend) insertEvents(ctx context.Context, tx *sqlx.Tx, req eventstore.AppendRequest, st streamRecord, at int64, check bool, res *eventstore.AppendResult) (version int64, ok bool, err error) {
+	version = st.version
 	var sk, life, category, recorded any = st.sk, st.life, st.category, at // boxed once for every event
-	e := &req.Events[0]                                                    // not a copy: e.ID[:] would move it to the heap
-	data, meta := nullIfEmpty(e.Data), nullIfEmpty(e.Metadata)
-	var v any = version
-	r, err := b.execStmt(ctx, tx.Tx.StmtContext(ctx, b.insertEvent.Stmt), sqlInsertEvent,
-		e.ID[:], sk, life, v, category, e.Type, data, meta, recorded, int64(checksum(req.Stream, version, e.Type, data, meta)),
-		sk, req.Stream, life, v)
-	if err != nil {
-		return 0, false, err
-	}
-	n, err := r.RowsAffected()
-	switch {
-	case err != nil:
-		return 0, false, fail(ctx, err)
-	case n == 0:
-		return 0, false, nil
-	}
-	first, err := r.LastInsertId()
-	if err != nil {
-		return 0, false, fail(ctx, err)
+	var first int64
+	done := 0
+	if check {
+		version++
+		e := &req.Events[0] // not a copy: e.ID[:] would move it to the heap
+		data, meta := nullIfEmpty(e.Data), nullIfEmpty(e.Metadata)
+		var v any = version
+		r, err := b.execStmt(ctx, tx.Tx.StmtContext(ctx, b.insertEvent.Stmt), sqlInsertEvent,
+			e.ID[:], sk, life, v, category, e.Type, data, meta, recorded, int64(checksum(req.Stream, version, e.Type, data, meta)),
+			sk, req.Stream, life, v)
+		if err != nil {
+			return 0, false, err
+		}
+		n, err := r.RowsAffected()
+		switch {
+		case err != nil:
+			return 0, false, fail(ctx, err)
+		case n == 0:
+			return 0, false, nil
+		}
+		if first, err = r.LastInsertId(); err != nil {
+			return 0, false, fail(ctx, err)
+		}
+		done = 1
 	}
 	var args []any
-	for done := 1; done < len(req.Events); {
+	for done < len(req.Events) {
+
 		n := batchSize(len(req.Events) - done)
 		if args == nil {
 			args = make([]any, 0, 10*n)
@@ -242,13 +253,17 @@ func (b *Backend) insertEvents(ctx context.Context, tx *sqlx.Tx, req eventstore.
 			args = append(args, e.ID[:], sk, life, version, category, e.Type, data, meta, recorded,
 				int64(checksum(req.Stream, version, e.Type, data, meta)))
 		}
-		r, err := b.exec(ctx, tx, insertRows[n], args...)
+		q := insertRows[n]
+		r, err := b.execStmt(ctx, tx.Tx.StmtContext(ctx, b.prepared[q].Stmt), q, args...)
 		if err != nil {
 			return 0, false, err
 		}
 		last, err := r.LastInsertId()
 		if err != nil {
 			return 0, false, fail(ctx, err)
+		}
+		if done == 0 {
+			first = last - int64(n-1)
 		}
 		if want := first + int64(done+n-1); last != want {
 			return 0, false, fmt.Errorf("append %s: event at position %d, want %d", req.Stream, last, want)
@@ -271,9 +286,24 @@ func (b *Backend) insertEvents(ctx context.Context, tx *sqlx.Tx, req eventstore.
 // sqlInsertEvent), and the append reads the record when it is not (after a
 // rollback, a deletion, or another process's append). Bounded: it starts
 // over when full.
+//
+// A record is trusted, so that a group commit neither reads nor checks
+// it, while nothing but this Backend's group commits has written the file
+// since it was cached: each record carries the generation it was cached
+// in, and the generation moves on at every other write transaction of
+// this Backend (committed or not: Transact, DeleteStream, a prune, an
+// append that failed) and whenever the file's PRAGMA data_version shows a
+// commit of another connection (see [Backend.trustCache]). The writer
+// lock orders those with the group commits that read and write records.
 type streamCache struct {
-	mu sync.Mutex
-	m  map[string]streamRecord
+	mu  sync.Mutex
+	m   map[string]cachedStream
+	gen uint64
+}
+
+type cachedStream struct {
+	streamRecord
+	gen uint64
 }
 
 const streamCacheSize = 4096
@@ -282,16 +312,31 @@ func (c *streamCache) get(stream string) (streamRecord, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	st, ok := c.m[stream]
-	return st, ok
+	return st.streamRecord, ok
+}
+
+// trusted returns a stream's record if it is trusted.
+func (c *streamCache) trusted(stream string) (streamRecord, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	st, ok := c.m[stream]
+	return st.streamRecord, ok && st.gen == c.gen
 }
 
 func (c *streamCache) put(stream string, st streamRecord) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, ok := c.m[stream]; !ok && len(c.m) >= streamCacheSize || c.m == nil {
-		c.m = make(map[string]streamRecord, streamCacheSize)
+		c.m = make(map[string]cachedStream, streamCacheSize)
 	}
-	c.m[stream] = st
+	c.m[stream] = cachedStream{st, c.gen}
+}
+
+// distrust ends the trust of every record cached so far.
+func (c *streamCache) distrust() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
 }
 
 // tombstone is the state of a purged stream's record.

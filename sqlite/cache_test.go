@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"testing"
 
@@ -172,6 +173,125 @@ func TestStreamCache_RolledBackStream(t *testing.T) {
 		}
 		is.Equal(n, 1) // one event each
 	}
+	r, err := s.Verify(ctx)
+	is.NoErr(err)
+	is.Equal(r.Problems, nil)
+}
+
+// inGroup appends one event to each of streams with expected version
+// Any, as one group commit: a first append holds the writer while the
+// others queue behind it. It returns their results by stream.
+func inGroup(t *testing.T, b *Backend, s *eventstore.Store, streams ...string) map[string]eventstore.AppendResult {
+	t.Helper()
+	ctx := context.Background()
+	entered, release := holdInsert(t, b)
+	first := appendAsync(ctx, s, fmt.Sprintf("holder-%d", b.groups.Load()))
+	<-entered
+	type result struct {
+		stream string
+		res    eventstore.AppendResult
+		err    error
+	}
+	results := make(chan result, len(streams))
+	for _, stream := range streams {
+		go func() {
+			res, err := s.Append(ctx, stream, eventstore.Any, eventstore.Event{Type: "InGroup"})
+			results <- result{stream, res, err}
+		}()
+	}
+	queued(t, b, len(streams))
+	release()
+	if o := outcome(t, first, "the holder"); o.err != nil {
+		t.Fatal(o.err)
+	}
+	out := map[string]eventstore.AppendResult{}
+	for range streams {
+		r := <-results
+		if r.err != nil {
+			t.Fatalf("%s: %v", r.stream, r.err)
+		}
+		out[r.stream] = r.res
+	}
+	return out
+}
+
+// streamEvents reads a stream's events' versions and types.
+func streamEvents(t *testing.T, s *eventstore.Store, stream string) []string {
+	t.Helper()
+	var out []string
+	for e, err := range s.ReadStream(context.Background(), stream, eventstore.ReadOptions{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, fmt.Sprintf("%d:%s", e.Version, e.Type))
+	}
+	return out
+}
+
+// TestStreamCache_TrustedAcrossProcesses: a group commit takes the
+// records of streams it wrote before from memory, unread, only while no
+// other connection has written the file. Another Backend on the file (as
+// another process would) deletes one stream and appends to another: the
+// next group appends to the stream's next life and after the other's
+// events, not where this Backend last left them.
+func TestStreamCache_TrustedAcrossProcesses(t *testing.T) {
+	t.Parallel()
+	is := is.New(t)
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "events.db")
+	b, err := Open(path, nil)
+	is.NoErr(err)
+	s := eventstore.New(b, nil)
+	defer s.Close()
+	inGroup(t, b, s, "d-1", "m-1")
+	inGroup(t, b, s, "d-1", "m-1") // both records now come from memory
+	before := b.groups.Load()
+
+	other, err := Open(path, nil)
+	is.NoErr(err)
+	os := eventstore.New(other, nil)
+	is.NoErr(os.DeleteStream(ctx, "d-1", eventstore.Any))
+	_, err = os.Append(ctx, "m-1", eventstore.Any, eventstore.Event{Type: "Other"})
+	is.NoErr(err)
+	is.NoErr(os.Close())
+
+	got := inGroup(t, b, s, "d-1", "m-1")
+	is.Equal(b.groups.Load()-before, int64(2)) // the holder, and one group: nothing was spoiled
+	is.Equal(got["d-1"].Version, int64(0))     // the next life's first event
+	is.Equal(got["m-1"].Version, int64(3))
+	is.Equal(streamEvents(t, s, "d-1"), []string{"0:InGroup"})
+	is.Equal(streamEvents(t, s, "m-1"), []string{"0:InGroup", "1:InGroup", "2:Other", "3:InGroup"})
+	r, err := s.Verify(ctx)
+	is.NoErr(err)
+	is.Equal(r.Problems, nil)
+}
+
+// TestStreamCache_TrustedAfterOwnWrites: this Backend's own writes other
+// than group commits (a Transact that appends and is rolled back, a
+// DeleteStream) end the trust too.
+func TestStreamCache_TrustedAfterOwnWrites(t *testing.T) {
+	t.Parallel()
+	is := is.New(t)
+	ctx := context.Background()
+	b, s := groupSetup(t, nil)
+	inGroup(t, b, s, "r-1", "d-1")
+	inGroup(t, b, s, "r-1", "d-1")
+	rollback := errors.New("rolled back")
+	err := s.Transact(ctx, func(ctx context.Context) error {
+		for range 3 {
+			if _, err := s.Append(ctx, "r-1", eventstore.Any, eventstore.Event{Type: "RolledBack"}); err != nil {
+				return err
+			}
+		}
+		return rollback
+	})
+	is.True(errors.Is(err, rollback))
+	is.NoErr(s.DeleteStream(ctx, "d-1", eventstore.Any))
+	got := inGroup(t, b, s, "r-1", "d-1")
+	is.Equal(got["r-1"].Version, int64(2))
+	is.Equal(got["d-1"].Version, int64(0))
+	is.Equal(streamEvents(t, s, "r-1"), []string{"0:InGroup", "1:InGroup", "2:InGroup"})
+	is.Equal(streamEvents(t, s, "d-1"), []string{"0:InGroup"})
 	r, err := s.Verify(ctx)
 	is.NoErr(err)
 	is.Equal(r.Problems, nil)

@@ -283,6 +283,10 @@ func (b *Backend) release() {
 		l.cancel()
 		l.cancel = nil
 	}
+	if !b.keepTrust {
+		b.known.distrust()
+	}
+	b.keepTrust = false
 	<-l.ch()
 	b.space.flush(context.Background())
 }
@@ -317,6 +321,7 @@ func (b *Backend) commitGroup(tx *sqlx.Tx, batch []*queuedAppend) {
 		for _, st := range touched {
 			b.known.put(st.id, st.streamRecord)
 		}
+		b.keepTrust = true
 		b.reportGroup(batch)
 		b.committed(ctx)
 	}
@@ -521,6 +526,7 @@ func (b *Backend) runIn(tx *sqlx.Tx, q *queuedAppend) {
 		q.res = eventstore.AppendResult{}
 		return
 	}
+	b.keepTrust = true // its stream's record was checked in SQL
 	b.reportOne(q)
 	b.committed(q.ctx)
 }

@@ -64,7 +64,7 @@ func byRows(query string) map[int]string {
 
 // groupPath are the group commit's statements, prepared at Open.
 func groupPath() []string {
-	qs := []string{sqlGroupStreams, sqlGroupCategories, sqlGroupNewStreams}
+	qs := []string{sqlGroupStreams, sqlGroupCategories, sqlGroupNewStreams, sqlDataVersion}
 	for _, n := range rowBatches {
 		qs = append(qs, insertRows[n])
 	}
@@ -98,6 +98,27 @@ func tupleEnd(s string) int {
 	return len(s)
 }
 
+// sqlDataVersion tells whether another connection has committed to the
+// file since it was last read on this one.
+const sqlDataVersion = `PRAGMA data_version`
+
+// trustCache ends the trust of streamCache's records when another
+// connection, of this process or another, has committed to the file since
+// they were trusted last: see streamCache. It runs in the write
+// transaction of the group that trusts them, which holds the file's write
+// lock, so no commit of another connection falls between it and their use.
+func (b *Backend) trustCache(ctx context.Context, tx *sqlx.Tx) error {
+	var v int64
+	if err := tx.Tx.StmtContext(ctx, b.prepared[sqlDataVersion].Stmt).QueryRowContext(ctx).Scan(&v); err != nil {
+		return fail(ctx, err)
+	}
+	if v != b.dataVersion {
+		b.known.distrust()
+		b.dataVersion = v
+	}
+	return nil
+}
+
 // streamRow is a stream's record as a group sees it: read at the group's
 // start, and moved on by each of its appends.
 type streamRow struct {
@@ -110,19 +131,27 @@ type streamRow struct {
 }
 
 // groupStreams reads the records of streams; a stream without one is
-// absent from the map.
+// absent from the map. Records that streamCache trusts are taken from it.
 func (b *Backend) groupStreams(ctx context.Context, tx *sqlx.Tx, streams []string) (map[string]*streamRow, error) {
+	if err := b.trustCache(ctx, tx); err != nil {
+		return nil, err
+	}
 	var keys []int64
 	var ids, byKey []string
+	states := make(map[string]*streamRow, len(streams))
 	for _, id := range streams {
-		if st, ok := b.known.get(id); ok && st.sk != 0 {
+		if st, ok := b.known.trusted(id); ok && st.sk != 0 {
+			states[id] = &streamRow{id: id, streamRecord: st}
+		} else if st, ok := b.known.get(id); ok && st.sk != 0 {
 			keys = append(keys, st.sk)
 			byKey = append(byKey, id)
 		} else {
 			ids = append(ids, id)
 		}
 	}
-	states := make(map[string]*streamRow, len(streams))
+	if len(keys) == 0 && len(ids) == 0 {
+		return states, nil
+	}
 	if err := b.readStreams(ctx, tx, keys, ids, states); err != nil {
 		return nil, err
 	}
