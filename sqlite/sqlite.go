@@ -355,11 +355,12 @@ type Backend struct {
 
 	typeIndex bool        // the file has events_type: type filters may walk it
 	known     streamCache // the streams appended to last
+	pages     sync.Pool   // *[]row: page buffers of reads, pageSize rows
+	streamIDs streamIDs   // stream IDs by key, for reads
+
 	// Guarded by the writer lock (see streamCache):
 	dataVersion int64 // the file's PRAGMA data_version when the cache was last trusted
 	keepTrust   bool  // the write transaction ending is a group commit's: release keeps the cache's trust
-	pages     sync.Pool   // *[]row: page buffers of reads, pageSize rows
-	streamIDs streamIDs   // stream IDs by key, for reads
 
 	removeDir string // the directory Close removes, for OpenMemory
 
