@@ -21,8 +21,9 @@ import (
 // overhead: the same rows written by hand, through database/sql, into a
 // file with the library's schema (created by sqlite.Open, its streams
 // started by one Append each), reading the stream's record first as an
-// Append to a stream it does not know does. Compare with Library/append1
-// and Library/append100.
+// Append to a stream it does not know does, and storing each event's ID
+// in event_ids (schema version 9), one statement per row. Compare with
+// Library/append1 and Library/append100.
 func BenchmarkSameSchema(b *testing.B) {
 	for _, rows := range []int{1, 100} {
 		b.Run(txName(rows), func(b *testing.B) {
@@ -50,6 +51,10 @@ func BenchmarkSameSchema(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
+			insertID, err := db.PrepareContext(ctx, `INSERT INTO event_ids (k, position) VALUES (?, ?)`)
+			if err != nil {
+				b.Fatal(err)
+			}
 			versions := make([]int64, streams)
 			for k := range versions {
 				versions[k] = 1
@@ -66,11 +71,19 @@ func BenchmarkSameSchema(b *testing.B) {
 				if err := tx.QueryRowContext(ctx, `SELECT sk, life, category FROM streams WHERE id = ?`, stream(k)).Scan(&sk, &life, &category); err != nil {
 					b.Fatal(err)
 				}
-				st := tx.StmtContext(ctx, insert)
+				st, stID := tx.StmtContext(ctx, insert), tx.StmtContext(ctx, insertID)
 				for range rows {
 					id := uuid.Must(uuid.NewV7())
 					sum := checksum(stream(k), versions[k], "Reading", data)
-					if _, err := st.ExecContext(ctx, id[:], sk, life, versions[k], category, data, at, sum); err != nil {
+					r, err := st.ExecContext(ctx, id[:], sk, life, versions[k], category, data, at, sum)
+					if err != nil {
+						b.Fatal(err)
+					}
+					position, err := r.LastInsertId()
+					if err != nil {
+						b.Fatal(err)
+					}
+					if _, err := stID.ExecContext(ctx, int64(binary.BigEndian.Uint64(id[:8])), position); err != nil {
 						b.Fatal(err)
 					}
 					versions[k]++
