@@ -299,3 +299,34 @@ func TestCheckpointer_NoneReadOnly(t *testing.T) {
 		t.Fatal("a read-only Backend started a checkpointer")
 	}
 }
+
+// TestCheckpointer_WriterThreshold reads the writer's own automatic
+// checkpoint: walSafety times walFrames without a budget, the checkpointer
+// waking every walFrames; with a budget, three quarters of the WAL's share
+// as before the checkpointer, the checkpointer waking at half that.
+func TestCheckpointer_WriterThreshold(t *testing.T) {
+	const budget = 2 << 20
+	share := int64(budget/8-shmBytes) / (4096 + 24) // frames: a small budget's WAL share
+	for _, c := range []struct {
+		maxBytes             int64
+		writer, checkpointer int64
+	}{
+		{0, walSafety * walFrames, walFrames},
+		{budget, share * 3 / 4, share * 3 / 4 / 2},
+		{1 << 30, walFrames, walFrames / 2},
+	} {
+		b, err := Open(filepath.Join(t.TempDir(), "t.db"), &Options{MaxBytes: c.maxBytes})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got int64
+		if err := b.writer.Get(&got, `PRAGMA wal_autocheckpoint`); err != nil {
+			t.Fatal(err)
+		}
+		if got != c.writer || b.ckpt.frames != c.checkpointer {
+			t.Errorf("MaxBytes %d: the writer checkpoints at %d frames, the checkpointer every %d; want %d and %d",
+				c.maxBytes, got, b.ckpt.frames, c.writer, c.checkpointer)
+		}
+		b.Close()
+	}
+}
