@@ -41,6 +41,12 @@ type checkpointer struct {
 	// checkpointer's goroutine, with a context that ends at Close.
 	hold atomic.Pointer[func(ctx context.Context)]
 
+	// copying is held by each checkpoint the Backend runs, its own or
+	// another's (ReclaimSpace, a -wal file cut back): SQLite runs one
+	// at a time and fails the others, without waiting. With the writer
+	// held too, the writer is taken first.
+	copying sync.Mutex
+
 	mu       sync.Mutex
 	runs     int64         // checkpoints run, for tests
 	catchUps int64         // of them, those that held the writer
@@ -90,7 +96,7 @@ func (c *checkpointer) run(ctx context.Context, b *Backend) {
 		// Best effort: when it fails (the disk is full, a read keeps
 		// it from copying), the next wake tries again, and the
 		// writer's own checkpoint bounds the WAL meanwhile.
-		if log, _, err := b.side.checkpoint(ctx, b); err == nil && log >= c.safety/2 {
+		if log, _, err := c.passive(ctx, b); err == nil && log >= c.safety/2 {
 			c.catchUp(ctx, b, log)
 		}
 		c.mu.Lock()
@@ -117,7 +123,7 @@ const catchUpFrames = 32
 // or more in a commit.
 func (c *checkpointer) catchUp(ctx context.Context, b *Backend, log int64) {
 	for range 3 {
-		next, _, err := b.side.checkpoint(ctx, b)
+		next, _, err := c.passive(ctx, b)
 		if err != nil || next < log { // started again, or another checkpoint runs
 			return
 		}
@@ -131,11 +137,39 @@ func (c *checkpointer) catchUp(ctx context.Context, b *Backend, log int64) {
 		return
 	}
 	defer b.release()
-	if _, _, err := b.side.checkpoint(ctx, b); err == nil {
+	if _, _, err := c.passive(ctx, b); err == nil {
 		c.mu.Lock()
 		c.catchUps++
 		c.mu.Unlock()
 	}
+}
+
+// passive runs a PASSIVE checkpoint on the side connection.
+func (c *checkpointer) passive(ctx context.Context, b *Backend) (log, copied int64, err error) {
+	c.copying.Lock()
+	defer c.copying.Unlock()
+	return b.side.checkpoint(ctx, b)
+}
+
+// copy runs checkpoint, a checkpoint of the Backend's other than the
+// checkpointer's, with the writer held: after it the checkpointer has
+// nothing to copy, and is not woken until the writer has written frames
+// pages more, so that a checkpoint of another connection's right after
+// (the command's, the sqlite3 shell's) does not find it running.
+func (c *checkpointer) copy(ctx context.Context, b *Backend, checkpoint func() error) error {
+	c.copying.Lock()
+	defer c.copying.Unlock()
+	err := checkpoint()
+	if c.wake != nil {
+		select {
+		case <-c.wake:
+		default:
+		}
+		if n, err := b.pagesWritten(ctx); err == nil {
+			c.written, c.commits = n, 0
+		}
+	}
+	return err
 }
 
 // wrote wakes the checkpointer when the writer has written frames pages

@@ -221,7 +221,10 @@ const walWait = 20 * time.Millisecond
 // effort: when a read lasts longer, the WAL stays as it is.
 func (b *Backend) truncateWAL(ctx context.Context) {
 	b.writer.ExecContext(ctx, "PRAGMA busy_timeout = "+strconv.FormatInt(walWait.Milliseconds(), 10))
-	b.writer.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)")
+	b.ckpt.copy(ctx, b, func() error {
+		_, err := b.writer.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)")
+		return err
+	})
 	b.writer.ExecContext(ctx, "PRAGMA busy_timeout = "+b.busyMillis())
 }
 
@@ -336,6 +339,8 @@ func (b *Backend) ReclaimSpace(ctx context.Context) (int64, error) {
 	defer side.Close()
 	side.SetMaxOpenConns(1)
 	checkpoint := func() error {
+		b.ckpt.copying.Lock()
+		defer b.ckpt.copying.Unlock()
 		_, err := side.ExecContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`)
 		return fail(ctx, err)
 	}
@@ -388,8 +393,10 @@ func (b *Backend) checkpoint(ctx context.Context) error {
 		return err
 	}
 	defer b.release()
-	_, err := b.writer.ExecContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`)
-	return fail(ctx, err)
+	return b.ckpt.copy(ctx, b, func() error {
+		_, err := b.writer.ExecContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`)
+		return fail(ctx, err)
+	})
 }
 
 // isDiskFull reports whether err is the operating system's "no space left
