@@ -306,6 +306,15 @@ type sideConn struct {
 func (c *sideConn) exec(ctx context.Context, b *Backend, query string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if err := c.open(b); err != nil {
+		return err
+	}
+	_, err := c.db.ExecContext(ctx, query)
+	return fail(ctx, err)
+}
+
+// open opens the connection when it is not yet; c.mu is held.
+func (c *sideConn) open(b *Backend) error {
 	if c.closed {
 		return eventstore.ErrClosed
 	}
@@ -317,8 +326,7 @@ func (c *sideConn) exec(ctx context.Context, b *Backend, query string) error {
 		db.SetMaxOpenConns(1)
 		c.db = db
 	}
-	_, err := c.db.ExecContext(ctx, query)
-	return fail(ctx, err)
+	return nil
 }
 
 func (c *sideConn) close() error {

@@ -19,11 +19,19 @@ import (
 // WAL of a few dozen frames and some events.
 const minMaxBytes = 1 << 20
 
-// walFrames is how many frames the WAL holds before SQLite copies it into
-// the database file and starts it again: SQLite's default, or, with a
-// budget, fewer. The WAL's share of the budget, an eighth at most, is a
-// third more than that: room for the transaction that reaches it.
+// walFrames is how many frames the writer writes to the WAL between two
+// checkpoints of the Backend's checkpointer, which copies it into the
+// database file off the commits' path (see checkpointer): SQLite's
+// default for its own. With a budget, the WAL's share of the budget, an
+// eighth at most, is a third more than that (room for the transaction
+// that reaches it), the writer copies the WAL itself at walFrames, or
+// fewer to fit a small share, and the checkpointer at half that.
 const walFrames = 1000
+
+// walSafety is how many times walFrames the WAL holds, without a budget,
+// before the writer copies it in a commit: the bound of the WAL when the
+// checkpointer falls behind.
+const walSafety = 4
 
 // shmBytes is the size of the -shm file of a WAL of up to 4096 frames.
 const shmBytes = 32 << 10
@@ -94,13 +102,24 @@ func (b *Backend) initSpace(ctx context.Context) error {
 		return translate(err)
 	}
 	frame := sp.pageSize + 24
-	checkpointAt := int64(walFrames)
-	share := checkpointAt * 4 / 3 // frames
-	if o := b.opts; o.MaxBytes > 0 && (o.MaxBytes/8-shmBytes)/frame < share {
-		share = (o.MaxBytes/8 - shmBytes) / frame
-		checkpointAt = share * 3 / 4
-	}
+	// The checkpointer copies the WAL into the file off the commits' path
+	// every walFrames frames; the writer's own checkpoint, in a commit,
+	// bounds the WAL at walSafety times that, when the checkpointer falls
+	// behind, and the -wal file is cut back to that and a third more when
+	// it starts again.
+	b.ckpt.frames, b.ckpt.safety = walFrames, walSafety*walFrames
+	share := b.ckpt.safety * 4 / 3 // frames
 	if o := b.opts; o.MaxBytes > 0 {
+		// With a budget, the WAL's share of it bounds the WAL: the
+		// writer's own checkpoint runs at three quarters of the share,
+		// and the checkpointer at half that.
+		checkpointAt := int64(walFrames)
+		share = checkpointAt * 4 / 3
+		if (o.MaxBytes/8-shmBytes)/frame < share {
+			share = (o.MaxBytes/8 - shmBytes) / frame
+			checkpointAt = share * 3 / 4
+		}
+		b.ckpt.frames, b.ckpt.safety = max(checkpointAt/2, 1), checkpointAt
 		sp.budget, sp.warn = o.MaxBytes, o.WarnBytes
 	}
 	sp.walBytes = 32 + share*frame // its header, and its frames
@@ -108,7 +127,7 @@ func (b *Backend) initSpace(ctx context.Context) error {
 		sp.maxPages = (sp.budget - sp.walBytes - shmBytes) / sp.pageSize
 	}
 	pragmas := []string{
-		"PRAGMA wal_autocheckpoint = " + strconv.FormatInt(checkpointAt, 10),
+		"PRAGMA wal_autocheckpoint = " + strconv.FormatInt(b.ckpt.safety, 10),
 		// A WAL that grew past its share (a big transaction, a read
 		// that held the checkpoint back) is cut back when it starts again.
 		"PRAGMA journal_size_limit = " + strconv.FormatInt(sp.walBytes, 10),
@@ -138,11 +157,12 @@ func (b *Backend) ReportTo(report func(context.Context, eventstore.Happening)) {
 	b.space.report.Store(&report)
 }
 
-// committed checks the budget after a write transaction committed, while
-// the writer is still held: the use of the budget, against its threshold,
-// and that the file's limit is still in force. What it has to report waits
-// for release.
+// committed runs after each write transaction committed, while the writer
+// is still held: it wakes the checkpointer when the WAL has grown enough,
+// and checks the budget: its use, against its threshold, and that the
+// file's limit is still in force. What it has to report waits for release.
 func (b *Backend) committed(ctx context.Context) {
+	b.wrote(ctx)
 	sp := &b.space
 	if sp.budget == 0 {
 		sp.mu.Lock()
@@ -201,7 +221,10 @@ const walWait = 20 * time.Millisecond
 // effort: when a read lasts longer, the WAL stays as it is.
 func (b *Backend) truncateWAL(ctx context.Context) {
 	b.writer.ExecContext(ctx, "PRAGMA busy_timeout = "+strconv.FormatInt(walWait.Milliseconds(), 10))
-	b.writer.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)")
+	b.ckpt.copy(ctx, b, func() error {
+		_, err := b.writer.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)")
+		return err
+	})
 	b.writer.ExecContext(ctx, "PRAGMA busy_timeout = "+b.busyMillis())
 }
 
@@ -316,6 +339,8 @@ func (b *Backend) ReclaimSpace(ctx context.Context) (int64, error) {
 	defer side.Close()
 	side.SetMaxOpenConns(1)
 	checkpoint := func() error {
+		b.ckpt.copying.Lock()
+		defer b.ckpt.copying.Unlock()
 		_, err := side.ExecContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`)
 		return fail(ctx, err)
 	}
@@ -358,8 +383,8 @@ func (b *Backend) ReclaimSpace(ctx context.Context) (int64, error) {
 	return freed * b.space.pageSize, b.checkpoint(ctx)
 }
 
-// checkpoint copies the WAL into the database file, as the writer does on
-// its own every walFrames frames, and truncates the file to its new size
+// checkpoint copies the WAL into the database file, as the checkpointer
+// does every walFrames frames, and truncates the file to its new size
 // when it copied all of it: nothing else writes meanwhile, since it holds
 // the writer. A read that began before the last commit keeps it from
 // copying the frames that read may need.
@@ -368,8 +393,10 @@ func (b *Backend) checkpoint(ctx context.Context) error {
 		return err
 	}
 	defer b.release()
-	_, err := b.writer.ExecContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`)
-	return fail(ctx, err)
+	return b.ckpt.copy(ctx, b, func() error {
+		_, err := b.writer.ExecContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`)
+		return fail(ctx, err)
+	})
 }
 
 // isDiskFull reports whether err is the operating system's "no space left

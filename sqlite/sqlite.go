@@ -145,9 +145,10 @@
 //
 // [Options.MaxBytes] bounds what the store takes on the disk: the
 // database file, its -wal file and its -shm file together. The -wal file
-// gets an eighth of the budget, at most 5.2 MiB (SQLite copies it into the
-// database file each time it passes three quarters of that, and cuts it
-// back to its share when it starts again), the -shm file 32 KiB, the
+// gets an eighth of the budget, at most 5.2 MiB (the writer copies it into
+// the database file itself when it passes three quarters of that, the
+// checkpointer at three eighths, and it is cut back to its share when it
+// starts again), the -shm file 32 KiB, the
 // database file the rest, enforced by SQLite's max_page_count on the
 // writer. A write that would grow the database file past its share fails
 // with [eventstore.ErrStorageFull] and writes nothing; so does any write
@@ -172,7 +173,28 @@
 // ReclaimSpace can shrink them; files of earlier releases keep what they
 // had, and the command 'eventstore vacuum' converts one (see
 // [Backend.ReclaimSpace]). Without MaxBytes, the -wal file is still cut
-// back to 5.2 MiB when it starts again after a big transaction.
+// back to 21 MiB when it starts again after a big transaction.
+//
+// # Checkpoints
+//
+// The WAL is copied into the database file (a checkpoint) by a goroutine
+// of the Backend's own, on a connection of its own, started by [Open] for
+// a store that is not read-only and stopped by Close: each time the writer
+// has written 1,000 pages to the WAL (SQLite's default), it runs a PASSIVE
+// checkpoint, which appends do not wait for, and once all of the WAL is
+// copied the next commit starts it again from its beginning. So no Append
+// copies the WAL in its commit, as SQLite's own checkpoint would every
+// 1,000 pages (a few milliseconds each time, at the tail of the appends'
+// latency). When appends follow each other so closely that the WAL, each
+// checkpoint copying only the frames written before it began, grows past
+// 2,000 pages, the goroutine copies the last few dozen frames with the
+// writer held (a millisecond or so), so that it starts again. The writer
+// keeps SQLite's own checkpoint at 4,000 pages (16 MiB of WAL) as the
+// bound of the WAL when the goroutine falls behind; a -wal file that a
+// bigger transaction grew past 21 MiB is cut back to that when it starts
+// again. With [Options.MaxBytes], the WAL's share of the budget bounds it
+// instead, as described there. A read that lasts keeps any checkpoint from
+// copying the frames it may need.
 //
 // # Locks
 //
@@ -366,7 +388,8 @@ type Backend struct {
 
 	space space // the storage budget
 
-	side         sideConn     // checkpoints of prunes
+	side         sideConn     // checkpoints of prunes and of ckpt
+	ckpt         checkpointer // copies the WAL off the commits' path
 	pruneBatches atomic.Int64 // prune batches committed
 
 	// lost is the error that made SQLite roll back the transaction of
@@ -447,6 +470,7 @@ func Open(path string, opts *Options) (*Backend, error) {
 	}
 	b.reader.SetMaxOpenConns(o.ReadConns)
 	b.reader.SetMaxIdleConns(o.ReadConns)
+	b.startCheckpointer()
 	return b, nil
 }
 
@@ -730,6 +754,7 @@ func (b *Backend) Close() error {
 	if b.closed.Swap(true) {
 		return eventstore.ErrClosed
 	}
+	b.stopCheckpointer()
 	return errors.Join(b.closeStatements(), b.reader.Close(), b.writer.Close(), b.side.close(), b.live.close(), b.removeTemp())
 }
 
