@@ -146,9 +146,9 @@
 // [Options.MaxBytes] bounds what the store takes on the disk: the
 // database file, its -wal file and its -shm file together. The -wal file
 // gets an eighth of the budget, at most 5.2 MiB (the writer copies it into
-// the database file itself when it passes three quarters of that, the
-// checkpointer at three eighths, and it is cut back to its share when it
-// starts again), the -shm file 32 KiB, the
+// the database file itself when it passes three quarters of that, in the
+// commit, and it is cut back to its share when it starts again; no
+// checkpointer runs beside it, see Checkpoints), the -shm file 32 KiB, the
 // database file the rest, enforced by SQLite's max_page_count on the
 // writer. A write that would grow the database file past its share fails
 // with [eventstore.ErrStorageFull] and writes nothing; so does any write
@@ -192,8 +192,11 @@
 // keeps SQLite's own checkpoint at 4,000 pages (16 MiB of WAL) as the
 // bound of the WAL when the goroutine falls behind; a -wal file that a
 // bigger transaction grew past 21 MiB is cut back to that when it starts
-// again. With [Options.MaxBytes], the WAL's share of the budget bounds it
-// instead, as described there. A read that lasts keeps any checkpoint from
+// again. With [Options.MaxBytes] there is no such goroutine: SQLite runs
+// one checkpoint at a time, and a commit whose checkpoint met the
+// goroutine's would let the WAL grow past its share of the budget, so the
+// writer copies the WAL in the commit as SQLite does, at three quarters of
+// the share (see Storage budget). A read that lasts keeps any checkpoint from
 // copying the frames it may need.
 //
 // # Locks
