@@ -54,18 +54,10 @@ var insertRows = byRows(sqlInsertNextEvent)
 // first row of each takes its position from log_high_water: the rows of
 // one statement are computed before any is inserted, so the rest would get
 // the same one; they take SQLite's next rowid, one past the row before.
-//
-// They are INSERT OR ROLLBACK: a statement that writes many rows and may
-// fail half-way otherwise keeps a statement journal, a copy of every page
-// it changes, which SQLite writes to a temporary file past 64 KiB (a
-// tenth of a group commit's time with 64 appenders). Their rows never
-// conflict unless the stream moved under a group's feet, and a group
-// that fails is rolled back whole anyway; an append alone checks its
-// stream in its first row's statement, so its later rows cannot conflict.
 func byRows(query string) map[int]string {
 	m := map[int]string{1: query}
 	for _, n := range rowBatches {
-		m[n] = strings.Replace(multiRow(query, n), "INSERT INTO", "INSERT OR ROLLBACK INTO", 1)
+		m[n] = multiRow(query, n)
 	}
 	return m
 }
