@@ -40,6 +40,8 @@ type checkpointer struct {
 	// hold, set only by tests, runs before each checkpoint, on the
 	// checkpointer's goroutine, with a context that ends at Close.
 	hold atomic.Pointer[func(ctx context.Context)]
+	// wakes counts the wakes the writer sent, for tests.
+	wakes atomic.Int64
 
 	// copying is held by each checkpoint the Backend runs, its own or
 	// another's (ReclaimSpace, a -wal file cut back): SQLite runs one
@@ -200,6 +202,7 @@ func (b *Backend) wrote(ctx context.Context) {
 	c.written = n
 	select {
 	case c.wake <- struct{}{}:
+		c.wakes.Add(1)
 	default: // one is asked for already
 	}
 }

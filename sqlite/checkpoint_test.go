@@ -69,17 +69,16 @@ func TestCheckpointer_CopiesTheWAL(t *testing.T) {
 	var appends, most int64
 	start, _ := b.pagesWritten(ctx)
 	for round := range 8 {
-		for asked := false; !asked; {
+		// Append until an append's commit wakes the checkpointer, then
+		// wait for it to take the wake: however late it is scheduled,
+		// no append comes between.
+		for wakes := b.ckpt.wakes.Load(); b.ckpt.wakes.Load() == wakes; {
 			if _, err := s.Append(ctx, fmt.Sprintf("r-%d", appends%10), eventstore.Any, events...); err != nil {
 				t.Fatal(err)
 			}
 			appends++
-			select {
-			case <-woken:
-				asked = true
-			default:
-			}
 		}
+		<-woken
 		most = max(most, walFramesOnDisk(t, b))
 		runs, ran := b.ckpt.checkpoints()
 		proceed <- struct{}{}
