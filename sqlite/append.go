@@ -240,8 +240,10 @@ func (b *Backend) insertEvents(ctx context.Context, tx *sqlx.Tx, req eventstore.
 	}
 	var args []any
 	for done < len(req.Events) {
-
 		n := batchSize(len(req.Events) - done)
+		if done == 0 {
+			n = 1 // the position from log_high_water: see insertRows
+		}
 		if args == nil {
 			args = make([]any, 0, 10*n)
 		}

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/edge-es/eventstore"
+	"github.com/google/uuid"
 	"github.com/matryer/is"
 )
 
@@ -292,6 +294,43 @@ func TestStreamCache_TrustedAfterOwnWrites(t *testing.T) {
 	is.Equal(got["d-1"].Version, int64(0))
 	is.Equal(streamEvents(t, s, "r-1"), []string{"0:InGroup", "1:InGroup", "2:InGroup"})
 	is.Equal(streamEvents(t, s, "d-1"), []string{"0:InGroup"})
+	r, err := s.Verify(ctx)
+	is.NoErr(err)
+	is.Equal(r.Problems, nil)
+}
+
+// TestGroupCommit_AfterTopPurged: once a purge has removed the events at
+// the top of the log, a group commit, whose later rows take SQLite's next
+// rowid, still gives positions past the highest ever given. The group is
+// run straight after the purge, with nothing between them.
+func TestGroupCommit_AfterTopPurged(t *testing.T) {
+	t.Parallel()
+	is := is.New(t)
+	ctx := context.Background()
+	b, s := groupSetup(t, nil)
+	_, err := s.Append(ctx, "low-1", eventstore.NoStream, eventstore.Event{Type: "E"})
+	is.NoErr(err)
+	top, err := s.Append(ctx, "top-1", eventstore.NoStream, make10()...)
+	is.NoErr(err)
+	_, err = s.PurgeStream(ctx, "top-1")
+	is.NoErr(err)
+
+	tx, err := b.begin(ctx, time.Time{})
+	is.NoErr(err)
+	batch := make([]*queuedAppend, 6)
+	for i := range batch {
+		batch[i] = &queuedAppend{ctx: ctx, wake: make(chan struct{}), req: eventstore.AppendRequest{
+			Stream: fmt.Sprintf("g-%d", i), Expected: eventstore.Any, Time: time.Now().UTC(),
+			Events: []eventstore.Event{{ID: uuid.Must(uuid.NewV7()), Type: "E"}},
+		}}
+	}
+	b.commitGroup(tx, batch) // commits, and gives the writer back
+	for _, q := range batch {
+		is.NoErr(q.err)
+		if q.res.Position <= top.Position {
+			t.Errorf("%s at position %d, at or below the purged top %d", q.req.Stream, q.res.Position, top.Position)
+		}
+	}
 	r, err := s.Verify(ctx)
 	is.NoErr(err)
 	is.Equal(r.Problems, nil)

@@ -109,7 +109,8 @@ func TestFault_MidAppend(t *testing.T) {
 	ioErr := errors.New("disk I/O error")
 	var inserts atomic.Int64
 	fault := func(query string) error {
-		if strings.HasPrefix(query, "INSERT INTO events") && inserts.Add(1) == 2 {
+		isInsert := strings.HasPrefix(query, "INSERT INTO events") || strings.HasPrefix(query, "INSERT OR ROLLBACK INTO events")
+		if isInsert && inserts.Add(1) == 2 {
 			return ioErr
 		}
 		return nil
