@@ -107,16 +107,15 @@ func (b *Backend) appendTx(ctx context.Context, req eventstore.AppendRequest) (e
 
 // appendIn writes one append in tx.
 func (b *Backend) appendIn(ctx context.Context, tx *sqlx.Tx, req eventstore.AppendRequest) (eventstore.AppendResult, error) {
-	res, _, err := b.appendChecked(ctx, tx, req, false)
+	res, _, err := b.appendChecked(ctx, tx, req)
 	return res, err
 }
 
 // appendChecked is appendIn that also reports whether it failed after it
 // had begun writing (dirty), so that its transaction holds a partial
 // append. Its checks (idempotency key, expected version) all come before
-// the first write. With trust, a group commit's run of one append takes
-// the stream's record from streamCache unchecked when it is trusted.
-func (b *Backend) appendChecked(ctx context.Context, tx *sqlx.Tx, req eventstore.AppendRequest, trust bool) (res eventstore.AppendResult, dirty bool, err error) {
+// the first write.
+func (b *Backend) appendChecked(ctx context.Context, tx *sqlx.Tx, req eventstore.AppendRequest) (res eventstore.AppendResult, dirty bool, err error) {
 	if req.IdempotencyKey != "" {
 		err := b.stmt(ctx, tx, sqlIdempotencyKey).QueryRowxContext(ctx, req.Stream, req.IdempotencyKey).Scan(&res.Version, &res.Position)
 		if err == nil {
@@ -128,12 +127,8 @@ func (b *Backend) appendChecked(ctx context.Context, tx *sqlx.Tx, req eventstore
 	}
 	at := req.Time.UnixNano()
 	st, known := b.known.get(req.Stream)
-	trusted := false
-	if trust && known {
-		_, trusted = b.known.trusted(req.Stream)
-	}
 	if known && req.Expected.Check(req.Stream, st.version) != nil {
-		known, trusted = false, false // a conflict is reported from the file, not from memory
+		known = false // a conflict is reported from the file, not from memory
 	}
 	for {
 		if !known {
@@ -141,12 +136,12 @@ func (b *Backend) appendChecked(ctx context.Context, tx *sqlx.Tx, req eventstore
 				return res, dirty, err
 			}
 		}
-		version, ok, err := b.insertEvents(ctx, tx, req, st, at, !trusted, &res)
+		version, ok, err := b.insertEvents(ctx, tx, req, st, at, &res)
 		if err != nil {
 			return res, true, err
 		}
 		if !ok && known {
-			known, trusted = false, false // the stream moved on behind this Backend's back: read it
+			known = false // the stream moved on behind this Backend's back: read it
 			continue
 		}
 		if !ok {
@@ -207,43 +202,35 @@ func (b *Backend) startAppend(ctx context.Context, tx *sqlx.Tx, req eventstore.A
 
 // insertEvents writes the events of req after version st.version of the
 // stream, and returns the version of the last. ok is false, and nothing
-// written, when the stream is not at st.version. With check, the first
-// event's insert checks the stream; the rest go out in multi-row
-// statements, as a group's do, and their IDs after them (eventids.go).
-func (b *Backend) insertEvents(ctx context.Context, tx *sqlx.Tx, req eventstore.AppendRequest, st streamRecord, at int64, check bool, res *eventstore.AppendResult) (version int64, ok bool, err error) {
-	version = st.version
+// written, when the stream is not at st.version. The first event's insert
+// checks the stream; the rest go out in multi-row statements, as a group's
+// do, and their IDs after them (eventids.go).
+func (b *Backend) insertEvents(ctx context.Context, tx *sqlx.Tx, req eventstore.AppendRequest, st streamRecord, at int64, res *eventstore.AppendResult) (version int64, ok bool, err error) {
+	version = st.version + 1
 	var sk, life, category, recorded any = st.sk, st.life, st.category, at // boxed once for every event
-	var first int64
-	done := 0
-	if check {
-		version++
-		e := &req.Events[0] // not a copy: e.ID[:] would move it to the heap
-		data, meta := nullIfEmpty(e.Data), nullIfEmpty(e.Metadata)
-		var v any = version
-		r, err := b.execStmt(ctx, tx.Tx.StmtContext(ctx, b.insertEvent.Stmt), sqlInsertEvent,
-			e.ID[:], sk, life, v, category, e.Type, data, meta, recorded, int64(checksum(req.Stream, version, e.Type, data, meta)),
-			sk, req.Stream, life, v)
-		if err != nil {
-			return 0, false, err
-		}
-		n, err := r.RowsAffected()
-		switch {
-		case err != nil:
-			return 0, false, fail(ctx, err)
-		case n == 0:
-			return 0, false, nil
-		}
-		if first, err = r.LastInsertId(); err != nil {
-			return 0, false, fail(ctx, err)
-		}
-		done = 1
+	e := &req.Events[0]                                                    // not a copy: e.ID[:] would move it to the heap
+	data, meta := nullIfEmpty(e.Data), nullIfEmpty(e.Metadata)
+	var v any = version
+	r, err := b.execStmt(ctx, tx.Tx.StmtContext(ctx, b.insertEvent.Stmt), sqlInsertEvent,
+		e.ID[:], sk, life, v, category, e.Type, data, meta, recorded, int64(checksum(req.Stream, version, e.Type, data, meta)),
+		sk, req.Stream, life, v)
+	if err != nil {
+		return 0, false, err
+	}
+	n, err := r.RowsAffected()
+	switch {
+	case err != nil:
+		return 0, false, fail(ctx, err)
+	case n == 0:
+		return 0, false, nil
+	}
+	first, err := r.LastInsertId()
+	if err != nil {
+		return 0, false, fail(ctx, err)
 	}
 	var args []any
-	for done < len(req.Events) {
-		n := batchSize(len(req.Events) - done)
-		if done == 0 {
-			n = 1 // the position from log_high_water: see insertRows
-		}
+	for done := 1; done < len(req.Events); {
+		n := batchSize(len(req.Events) - done) // after the first: see insertRows
 		if args == nil {
 			args = make([]any, 0, 10*n)
 		}
@@ -263,9 +250,6 @@ func (b *Backend) insertEvents(ctx context.Context, tx *sqlx.Tx, req eventstore.
 		last, err := r.LastInsertId()
 		if err != nil {
 			return 0, false, fail(ctx, err)
-		}
-		if done == 0 {
-			first = last - int64(n-1)
 		}
 		if want := first + int64(done+n-1); last != want {
 			return 0, false, fmt.Errorf("append %s: event at position %d, want %d", req.Stream, last, want)
